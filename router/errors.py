@@ -1,0 +1,213 @@
+"""Every error laneway raises, each knowing its HTTP status and whether a retry may help.
+
+    LanewayError
+    ├── ConfigError                 the config file or an environment variable is wrong (startup)
+    └── RequestError                anything that ends one request; carries an OpenAI error body
+        ├── BadRequest              400  invalid_request_error
+        │   ├── ContextWindowExceeded   400  code=context_length_exceeded
+        │   └── ContentPolicyViolation  400  code=content_policy_violation
+        ├── AuthenticationFailed    401  authentication_error
+        ├── PermissionDenied        403  permission_error
+        ├── NotFound                404  not_found_error
+        ├── RequestTimeout          408  timeout (retryable)
+        ├── RateLimited             429  rate_limit_error (retryable, may carry retry_after)
+        │   └── QueueFull           429  code=queue_full
+        ├── UpstreamError           5xx or any status an upstream answered with
+        │   └── UpstreamUnavailable 503 (connection refused, reset ...; retryable)
+        ├── ServiceUnavailable      503  laneway itself cannot serve (state backend down, ...)
+        └── InternalError           500
+
+`handler/` turns a RequestError into a response in exactly one place; nothing else builds
+error bodies. Messages never contain secrets: providers pass upstream messages through
+`redact()` before raising.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = [
+    "AuthenticationFailed",
+    "BadRequest",
+    "ConfigError",
+    "ContentPolicyViolation",
+    "ContextWindowExceeded",
+    "InternalError",
+    "LanewayError",
+    "NotFound",
+    "PermissionDenied",
+    "QueueFull",
+    "RateLimited",
+    "RequestError",
+    "RequestTimeout",
+    "ServiceUnavailable",
+    "UpstreamError",
+    "UpstreamUnavailable",
+    "error_for_status",
+    "redact",
+]
+
+
+class LanewayError(Exception):
+    """Base of everything laneway raises on purpose."""
+
+
+class ConfigError(LanewayError):
+    """The configuration cannot be used. The message names the YAML path when there is one."""
+
+
+class RequestError(LanewayError):
+    status: int = 500
+    type: str = "api_error"
+    code: str | None = None
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.retry_after = retry_after
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        """The OpenAI error body for this error."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code if self.code is not None else str(self.status),
+            }
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.status}, {self.message!r})"
+
+
+class BadRequest(RequestError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class ContextWindowExceeded(BadRequest):
+    code = "context_length_exceeded"
+
+
+class ContentPolicyViolation(BadRequest):
+    code = "content_policy_violation"
+
+
+class AuthenticationFailed(RequestError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(RequestError):
+    status = 403
+    type = "permission_error"
+
+
+class NotFound(RequestError):
+    status = 404
+    type = "not_found_error"
+    code = "model_not_found"
+
+
+class RequestTimeout(RequestError):
+    status = 408
+    type = "timeout"
+    code = "request_timeout"
+    retryable = True
+
+
+class RateLimited(RequestError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+    retryable = True
+
+
+class QueueFull(RateLimited):
+    code = "queue_full"
+    retryable = False
+
+
+class UpstreamError(RequestError):
+    status = 502
+    type = "api_error"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        # Server-side failures may succeed on another try or another deployment.
+        self.retryable = self.status >= 500 or self.status in (408, 409, 429)
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 503
+    code = "upstream_unavailable"
+
+
+class ServiceUnavailable(RequestError):
+    status = 503
+    type = "service_unavailable"
+    code = "service_unavailable"
+
+
+class InternalError(RequestError):
+    status = 500
+    type = "internal_error"
+
+
+_BY_STATUS: dict[int, type[RequestError]] = {
+    400: BadRequest,
+    401: AuthenticationFailed,
+    403: PermissionDenied,
+    404: NotFound,
+    408: RequestTimeout,
+    413: BadRequest,
+    422: BadRequest,
+    429: RateLimited,
+}
+
+
+def error_for_status(status: int, message: str, **kwargs: Any) -> RequestError:
+    """The laneway error for an upstream's HTTP status, keeping the status itself."""
+    cls = _BY_STATUS.get(status, UpstreamError)
+    if cls is NotFound:
+        kwargs.setdefault("code", "upstream_not_found")
+    return cls(message, status=status, **kwargs)
+
+
+# Things that look like credentials: bearer tokens, sk-... keys, AWS access key ids,
+# and "key=..."/"api-key: ..." pairs. Upstreams sometimes echo a key back in an error.
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]{6,}"),
+    re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}"),
+    re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{12,}"),
+    re.compile(r"(?i)((?:api[-_]?key|x-api-key|secret|token|password)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{4,}"),
+]
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Remove known secrets and anything shaped like a credential from `text`."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.lastindex else "") + "[redacted]", text)
+    return text
