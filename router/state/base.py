@@ -1,0 +1,136 @@
+"""The shared-state operations the engine uses, and their results.
+
+Every operation is atomic: in Redis one Lua script, in process one synchronous function (the
+event loop never switches inside it). Both backends pass the same contract tests
+(tests/state/test_contract.py). The engine never reads or writes state any other way.
+
+Wake-ups: when capacity may have come back for the head of a line, the backend calls the
+`on_wake(request_id)` callback given to `start()`; only the instance holding that waiter reacts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+__all__ = [
+    "Admitted",
+    "Candidate",
+    "Full",
+    "LineDepth",
+    "Order",
+    "Outcome",
+    "StateBackend",
+    "Waiting",
+]
+
+Order = Literal["given", "least-busy", "usage", "latency"]
+Outcome = Literal["ok", "fail", "fatal", "none"]
+WakeCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A deployment the request may use, with its limits (0 = unlimited)."""
+
+    deployment_id: str
+    rpm: int = 0
+    tpm: int = 0
+    max_parallel: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    index: int
+    """Position of the chosen deployment in the candidates passed to `admit`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    position: int
+    """0 is the head of the line."""
+    retry_in: float | None
+    """Seconds until capacity is known to return (head only), None when unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Full:
+    depth: int
+    retry_in: float | None
+    """Estimated seconds until the line drains enough to take one more."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineDepth:
+    priority: int
+    count: int
+    oldest_wait: float
+    """Seconds the oldest waiter at this priority has been waiting."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitRequest:
+    group: str
+    request_id: str
+    slot_id: str
+    """Unique per attempt: the member of the deployment's windows."""
+    priority: int
+    tokens: int
+    candidates: Sequence[Candidate]
+    order: Order = "given"
+    lease: float = 5.0
+    max_waiting: int = -1
+    """-1: unlimited; 0: never wait (answer Full at once when there is no capacity)."""
+    max_waiting_priority: int = -1
+    retry: bool = False
+    rnd: float = 0.0
+    latency_buffer: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    group: str
+    deployment_id: str
+    slot_id: str
+    tokens_used: int = -1
+    """-1 keeps the reservation."""
+    latency_ms: float = -1.0
+    outcome: Outcome = "ok"
+    allowed_fails: int = 3
+    cooldown: float = 5.0
+    demanded_cooldown: float = 0.0
+    """Seconds the upstream asked us to stay away (Retry-After on a 429)."""
+
+
+class StateBackend(Protocol):
+    name: str
+
+    async def start(self, on_wake: WakeCallback) -> None:
+        """Begin delivering wake-ups. Idempotent."""
+
+    async def close(self) -> None: ...
+
+    async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full: ...
+
+    async def release(self, rel: Release) -> float:
+        """End an attempt; returns the cooldown started (seconds), 0 when none."""
+
+    async def cancel(self, group: str, request_id: str) -> bool:
+        """Remove a waiter; True when it was in the line."""
+
+    async def renew(
+        self,
+        group: str,
+        waiters: Sequence[str],
+        slots: Sequence[tuple[str, str]],
+        lease: float,
+    ) -> list[str]:
+        """Extend leases of waiters and of in-flight (deployment id, slot id) pairs.
+
+        Returns the waiters that had already lost their place."""
+
+    async def line(self, group: str) -> list[LineDepth]: ...
+
+    async def ping(self) -> None:
+        """Raise when the backend cannot serve."""

@@ -1,0 +1,181 @@
+--[[
+  admit: reserve capacity on one deployment of a model group, or wait in the group's line.
+
+  A request is admitted when a deployment has capacity (rpm, tpm, parallel slots, not cooling
+  down) and no live waiter of the group ranks before it (lower priority number, then earlier
+  arrival). Otherwise it enters (or keeps its place in) the line.
+
+  KEYS[1] line    ZSET  waiting request id -> priority * 2^32 + arrival sequence
+  KEYS[2] wlease  ZSET  waiting request id -> lease expiry (ms)
+  KEYS[3] wmeta   HASH  waiting request id -> arrival time (ms)
+  KEYS[4] seq     STRING arrival counter
+  KEYS[5] health  HASH  <deployment>:cool -> cooldown end (ms), <deployment>:lat -> latency (ms)
+  KEYS[6..]       per candidate i (in the caller's order), 4 keys: rpm, tpm, tok, run
+
+  ARGV[1]  request id (member of the line)
+  ARGV[2]  slot id (member of the windows; unique per attempt)
+  ARGV[3]  priority (integer, lower first)
+  ARGV[4]  tokens to reserve
+  ARGV[5]  lease (ms)
+  ARGV[6]  order: given | least-busy | usage | latency
+  ARGV[7]  max waiters in the group (-1 = unlimited, 0 = never wait)
+  ARGV[8]  max waiters at this priority (-1 = unlimited)
+  ARGV[9]  retry: 1 when the request was admitted before (skips the line check)
+  ARGV[10] wake channel
+  ARGV[11] random number in [0, 1) for tie-breaks
+  ARGV[12] latency buffer (fraction; deployments this close to the fastest count as equal)
+  ARGV[13..] per candidate i, 4 values: deployment id, rpm limit, tpm limit, parallel limit
+             (0 = no limit)
+
+  Reply:
+    {1, i}              admitted on candidate i (1-based)
+    {0, position, ms}   waiting at `position` (0 = head); ms until capacity returns, or -1
+    {-1, depth, ms}     the line is full; ms = estimated time until it drains
+]]
+--@include capacity.lua
+
+local line, wlease, wmeta, seq, health = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local rid, slot = ARGV[1], ARGV[2]
+local priority = tonumber(ARGV[3])
+local tokens = tonumber(ARGV[4])
+local lease = tonumber(ARGV[5])
+local order = ARGV[6]
+local max_group, max_prio = tonumber(ARGV[7]), tonumber(ARGV[8])
+local retry = ARGV[9] == '1'
+local channel = ARGV[10]
+local rnd, buffer = tonumber(ARGV[11]), tonumber(ARGV[12])
+local SHIFT = 4294967296
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- Waiters whose instance stopped renewing their lease leave the line.
+local dead = redis.call('ZRANGEBYSCORE', wlease, '-inf', now)
+if #dead > 0 then
+  redis.call('ZREM', line, unpack(dead))
+  redis.call('ZREM', wlease, unpack(dead))
+  redis.call('HDEL', wmeta, unpack(dead))
+end
+
+local score = tonumber(redis.call('ZSCORE', line, rid))
+local fresh = score == nil
+if fresh then
+  local n = redis.call('INCR', seq) % SHIFT
+  if retry then n = 0 end
+  score = priority * SHIFT + n
+end
+local ahead = 0
+if not retry then
+  ahead = redis.call('ZCOUNT', line, '-inf', '(' .. score)
+end
+
+-- Inspect every candidate once: usage, capacity, when capacity returns.
+local n = (#KEYS - 5) / 4
+local cands = {}
+local soonest = -1
+for i = 1, n do
+  local k = {rpm = KEYS[2 + 4 * i], tpm = KEYS[3 + 4 * i], tok = KEYS[4 + 4 * i], run = KEYS[5 + 4 * i]}
+  local id = ARGV[9 + 4 * i]
+  local lim = {rpm = tonumber(ARGV[10 + 4 * i]), tpm = tonumber(ARGV[11 + 4 * i]),
+               par = tonumber(ARGV[12 + 4 * i])}
+  local cool = tonumber(redis.call('HGET', health, id .. ':cool')) or 0
+  local rpm_used, tok_used, running, ok, back = inspect(k, lim, tokens, now, cool)
+  local lat = tonumber(redis.call('HGET', health, id .. ':lat')) or 0
+  cands[i] = {i = i, k = k, lim = lim, ok = ok, rpm = rpm_used, tok = tok_used,
+              run = running, lat = lat}
+  if not ok and back >= 0 and (soonest < 0 or back < soonest) then soonest = back end
+end
+
+local function better(a, b)
+  if order == 'least-busy' then
+    if a.run ~= b.run then return a.run < b.run end
+  elseif order == 'usage' then
+    if a.tok ~= b.tok then return a.tok < b.tok end
+    if a.rpm ~= b.rpm then return a.rpm < b.rpm end
+  end
+  return a.i < b.i
+end
+
+local chosen = nil
+local open = 0
+if ahead == 0 then
+  local best_lat = nil
+  for _, c in ipairs(cands) do
+    if c.ok then
+      open = open + 1
+      if best_lat == nil or c.lat < best_lat then best_lat = c.lat end
+    end
+  end
+  if order == 'latency' and open > 0 then
+    -- Every open deployment within the buffer of the fastest is equally good: pick one at random.
+    local near = {}
+    for _, c in ipairs(cands) do
+      if c.ok and c.lat <= best_lat * (1 + buffer) then near[#near + 1] = c end
+    end
+    chosen = near[1 + math.floor(rnd * #near) % #near]
+  else
+    for _, c in ipairs(cands) do
+      if c.ok and (chosen == nil or better(c, chosen)) then chosen = c end
+    end
+  end
+end
+
+if chosen ~= nil then
+  local k = chosen.k
+  redis.call('ZADD', k.rpm, now, slot)
+  redis.call('ZADD', k.tpm, now, slot)
+  redis.call('HSET', k.tok, slot, tokens)
+  redis.call('HINCRBY', k.tok, '=total', tokens)
+  redis.call('ZADD', k.run, now + lease, slot)
+  touch(k.rpm, WINDOW + 1000)
+  touch(k.tpm, WINDOW + 1000)
+  touch(k.tok, WINDOW + 1000)
+  touch(k.run, lease + WINDOW)
+  if not fresh then
+    redis.call('ZREM', line, rid)
+    redis.call('ZREM', wlease, rid)
+    redis.call('HDEL', wmeta, rid)
+  end
+  -- Wake the next in line while capacity remains, so a burst of freed capacity drains in a chain.
+  local still = open > 1
+  if not still then
+    local cool = tonumber(redis.call('HGET', health, ARGV[9 + 4 * chosen.i] .. ':cool')) or 0
+    local _, _, _, ok = inspect(k, chosen.lim, tokens, now, cool)
+    still = ok
+  end
+  if still then
+    local head = redis.call('ZRANGE', line, 0, 0)
+    if #head > 0 then redis.call('PUBLISH', channel, head[1]) end
+  end
+  return {1, chosen.i}
+end
+
+local retry_ms = -1
+if fresh then
+  local depth = redis.call('ZCARD', line)
+  local full = max_group >= 0 and depth >= max_group
+  if not full and max_prio >= 0 then
+    local lo = priority * SHIFT
+    full = redis.call('ZCOUNT', line, lo, lo + SHIFT - 1) >= max_prio
+  end
+  if full then
+    -- Estimated drain time: the line at the rate requests were admitted over the last minute.
+    local admitted = 0
+    for _, c in ipairs(cands) do admitted = admitted + c.rpm end
+    local drain = -1
+    if admitted > 0 then drain = math.ceil((depth + 1) * WINDOW / admitted) end
+    if drain < 0 and soonest >= 0 then drain = soonest - now end
+    return {-1, depth, drain}
+  end
+  redis.call('ZADD', line, score, rid)
+  redis.call('HSET', wmeta, rid, now)
+end
+redis.call('ZADD', wlease, now + lease, rid)
+touch(line, lease * 4)
+touch(wlease, lease * 4)
+touch(wmeta, lease * 4)
+touch(seq, 86400000)
+
+local position = redis.call('ZRANK', line, rid)
+if position == 0 and soonest >= 0 then retry_ms = soonest - now end
+return {0, position, retry_ms}

@@ -1,0 +1,275 @@
+"""Shared state inside one process: the embedded default when no Redis is configured.
+
+The same operations and semantics as the Lua scripts in lua/ (read admit.lua for the rules);
+each operation is one synchronous function, so the event loop never interleaves two of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from router.state.base import (
+    AdmitRequest,
+    Admitted,
+    Candidate,
+    Full,
+    LineDepth,
+    Release,
+    Waiting,
+    WakeCallback,
+)
+
+__all__ = ["MemoryState"]
+
+WINDOW = 60.0
+SHIFT = 2**32
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+@dataclass
+class _Deployment:
+    rpm: dict[str, float] = field(default_factory=dict)  # slot -> admitted at
+    tokens: dict[str, tuple[float, int]] = field(default_factory=dict)  # slot -> (at, tokens)
+    total: int = 0
+    run: dict[str, float] = field(default_factory=dict)  # slot -> lease expiry
+    fails: list[float] = field(default_factory=list)
+    cool_until: float = 0.0
+    latency: float | None = None
+
+    def prune(self, now: float) -> None:
+        edge = now - WINDOW
+        if self.rpm and min(self.rpm.values()) <= edge:
+            self.rpm = {s: t for s, t in self.rpm.items() if t > edge}
+        if self.tokens and min(t for t, _ in self.tokens.values()) <= edge:
+            kept = {s: v for s, v in self.tokens.items() if v[0] > edge}
+            self.total -= sum(n for s, (_, n) in self.tokens.items() if s not in kept)
+            self.tokens = kept
+        if self.run and min(self.run.values()) <= now:
+            self.run = {s: t for s, t in self.run.items() if t > now}
+
+    def inspect(self, c: Candidate, tokens: int, now: float) -> tuple[bool, float]:
+        """Whether it can take `tokens` more now, and when capacity returns (-1: unknown)."""
+        self.prune(now)
+        ok, back = True, -1.0
+        if self.cool_until > now:
+            ok, back = False, max(back, self.cool_until)
+        if c.rpm and len(self.rpm) >= c.rpm:
+            ok, back = False, max(back, min(self.rpm.values()) + WINDOW)
+        if c.tpm and self.total > 0 and self.total + tokens > c.tpm:
+            ok, back = False, max(back, min(t for t, _ in self.tokens.values()) + WINDOW)
+        if c.max_parallel and len(self.run) >= c.max_parallel:
+            ok, back = False, max(back, min(self.run.values()))
+        return ok, back
+
+
+@dataclass
+class _Group:
+    line: list[tuple[int, str]] = field(default_factory=list)  # sorted (score, request id)
+    scores: dict[str, int] = field(default_factory=dict)
+    leases: dict[str, float] = field(default_factory=dict)
+    arrived: dict[str, float] = field(default_factory=dict)
+    seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    deployments: dict[str, _Deployment] = field(default_factory=dict)
+
+    def dep(self, deployment_id: str) -> _Deployment:
+        d = self.deployments.get(deployment_id)
+        if d is None:
+            d = self.deployments[deployment_id] = _Deployment()
+        return d
+
+    def remove(self, rid: str) -> int | None:
+        """Take `rid` out of the line; returns its rank before removal."""
+        score = self.scores.pop(rid, None)
+        self.leases.pop(rid, None)
+        self.arrived.pop(rid, None)
+        if score is None:
+            return None
+        i = bisect.bisect_left(self.line, (score, rid))
+        del self.line[i]
+        return i
+
+    def prune(self, now: float) -> None:
+        for rid in [r for r, t in self.leases.items() if t <= now]:
+            self.remove(rid)
+
+    def head(self) -> str | None:
+        return self.line[0][1] if self.line else None
+
+
+class MemoryState:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._groups: dict[str, _Group] = {}
+        self._on_wake: WakeCallback | None = None
+        self.calls = 0
+
+    def _group(self, name: str) -> _Group:
+        g = self._groups.get(name)
+        if g is None:
+            g = self._groups[name] = _Group()
+        return g
+
+    def _wake(self, rid: str | None) -> None:
+        if rid is not None and self._on_wake is not None:
+            # Delivered after the operation returns, as a pub/sub message would be.
+            asyncio.get_running_loop().call_soon(self._on_wake, rid)
+
+    async def start(self, on_wake: WakeCallback) -> None:
+        self._on_wake = on_wake
+
+    async def close(self) -> None:
+        self._on_wake = None
+
+    async def ping(self) -> None:
+        return None
+
+    async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full:
+        self.calls += 1
+        now = _now()
+        g = self._group(req.group)
+        g.prune(now)
+        score = g.scores.get(req.request_id)
+        fresh = score is None
+        if score is None:
+            n = 0 if req.retry else next(g.seq) % SHIFT
+            score = req.priority * SHIFT + n
+        ahead = 0 if req.retry else bisect.bisect_left(g.line, (score, ""))
+        looks = [(c, g.dep(c.deployment_id)) for c in req.candidates]
+        seen = [(i, c, d, *d.inspect(c, req.tokens, now)) for i, (c, d) in enumerate(looks)]
+        soonest = min((b for *_, ok, b in seen if not ok and b >= 0), default=-1.0)
+        open_ = [(i, c, d) for i, c, d, ok, _ in seen if ok]
+        if ahead == 0 and open_:
+            i, c, d = self._choose(req, open_)
+            d.rpm[req.slot_id] = now
+            d.tokens[req.slot_id] = (now, req.tokens)
+            d.total += req.tokens
+            d.run[req.slot_id] = now + req.lease
+            if not fresh:
+                g.remove(req.request_id)
+            if len(open_) > 1 or d.inspect(c, req.tokens, now)[0]:
+                self._wake(g.head())
+            return Admitted(i)
+        if fresh:
+            depth = len(g.line)
+            full = req.max_waiting >= 0 and depth >= req.max_waiting
+            if not full and req.max_waiting_priority >= 0:
+                lo = req.priority * SHIFT
+                same = bisect.bisect_left(g.line, (lo + SHIFT, "")) - bisect.bisect_left(
+                    g.line, (lo, "")
+                )
+                full = same >= req.max_waiting_priority
+            if full:
+                admitted = sum(len(d.rpm) for _, _, d, *_ in seen)
+                drain = (depth + 1) * WINDOW / admitted if admitted else None
+                if drain is None and soonest >= 0:
+                    drain = soonest - now
+                return Full(depth, drain)
+            bisect.insort(g.line, (score, req.request_id))
+            g.scores[req.request_id] = score
+            g.arrived[req.request_id] = now
+        g.leases[req.request_id] = now + req.lease
+        position = bisect.bisect_left(g.line, (score, req.request_id))
+        retry_in = soonest - now if position == 0 and soonest >= 0 else None
+        return Waiting(position, retry_in)
+
+    @staticmethod
+    def _choose(
+        req: AdmitRequest, open_: list[tuple[int, Candidate, _Deployment]]
+    ) -> tuple[int, Candidate, _Deployment]:
+        if req.order == "least-busy":
+            return min(open_, key=lambda x: (len(x[2].run), x[0]))
+        if req.order == "usage":
+            return min(open_, key=lambda x: (x[2].total, len(x[2].rpm), x[0]))
+        if req.order == "latency":
+            best = min(x[2].latency or 0.0 for x in open_)
+            near = [x for x in open_ if (x[2].latency or 0.0) <= best * (1 + req.latency_buffer)]
+            import random
+
+            return near[int((req.rnd or random.random()) * len(near)) % len(near)]
+        return open_[0]
+
+    async def release(self, rel: Release) -> float:
+        self.calls += 1
+        now = _now()
+        g = self._group(rel.group)
+        d = g.dep(rel.deployment_id)
+        d.run.pop(rel.slot_id, None)
+        used = rel.tokens_used if rel.outcome in ("ok", "none") else 0
+        if used >= 0 and rel.slot_id in d.tokens:
+            at, reserved = d.tokens[rel.slot_id]
+            d.tokens[rel.slot_id] = (at, used)
+            d.total += used - reserved
+        if rel.latency_ms >= 0 and rel.outcome == "ok":
+            old = d.latency
+            d.latency = rel.latency_ms if old is None else old * 0.7 + rel.latency_ms * 0.3
+        cool_for = 0.0
+        if rel.demanded_cooldown > 0:
+            cool_for = rel.demanded_cooldown
+        elif rel.outcome == "fatal":
+            cool_for = rel.cooldown
+        elif rel.outcome == "fail":
+            d.fails = [t for t in d.fails if t > now - WINDOW] + [now]
+            if len(d.fails) >= rel.allowed_fails:
+                cool_for = rel.cooldown
+        if cool_for > 0:
+            d.cool_until = max(d.cool_until, now + cool_for)
+            d.fails = []
+        self._wake(g.head())
+        return cool_for
+
+    async def cancel(self, group: str, request_id: str) -> bool:
+        self.calls += 1
+        g = self._group(group)
+        rank = g.remove(request_id)
+        if rank == 0:
+            self._wake(g.head())
+        return rank is not None
+
+    async def renew(
+        self,
+        group: str,
+        waiters: Sequence[str],
+        slots: Sequence[tuple[str, str]],
+        lease: float,
+    ) -> list[str]:
+        self.calls += 1
+        now = _now()
+        g = self._group(group)
+        before = g.head()
+        g.prune(now)
+        lost = []
+        for rid in waiters:
+            if rid in g.leases:
+                g.leases[rid] = now + lease
+            else:
+                lost.append(rid)
+        for dep_id, slot in slots:
+            d = g.dep(dep_id)
+            d.prune(now)
+            if slot in d.run:
+                d.run[slot] = now + lease
+        after = g.head()
+        if after is not None and after != before:
+            self._wake(after)
+        return lost
+
+    async def line(self, group: str) -> list[LineDepth]:
+        now = _now()
+        g = self._group(group)
+        out: dict[int, tuple[int, float]] = {}
+        for score, rid in g.line:
+            if g.leases.get(rid, 0) <= now:
+                continue
+            prio = score // SHIFT
+            count, oldest = out.get(prio, (0, now))
+            out[prio] = (count + 1, min(oldest, g.arrived.get(rid, now)))
+        return [LineDepth(p, c, now - o) for p, (c, o) in sorted(out.items())]

@@ -1,0 +1,278 @@
+"""One contract for both state backends: the in-process default and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from router.state.base import AdmitRequest, Admitted, Candidate, Full, Release, Waiting
+from router.state.memory import MemoryState
+from router.state.redis_store import RedisState
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+class Wakes:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.event = asyncio.Event()
+
+    def __call__(self, rid: str) -> None:
+        self.seen.append(rid)
+        self.event.set()
+
+    async def wait_for(self, rid: str, timeout: float = 2.0) -> None:
+        async def until() -> None:
+            while rid not in self.seen:
+                self.event.clear()
+                await self.event.wait()
+
+        await asyncio.wait_for(until(), timeout)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[tuple[object, Wakes]]:
+    if request.param == "memory":
+        state: MemoryState | RedisState = MemoryState()
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        state = RedisState(server.url)
+    wakes = Wakes()
+    await state.start(wakes)
+    await asyncio.sleep(0.05 if request.param == "redis" else 0)  # subscription in place
+    yield state, wakes
+    await state.close()
+
+
+def group() -> str:
+    return "g-" + uuid.uuid4().hex[:8]
+
+
+def req(g: str, rid: str, *cands: Candidate, priority: int = 0, tokens: int = 1, **kw: object):
+    return AdmitRequest(group=g, request_id=rid, slot_id=rid + ".1", priority=priority,
+                        tokens=tokens, candidates=cands, **kw)  # type: ignore[arg-type]
+
+
+async def test_admits_within_rpm_then_queues(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d1", rpm=2)
+    assert await state.admit(req(g, "a", c)) == Admitted(0)
+    assert await state.admit(req(g, "b", c)) == Admitted(0)
+    third = await state.admit(req(g, "c", c))
+    assert isinstance(third, Waiting) and third.position == 0
+    # The oldest admission leaves the 60 s window in about a minute, not at a minute boundary.
+    assert third.retry_in is not None and 59.0 < third.retry_in <= 60.0
+
+
+async def test_second_deployment_takes_overflow(backend) -> None:
+    state, _ = backend
+    g = group()
+    a, b = Candidate("a", rpm=1), Candidate("b", rpm=1)
+    assert await state.admit(req(g, "r1", a, b)) == Admitted(0)
+    assert await state.admit(req(g, "r2", a, b)) == Admitted(1)
+    assert isinstance(await state.admit(req(g, "r3", a, b)), Waiting)
+
+
+async def test_priority_then_fifo_order(backend) -> None:
+    state, wakes = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    assert await state.admit(req(g, "run", c)) == Admitted(0)
+    order = [("p5-a", 5), ("p5-b", 5), ("p0-a", 0), ("p0-b", 0), ("p9", 9)]
+    for rid, prio in order:
+        assert isinstance(await state.admit(req(g, rid, c, priority=prio)), Waiting)
+    positions = {}
+    for rid, prio in order:
+        w = await state.admit(req(g, rid, c, priority=prio))
+        assert isinstance(w, Waiting)
+        positions[rid] = w.position
+    assert sorted(positions, key=positions.get) == ["p0-a", "p0-b", "p5-a", "p5-b", "p9"]
+    # A newcomer with a better priority than everyone waiting is still not admitted while the
+    # single slot is busy; after release, only the head may take the slot.
+    await state.release(Release(g, "d", "run.1"))
+    await wakes.wait_for("p0-a")
+    assert isinstance(await state.admit(req(g, "p5-a", c, priority=5)), Waiting)
+    assert await state.admit(req(g, "p0-a", c)) == Admitted(0)
+
+
+async def test_lower_priority_number_admitted_before_waiting_higher(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    assert await state.admit(req(g, "x", c)) == Admitted(0)
+    assert isinstance(await state.admit(req(g, "late", c, priority=100)), Waiting)
+    await state.release(Release(g, "d", "x.1"))
+    # "vip" arrives after "late" but ranks before it, so it is admitted straight away.
+    assert await state.admit(req(g, "vip", c, priority=0)) == Admitted(0)
+
+
+async def test_priority_zero_is_a_real_priority(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    await state.admit(req(g, "busy", c))
+    await state.admit(req(g, "one", c, priority=1))
+    w = await state.admit(req(g, "zero", c, priority=0))
+    assert isinstance(w, Waiting) and w.position == 0
+
+
+async def test_cancel_of_head_wakes_next(backend) -> None:
+    state, wakes = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    await state.admit(req(g, "busy", c))
+    await state.admit(req(g, "h", c))
+    await state.admit(req(g, "n", c))
+    assert await state.cancel(g, "h") is True
+    await wakes.wait_for("n")
+    assert await state.cancel(g, "h") is False
+    assert [(d.priority, d.count) for d in await state.line(g)] == [(0, 1)]
+
+
+async def test_expired_waiter_leaves_the_line(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    await state.admit(req(g, "busy", c, lease=5))
+    await state.admit(req(g, "ghost", c, lease=0.15))
+    live = await state.admit(req(g, "live", c, lease=5))
+    assert isinstance(live, Waiting) and live.position == 1
+    await asyncio.sleep(0.25)
+    again = await state.admit(req(g, "live", c, lease=5))
+    assert isinstance(again, Waiting) and again.position == 0
+    assert await state.renew(g, ["ghost", "live"], [], 5) == ["ghost"]
+
+
+async def test_crashed_slot_comes_back_after_its_lease(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    assert await state.admit(req(g, "crashed", c, lease=0.15)) == Admitted(0)
+    assert isinstance(await state.admit(req(g, "next", c)), Waiting)
+    await asyncio.sleep(0.25)
+    assert await state.admit(req(g, "next", c)) == Admitted(0)
+
+
+async def test_renew_keeps_slot_and_waiter(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    assert await state.admit(req(g, "long", c, lease=0.2)) == Admitted(0)
+    await state.admit(req(g, "w", c, lease=0.2))
+    for _ in range(3):
+        await asyncio.sleep(0.1)
+        assert await state.renew(g, ["w"], [("d", "long.1")], 0.2) == []
+    w = await state.admit(req(g, "w", c, lease=0.2))
+    assert isinstance(w, Waiting)
+
+
+async def test_tpm_reservation_and_reconcile(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", tpm=100)
+    assert await state.admit(req(g, "a", c, tokens=60)) == Admitted(0)
+    assert isinstance(await state.admit(req(g, "b", c, tokens=60)), Waiting)
+    await state.cancel(g, "b")
+    # The real usage was 20 tokens: the window now holds 20, so 60 more fit.
+    await state.release(Release(g, "d", "a.1", tokens_used=20))
+    assert await state.admit(req(g, "b", c, tokens=60)) == Admitted(0)
+    assert isinstance(await state.admit(req(g, "c", c, tokens=30)), Waiting)
+
+
+async def test_failed_attempt_refunds_tokens(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", tpm=100)
+    await state.admit(req(g, "a", c, tokens=90))
+    await state.release(Release(g, "d", "a.1", outcome="fail", allowed_fails=5))
+    assert await state.admit(req(g, "b", c, tokens=90)) == Admitted(0)
+
+
+async def test_single_request_larger_than_tpm_passes_on_empty_window(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", tpm=10)
+    assert await state.admit(req(g, "big", c, tokens=500)) == Admitted(0)
+
+
+async def test_cooldown_after_allowed_fails(backend) -> None:
+    state, _ = backend
+    g = group()
+    a, b = Candidate("a"), Candidate("b")
+    for i in range(2):
+        assert await state.release(Release(g, "a", f"s{i}", outcome="fail", allowed_fails=3,
+                                           cooldown=30)) == 0
+    assert await state.release(Release(g, "a", "s3", outcome="fail", allowed_fails=3,
+                                       cooldown=30)) == pytest.approx(30)
+    assert await state.admit(req(g, "r", a, b)) == Admitted(1)
+    w = await state.admit(req(g, "r2", a))
+    assert isinstance(w, Waiting) and w.retry_in is not None and 29 < w.retry_in <= 30
+
+
+async def test_fatal_and_demanded_cooldowns(backend) -> None:
+    state, _ = backend
+    g = group()
+    assert await state.release(Release(g, "a", "s", outcome="fatal", cooldown=7)) == 7
+    assert await state.release(
+        Release(g, "b", "s", outcome="fail", demanded_cooldown=0.2, allowed_fails=99)
+    ) == pytest.approx(0.2)
+    assert isinstance(await state.admit(req(g, "r", Candidate("b"))), Waiting)
+    await state.cancel(g, "r")
+    await asyncio.sleep(0.3)
+    assert await state.admit(req(g, "r2", Candidate("b"))) == Admitted(0)
+
+
+async def test_full_line_sheds_with_retry_after(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", rpm=2)
+    await state.admit(req(g, "a", c))
+    await state.admit(req(g, "b", c))
+    assert isinstance(await state.admit(req(g, "w1", c, max_waiting=2)), Waiting)
+    assert isinstance(await state.admit(req(g, "w2", c, max_waiting=2)), Waiting)
+    full = await state.admit(req(g, "w3", c, max_waiting=2))
+    assert isinstance(full, Full) and full.depth == 2
+    # Two admissions in the last minute: three in line drain in about 90 s.
+    assert full.retry_in == pytest.approx(90, abs=1)
+    never = await state.admit(req(g, "now", c, max_waiting=0))
+    assert isinstance(never, Full)
+
+
+async def test_max_waiting_per_priority(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    await state.admit(req(g, "busy", c))
+    assert isinstance(await state.admit(req(g, "a", c, priority=7, max_waiting_priority=1)),
+                      Waiting)
+    assert isinstance(await state.admit(req(g, "b", c, priority=7, max_waiting_priority=1)), Full)
+    assert isinstance(await state.admit(req(g, "c", c, priority=3, max_waiting_priority=1)),
+                      Waiting)
+
+
+async def test_least_busy_and_usage_orders(backend) -> None:
+    state, _ = backend
+    g = group()
+    a, b = Candidate("a"), Candidate("b")
+    assert await state.admit(req(g, "1", a, b, order="least-busy")) == Admitted(0)
+    assert await state.admit(req(g, "2", a, b, order="least-busy")) == Admitted(1)
+    assert await state.admit(req(g, "3", a, b, order="least-busy")) == Admitted(0)
+    g2 = group()
+    assert await state.admit(req(g2, "x", a, b, order="usage", tokens=50)) == Admitted(0)
+    assert await state.admit(req(g2, "y", a, b, order="usage", tokens=10)) == Admitted(1)
+    assert await state.admit(req(g2, "z", a, b, order="usage", tokens=10)) == Admitted(1)
+
+
+async def test_latency_order_prefers_faster(backend) -> None:
+    state, _ = backend
+    g = group()
+    fast, slow = Candidate("fast"), Candidate("slow")
+    await state.release(Release(g, "fast", "f", latency_ms=10))
+    await state.release(Release(g, "slow", "s", latency_ms=500))
+    for i in range(5):
+        r = await state.admit(req(g, f"r{i}", slow, fast, order="latency", rnd=0.99))
+        assert r == Admitted(1)
+
+
+async def test_line_status_counts_per_priority(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    await state.admit(req(g, "busy", c))
+    for rid, p in [("a", 0), ("b", 0), ("c", 4)]:
+        await state.admit(req(g, rid, c, priority=p))
+    await asyncio.sleep(0.05)
+    depth = await state.line(g)
+    assert [(d.priority, d.count) for d in depth] == [(0, 2), (4, 1)]
+    assert all(d.oldest_wait >= 0.04 for d in depth)
