@@ -1,0 +1,245 @@
+"""Deployments and model groups: what a client's `model` name resolves to.
+
+A *deployment* is one upstream endpoint (one `model_list` entry, or one organization of an entry
+that lists several). A *model group* is every deployment sharing a `model_name`; clients call
+groups, laneway picks deployments. Each deployment has a stable id (its `model_info.id`, else a
+hash of its params) so every instance of laneway names it the same way in shared state.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from router.errors import NotFound
+from router.providers.catalog import split_model
+
+if TYPE_CHECKING:
+    from router.config import Config, ModelEntry
+
+__all__ = ["Deployment", "Group", "ModelGroups", "build_deployments"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_WILDCARD_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    id: str
+    model_name: str
+    """The group name clients call."""
+    provider: str
+    """Adapter prefix: "openai", "azure", "bedrock", "mock", ..."""
+    model: str
+    """The upstream model id, provider prefix removed."""
+    api_base: str | None = None
+    api_key: str | None = None
+    api_version: str | None = None
+    organization: str | None = None
+    timeout: float | None = None
+    stream_timeout: float | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    max_parallel_requests: int | None = None
+    weight: float | None = None
+    mock_response: Any = None
+    extra_headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    defaults: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    """OpenAI request params the config sets for this deployment (used when the client doesn't)."""
+    params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    """Every `litellm_params` value, for provider-specific keys (aws_region_name, roles, ...)."""
+    model_info: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    wildcard: bool = False
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line or an error body."""
+        keys = ("api_key", "azure_ad_token", "aws_secret_access_key", "aws_session_token")
+        return tuple(str(self.params[k]) for k in keys if self.params.get(k))
+
+    def public_info(self) -> dict[str, Any]:
+        """What /model/info may show: everything but credentials."""
+        hidden = {"api_key", "azure_ad_token", "aws_secret_access_key", "aws_session_token",
+                  "aws_access_key_id", "extra_headers"}
+        params = {k: v for k, v in self.params.items() if k not in hidden}
+        return {
+            "model_name": self.model_name,
+            "litellm_params": params,
+            "model_info": {**self.model_info, "id": self.id},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    deployments: tuple[Deployment, ...]
+    by_id: Mapping[str, Deployment] = field(default_factory=lambda: _EMPTY)
+
+    @classmethod
+    def of(cls, name: str, deployments: Iterable[Deployment]) -> Group:
+        ds = tuple(deployments)
+        return cls(name, ds, MappingProxyType({d.id: d for d in ds}))
+
+
+def _stable_id(entry_name: str, params: Mapping[str, Any], organization: str | None) -> str:
+    canonical = orjson.dumps(
+        {"model_name": entry_name, "params": params, "organization": organization},
+        option=orjson.OPT_SORT_KEYS,
+        default=str,
+    )
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def _deployments_of(entry: ModelEntry) -> list[Deployment]:
+    lp = entry.litellm_params
+    info = entry.model_info.model_dump(exclude_none=True) if entry.model_info else {}
+    params = lp.provider_params()
+    provider, model = split_model(lp.model)
+    if lp.mock_response is not None:
+        provider = "mock"
+    orgs: list[str | None]
+    if isinstance(lp.organization, list):
+        orgs = list(lp.organization) or [None]
+    else:
+        orgs = [lp.organization]
+    out = []
+    for org in orgs:
+        given_id = info.get("id")
+        if given_id is not None and len(orgs) > 1:
+            given_id = f"{given_id}-{org}"
+        dep_id = (str(given_id) if given_id is not None
+                  else _stable_id(entry.model_name, params, org))
+        out.append(
+            Deployment(
+                id=dep_id,
+                model_name=entry.model_name,
+                provider=provider,
+                model=model,
+                api_base=lp.api_base,
+                api_key=lp.api_key,
+                api_version=lp.api_version,
+                organization=org,
+                timeout=lp.timeout,
+                stream_timeout=lp.stream_timeout,
+                rpm=_first(lp.rpm, entry.rpm, info.get("rpm")),
+                tpm=_first(lp.tpm, entry.tpm, info.get("tpm")),
+                max_parallel_requests=_first(lp.max_parallel_requests,
+                                             info.get("max_parallel_requests")),
+                weight=lp.weight,
+                mock_response=lp.mock_response,
+                extra_headers=MappingProxyType(dict(lp.extra_headers or {})),
+                defaults=MappingProxyType(lp.request_defaults()),
+                params=MappingProxyType({**params, "organization": org} if org else params),
+                model_info=MappingProxyType(info),
+                wildcard="*" in entry.model_name,
+            )
+        )
+    return out
+
+
+def build_deployments(config: Config) -> list[Deployment]:
+    """Every deployment the config serves in the current environment."""
+    environment = config.env.get("LANEWAY_ENVIRONMENT") or config.env.get("LITELLM_ENVIRONMENT")
+    out: list[Deployment] = []
+    for entry in config.model_list:
+        allowed = entry.model_info.supported_environments if entry.model_info else None
+        if environment and allowed is not None and environment not in allowed:
+            continue
+        out.extend(_deployments_of(entry))
+    return out
+
+
+class ModelGroups:
+    """Resolves a client's model name to a group: exact name, alias, then wildcard patterns."""
+
+    def __init__(self, deployments: Iterable[Deployment], aliases: Mapping[str, Any] | None = None):
+        exact: dict[str, list[Deployment]] = {}
+        patterns: dict[str, list[Deployment]] = {}
+        for d in deployments:
+            (patterns if d.wildcard else exact).setdefault(d.model_name, []).append(d)
+        self._groups = {name: Group.of(name, ds) for name, ds in exact.items()}
+        # More specific patterns first: "openai/*" before "*".
+        self._patterns = sorted(patterns.items(), key=lambda kv: -len(kv[0].replace("*", "")))
+        self._aliases: dict[str, tuple[str, bool]] = {}
+        for alias, target in (aliases or {}).items():
+            if isinstance(target, Mapping):
+                self._aliases[alias] = (str(target["model"]), bool(target.get("hidden", False)))
+            else:
+                self._aliases[alias] = (str(target), False)
+        self._wildcard_groups: dict[str, Group] = {}
+
+    def names(self) -> list[str]:
+        """The model names /models lists: groups and visible aliases."""
+        visible = [a for a, (_, hidden) in self._aliases.items() if not hidden]
+        return [*self._groups, *(a for a in visible if a not in self._groups)]
+
+    def all_groups(self) -> list[Group]:
+        return list(self._groups.values())
+
+    def all_deployments(self) -> list[Deployment]:
+        out = [d for g in self._groups.values() for d in g.deployments]
+        out.extend(d for _, ds in self._patterns for d in ds)
+        return out
+
+    def get(self, name: str) -> Group | None:
+        group = self._groups.get(name)
+        if group is not None:
+            return group
+        alias = self._aliases.get(name)
+        if alias is not None:
+            return self._groups.get(alias[0]) or self._from_pattern(alias[0])
+        return self._from_pattern(name)
+
+    def resolve(self, name: str) -> Group:
+        group = self.get(name)
+        if group is None:
+            available = ", ".join(sorted(self.names())) or "(none)"
+            raise NotFound(
+                f"The model `{name}` does not exist or is not served here. "
+                f"Available models: {available}",
+                param="model",
+            )
+        return group
+
+    def _from_pattern(self, name: str) -> Group | None:
+        cached = self._wildcard_groups.get(name)
+        if cached is not None:
+            return cached
+        for pattern, templates in self._patterns:
+            if fnmatch.fnmatchcase(name, pattern):
+                group = Group.of(name, (_concrete(t, pattern, name) for t in templates))
+                if len(self._wildcard_groups) >= _WILDCARD_CACHE_SIZE:
+                    self._wildcard_groups.clear()
+                self._wildcard_groups[name] = group
+                return group
+        return None
+
+
+def _concrete(template: Deployment, pattern: str, requested: str) -> Deployment:
+    """The deployment a wildcard entry becomes for one requested model name."""
+    # "openai/*" requested as "openai/gpt-4o" serves "gpt-4o"; "*" passes the whole name through.
+    prefix = pattern.split("*", 1)[0]
+    tail = requested[len(prefix):] if requested.startswith(prefix) else requested
+    if template.model == "*" or template.model.endswith("*"):
+        model_prefix = template.model[:-1]
+        full = f"{template.provider}/{model_prefix}{tail}"
+        provider, model = split_model(
+            full if template.provider != "openai" else model_prefix + tail
+        )
+        if template.provider == "mock":
+            provider = "mock"
+    else:
+        provider, model = template.provider, template.model
+    dep_id = hashlib.sha256(f"{template.id}:{requested}".encode()).hexdigest()[:16]
+    return replace(template, id=dep_id, model_name=requested, provider=provider, model=model,
+                   wildcard=False)

@@ -1,0 +1,91 @@
+"""The engine's settings, read once from `router_settings` / `litellm_settings` or from the
+`Router(...)` keyword arguments, frozen, and passed down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["RouterOptions", "fallback_map"]
+
+DEFAULT_TIMEOUT = 600.0
+
+
+def fallback_map(value: Iterable[Mapping[str, Iterable[str]]] | None) -> dict[str, list[str]]:
+    """`[{"a": ["b", "c"]}, ...]` (the config's shape) → `{"a": ["b", "c"], ...}`."""
+    out: dict[str, list[str]] = {}
+    for item in value or ():
+        for group, targets in item.items():
+            out.setdefault(str(group), []).extend(str(t) for t in targets)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RouterOptions:
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds a request may take in all: waiting in line, retries and upstream calls."""
+    stream_timeout: float | None = None
+    """Seconds allowed between stream chunks (and to the first one)."""
+    num_retries: int = 2
+    retry_after: float = 0.0
+    """Smallest pause before retrying on the same deployment."""
+    allowed_fails: int = 3
+    cooldown_time: float = 5.0
+    fallbacks: Mapping[str, list[str]] = field(default_factory=dict)
+    context_window_fallbacks: Mapping[str, list[str]] = field(default_factory=dict)
+    content_policy_fallbacks: Mapping[str, list[str]] = field(default_factory=dict)
+    default_fallbacks: tuple[str, ...] = ()
+    default_priority: int | None = None
+    max_queue_size: Mapping[str, int] = field(default_factory=dict)
+    """Keys: "default", a group name, or "priority:<n>"; -1 or missing = unlimited."""
+    queue_lease: float = 5.0
+    polling_interval: float | None = None
+    drop_params: bool = False
+    default_max_parallel_requests: int | None = None
+    default_completion_tokens: int = 256
+    """Completion tokens reserved for tpm when a request sets no max_tokens."""
+
+    def queue_limits(self, group: str, priority: int) -> tuple[int, int]:
+        """(max waiters in the group, max waiters at this priority); -1 = unlimited."""
+        per_group = self.max_queue_size.get(group, self.max_queue_size.get("default", -1))
+        per_prio = self.max_queue_size.get(f"priority:{priority}", -1)
+        return int(per_group), int(per_prio)
+
+    @property
+    def safety_interval(self) -> float:
+        # polling_interval is honoured as a safety net only: waiters are woken by events.
+        return max(self.polling_interval or 1.0, 0.01)
+
+    @classmethod
+    def from_settings(cls, s: Mapping[str, Any]) -> RouterOptions:
+        """Build from one flat mapping of settings (router_settings over litellm_settings)."""
+        def pick(*names: str) -> Any:
+            return next((s[n] for n in names if s.get(n) is not None), None)
+
+        mqs = s.get("max_queue_size")
+        queue_sizes = ({"default": int(mqs)} if isinstance(mqs, int)
+                       else {str(k): int(v) for k, v in (mqs or {}).items()})
+        kw: dict[str, Any] = {
+            "timeout": pick("timeout", "request_timeout"),
+            "stream_timeout": pick("stream_timeout"),
+            "num_retries": pick("num_retries"),
+            "retry_after": pick("retry_after"),
+            "allowed_fails": pick("allowed_fails"),
+            "cooldown_time": pick("cooldown_time"),
+            "default_priority": pick("default_priority"),
+            "queue_lease": pick("queue_lease_seconds"),
+            "polling_interval": pick("polling_interval"),
+            "drop_params": pick("drop_params"),
+            "default_max_parallel_requests": pick("default_max_parallel_requests"),
+            "default_completion_tokens": pick("default_max_tokens"),
+        }
+        kw = {k: v for k, v in kw.items() if v is not None}
+        return cls(
+            **kw,
+            fallbacks=fallback_map(s.get("fallbacks")),
+            context_window_fallbacks=fallback_map(s.get("context_window_fallbacks")),
+            content_policy_fallbacks=fallback_map(s.get("content_policy_fallbacks")),
+            default_fallbacks=tuple(s.get("default_fallbacks") or ()),
+            max_queue_size=queue_sizes,
+        )

@@ -1,0 +1,37 @@
+"""What the engine reports about each finished request, for logs, metrics and callbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["CallRecord", "Observer"]
+
+
+@dataclass(slots=True)
+class CallRecord:
+    request_id: str
+    endpoint: str
+    """"chat", "text" or "embed"."""
+    model: str
+    """The model name the client asked for."""
+    model_group: str = ""
+    deployment_id: str = ""
+    provider: str = ""
+    priority: int | None = None
+    stream: bool = False
+    queued: bool = False
+    queue_seconds: float = 0.0
+    upstream_seconds: float = 0.0
+    time_to_first_token: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    status: int = 200
+    error_type: str | None = None
+    retries: int = 0
+    fallback_from: str | None = None
+    cooldowns: list[str] = field(default_factory=list)
+    """Deployment ids this request's failures put into cooldown."""
+
+
+Observer = Callable[[CallRecord], None]

@@ -1,0 +1,307 @@
+"""`Router`: the engine, usable in process (`await router.acompletion(...)`) and by the gateway.
+
+    router = Router(model_list=[...], routing_strategy="usage-based-routing-v2", timeout=2,
+                    polling_interval=0.03, redis_host=..., num_retries=2, fallbacks=[...])
+    response = await router.acompletion(model="gpt-4o", messages=[...], priority=0)
+
+`Router.from_config(load_config(...))` builds the same engine from a config file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from router.config import Config, parse_config
+from router.dispatch import CHAT, EMBED, TEXT, Call, Dispatcher, Served
+from router.errors import (
+    BadRequest,
+    ContentPolicyViolation,
+    ContextWindowExceeded,
+    NotFound,
+    QueueFull,
+    RequestError,
+)
+from router.groups import Deployment, ModelGroups, build_deployments
+from router.lanes import Lanes
+from router.objects import wrap
+from router.options import RouterOptions
+from router.records import CallRecord, Observer
+from router.state.base import LineDepth, StateBackend
+from router.strategies import strategy_named
+
+log = logging.getLogger("laneway.router")
+
+__all__ = ["LANEWAY_FIELDS", "Router"]
+
+LANEWAY_FIELDS = frozenset({"priority", "mock_response", "metadata", "timeout", "num_retries"})
+"""Request fields laneway consumes itself; they are never sent upstream."""
+
+_ROUTER_SETTING_KEYS = {"drop_params", "request_timeout", "success_callback", "failure_callback"}
+
+
+def _redis_url(settings: dict[str, Any], env: Any) -> str | None:
+    url = settings.get("redis_url") or env.get("REDIS_URL")
+    if url:
+        return str(url)
+    host = settings.get("redis_host") or env.get("REDIS_HOST")
+    if not host:
+        return None
+    port = settings.get("redis_port") or env.get("REDIS_PORT") or 6379
+    password = settings.get("redis_password") or env.get("REDIS_PASSWORD")
+    scheme = "rediss" if str(env.get("REDIS_SSL", "")).lower() in ("1", "true") else "redis"
+    auth = f":{quote(str(password), safe='')}@" if password else ""
+    return f"{scheme}://{auth}{host}:{port}/0"
+
+
+def _state_for(settings: dict[str, Any], env: Any) -> StateBackend:
+    url = _redis_url(settings, env)
+    if url is None:
+        from router.state.memory import MemoryState
+
+        return MemoryState()
+    from router.state.redis_store import RedisState
+
+    redis = RedisState(url)
+    if settings.get("redis_fail_open"):
+        from router.state.failover import FailOpenState
+
+        return FailOpenState(redis)
+    return redis
+
+
+class Router:
+    def __init__(self, model_list: list[dict[str, Any]] | None = None, **settings: Any) -> None:
+        """Build from a `model_list` and `router_settings` keys given as keyword arguments."""
+        router_settings = {k: v for k, v in settings.items() if k not in _ROUTER_SETTING_KEYS}
+        litellm_settings = {k: v for k, v in settings.items() if k in _ROUTER_SETTING_KEYS}
+        config = parse_config(
+            {"model_list": model_list or [], "router_settings": router_settings,
+             "litellm_settings": litellm_settings},
+            source="Router(...)",
+        )
+        self._setup(config)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Router:
+        router = cls.__new__(cls)
+        router._setup(config)
+        return router
+
+    def _setup(self, config: Config) -> None:
+        self.config = config
+        settings = {
+            **config.litellm_settings.model_dump(exclude_none=True),
+            **config.router_settings.model_dump(exclude_none=True),
+        }
+        self.options = RouterOptions.from_settings(settings)
+        self.groups = ModelGroups(build_deployments(config),
+                                  config.router_settings.model_group_alias)
+        self.strategy = strategy_named(config.router_settings.routing_strategy,
+                                       config.router_settings.routing_strategy_args)
+        self.state = _state_for(settings, config.env)
+        self.lanes = Lanes(self.state, lease=self.options.queue_lease,
+                           safety_interval=self.options.safety_interval)
+        self.dispatcher = Dispatcher(self.lanes, self.strategy, self.options, self._http,
+                                     _estimate_tokens(self.options))
+        self.observers: list[Observer] = []
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    # -- resources ---------------------------------------------------------------------------
+    def _http(self) -> httpx.AsyncClient:
+        """One pooled client per process, rebuilt when the event loop changes."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client_loop = loop
+            self._client = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=2000, max_keepalive_connections=500,
+                                    keepalive_expiry=30),
+                timeout=httpx.Timeout(self.options.timeout),
+                follow_redirects=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._client_loop is asyncio.get_running_loop():
+            await self._client.aclose()
+        self._client = None
+        await self.state.close()
+
+    # -- the gateway's entry -----------------------------------------------------------------
+    async def serve(
+        self,
+        endpoint: str,
+        body: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        priority: Any = None,
+    ) -> tuple[Served, CallRecord]:
+        """Serve one OpenAI request body. `priority` (if given) overrides the body's."""
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("`model` is required and must be a string.", param="model")
+        prio = self._priority(body.get("priority") if priority is None else priority)
+        stream = bool(body.get("stream")) and endpoint != EMBED
+        timeout = self.options.timeout
+        if isinstance(body.get("timeout"), int | float) and body["timeout"] > 0:
+            timeout = min(timeout, float(body["timeout"]))
+        clean = {k: v for k, v in body.items() if k not in LANEWAY_FIELDS}
+        options = clean.get("stream_options") or {}
+        record = CallRecord(request_id=request_id or uuid.uuid4().hex, endpoint=endpoint,
+                            model=model, priority=prio, stream=stream)
+        call = Call(
+            endpoint=endpoint, body=clean, record=record, priority=prio, stream=stream,
+            deadline=time.monotonic() + timeout,
+            include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+        )
+        if body.get("mock_response") is not None:
+            call.mock_response = body["mock_response"]
+        try:
+            served = await self._with_fallbacks(model, call)
+        except RequestError as exc:
+            record.status, record.error_type = exc.status, type(exc).__name__
+            self._notify(record)
+            raise
+        if isinstance(served.response, dict):
+            self._notify(record)
+        else:
+            served.response = self._notify_after(served.response, record)
+        return served, record
+
+    def _priority(self, value: Any) -> int:
+        if value is None:
+            return self.options.default_priority or 0
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.lstrip("-").isdigit():
+                value = int(value)
+            else:
+                raise BadRequest("`priority` must be an integer (lower is served first).",
+                                 param="priority")
+        if not -(2**20) < value < 2**20:
+            raise BadRequest("`priority` must be between -1048575 and 1048575.",
+                             param="priority")
+        return value
+
+    async def _with_fallbacks(self, model: str, call: Call) -> Served:
+        group = self.groups.resolve(model)
+        try:
+            return await self.dispatcher.run(group, call)
+        except RequestError as exc:
+            targets = self._fallbacks_for(group.name, exc)
+            if not targets:
+                raise
+            last: RequestError = exc
+            for target in targets:
+                fallback = self.groups.get(target)
+                if fallback is None or time.monotonic() >= call.deadline:
+                    continue
+                log.info("falling back from %s to %s after %s", group.name, target,
+                         type(exc).__name__)
+                call.record.fallback_from = group.name
+                try:
+                    return await self.dispatcher.run(fallback, call)
+                except RequestError as again:
+                    last = again
+            raise last from None
+
+    def _fallbacks_for(self, group: str, exc: RequestError) -> list[str]:
+        o = self.options
+        if isinstance(exc, ContextWindowExceeded):
+            return list(o.context_window_fallbacks.get(group, ()))
+        if isinstance(exc, ContentPolicyViolation):
+            return list(o.content_policy_fallbacks.get(group, ()))
+        if isinstance(exc, BadRequest | QueueFull):
+            return []  # the request itself is at fault, or the line is full on purpose
+        if isinstance(exc, NotFound) and exc.code != "upstream_not_found":
+            return []
+        return list(o.fallbacks.get(group) or o.default_fallbacks)
+
+    def _notify(self, record: CallRecord) -> None:
+        for observer in self.observers:
+            try:
+                observer(record)
+            except Exception:  # an observer must never break a request
+                log.exception("observer failed")
+
+    async def _notify_after(
+        self, chunks: AsyncIterator[dict[str, Any]], record: CallRecord
+    ) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except RequestError as exc:
+            record.status, record.error_type = exc.status, type(exc).__name__
+            raise
+        finally:
+            self._notify(record)
+
+    # -- the Python API ----------------------------------------------------------------------
+    async def _api(self, endpoint: str, params: dict[str, Any], priority: Any) -> Any:
+        served, _ = await self.serve(endpoint, params, priority=priority)
+        if isinstance(served.response, dict):
+            return wrap(served.response)
+        return _wrapped_stream(served.response)
+
+    async def acompletion(
+        self, model: str, messages: list[dict[str, Any]], *, priority: int | None = None,
+        **params: Any,
+    ) -> Any:
+        """A chat completion (or, with `stream=True`, an async iterator of chunks)."""
+        return await self._api(CHAT, {"model": model, "messages": messages, **params}, priority)
+
+    async def atext_completion(
+        self, model: str, prompt: Any, *, priority: int | None = None, **params: Any
+    ) -> Any:
+        return await self._api(TEXT, {"model": model, "prompt": prompt, **params}, priority)
+
+    async def aembedding(self, model: str, input: Any, **params: Any) -> Any:
+        return await self._api(EMBED, {"model": model, "input": input, **params}, None)
+
+    # -- introspection -----------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        return self.groups.names()
+
+    def deployments(self) -> list[Deployment]:
+        return self.groups.all_deployments()
+
+    async def queue_status(self) -> dict[str, list[LineDepth]]:
+        """Waiting requests per model group and priority (groups with an empty line omitted)."""
+        out = {}
+        for group in self.groups.all_groups():
+            depth = await self.lanes.depth(group.name)
+            if depth:
+                out[group.name] = depth
+        return out
+
+
+async def _wrapped_stream(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[Any]:
+    async for chunk in chunks:
+        yield wrap(chunk)
+
+
+def _estimate_tokens(options: RouterOptions) -> Any:
+    def estimate(d: Deployment, call: Call) -> int:
+        from router.tokens import counter_for
+
+        counter = counter_for(d.model, d.model_info.get("custom_tokenizer"))
+        body = call.body
+        if call.endpoint == CHAT:
+            prompt = counter.messages(body.get("messages") or [], body.get("tools"))
+        else:
+            prompt = counter.text(body.get("prompt") if call.endpoint == TEXT
+                                  else body.get("input") or "")
+        if call.endpoint == EMBED:
+            return prompt
+        completion = (body.get("max_completion_tokens") or body.get("max_tokens")
+                      or d.defaults.get("max_tokens") or options.default_completion_tokens)
+        return prompt + int(completion)
+
+    return estimate

@@ -1,0 +1,90 @@
+"""Fail-open: Redis first; while it is unreachable, per-instance state in process.
+
+With `router_settings.redis_fail_open: true` a Redis outage degrades laneway to per-instance
+limits instead of answering 503. Every `retry_every` seconds one call tries Redis again, so the
+gateway returns to shared state by itself when Redis is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from router.errors import ServiceUnavailable
+from router.state.base import (
+    AdmitRequest,
+    Admitted,
+    Full,
+    LineDepth,
+    Release,
+    Waiting,
+    WakeCallback,
+)
+from router.state.memory import MemoryState
+from router.state.redis_store import RedisState
+
+log = logging.getLogger("laneway.state")
+T = TypeVar("T")
+
+__all__ = ["FailOpenState"]
+
+
+class FailOpenState:
+    name = "redis"
+
+    def __init__(self, primary: RedisState, retry_every: float = 1.0) -> None:
+        self.primary = primary
+        self.fallback = MemoryState()
+        self.retry_every = retry_every
+        self._down_until = 0.0
+
+    @property
+    def calls(self) -> int:
+        return self.primary.calls
+
+    async def _either(self, op: Callable[[Any], Awaitable[T]]) -> T:
+        if time.monotonic() >= self._down_until:
+            try:
+                result = await op(self.primary)
+            except ServiceUnavailable:
+                if self._down_until == 0.0:
+                    log.warning("Redis unreachable: using per-instance limits until it returns")
+                self._down_until = time.monotonic() + self.retry_every
+            else:
+                if self._down_until:
+                    log.warning("Redis reachable again: shared limits restored")
+                    self._down_until = 0.0
+                return result
+        return await op(self.fallback)
+
+    async def start(self, on_wake: WakeCallback) -> None:
+        await self.fallback.start(on_wake)
+        await self.primary.start(on_wake)
+
+    async def close(self) -> None:
+        await self.primary.close()
+        await self.fallback.close()
+
+    async def ping(self) -> None:
+        await self._either(lambda s: s.ping())
+
+    async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full:
+        return await self._either(lambda s: s.admit(req))
+
+    async def release(self, rel: Release) -> float:
+        return await self._either(lambda s: s.release(rel))
+
+    async def cancel(self, group: str, request_id: str) -> bool:
+        # A waiter may sit in either line: leave both.
+        here = await self.fallback.cancel(group, request_id)
+        return await self._either(lambda s: s.cancel(group, request_id)) or here
+
+    async def renew(
+        self, group: str, waiters: Sequence[str], slots: Sequence[tuple[str, str]], lease: float
+    ) -> list[str]:
+        return await self._either(lambda s: s.renew(group, waiters, slots, lease))
+
+    async def line(self, group: str) -> list[LineDepth]:
+        return await self._either(lambda s: s.line(group))
