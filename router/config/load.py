@@ -1,0 +1,162 @@
+"""Turn a config source into a validated `Config`, reporting every problem at once by YAML path."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import ValidationError
+
+from router.config.env import file_environment, resolve
+from router.config.keys import extra_keys
+from router.config.paths import format_path
+from router.config.schema import Config
+from router.config.sources import fetch, locate
+from router.errors import ConfigError
+
+logger = logging.getLogger("laneway.config")
+
+# Pydantic error types whose stock wording names Python types; users think in YAML.
+_PLAIN_MESSAGES = {
+    "missing": "is required",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "dict_type": "must be a mapping",
+    "list_type": "must be a list",
+}
+
+
+def load_config(source: str | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Find, read and validate the config (see `sources.locate` for where it is looked for)."""
+    env = os.environ if environ is None else environ
+    location = locate(source, env)
+    data = parse_yaml(fetch(location, env), location)
+    return parse_config(data, environ=env, source=location)
+
+
+def parse_yaml(raw: bytes, location: str) -> Any:
+    import yaml
+
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {location} is not UTF-8 text") from None
+    try:
+        data = yaml.load(text, Loader=_loader())  # a SafeLoader subclass: no arbitrary objects
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
+        # problem/context describe the syntax; str(exc) would quote the file, secrets and all.
+        what = "; ".join(part for part in (exc.context, exc.problem) if part) or "syntax error"
+        if "alias" in (exc.context or ""):
+            what += ' (a value starting with * or & must be quoted, e.g. model_name: "*")'
+        raise ConfigError(f"invalid YAML in {location} at {where}: {what}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML in {location}: {type(exc).__name__}") from None
+    if data is None:
+        raise ConfigError(f"config {location} is empty")
+    return data
+
+
+@functools.cache
+def _loader() -> type:
+    """SafeLoader that keeps dates as text: `api_version: 2024-02-01` is a string, not a date."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
+
+
+def parse_config(
+    data: Any, *, environ: Mapping[str, str] | None = None, source: str = "<config>"
+) -> Config:
+    """Validate an already-parsed YAML document; raise one ConfigError listing every problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config {source} must be a mapping with sections such as model_list and "
+            f"router_settings, not a {type(data).__name__}"
+        )
+    process_env = dict(os.environ if environ is None else environ)
+    file_env, errors = file_environment(data.get("environment_variables"), process_env)
+    env = {**file_env, **process_env}
+    sections = {key: value for key, value in data.items() if key != "environment_variables"}
+    document, env_errors = resolve(sections, env)
+    errors += env_errors
+    document["environment_variables"] = file_env
+    errors += _merge_credentials(document)
+    extras = extra_keys(document, Config)
+
+    config: Config | None = None
+    try:
+        config = Config.model_validate(document)
+    except ValidationError as exc:
+        # A required value whose variable is unset was already reported with the variable name.
+        reported = {line.partition(": ")[0] for line in errors}
+        errors += [
+            line for line in _validation_lines(exc) if line.partition(": ")[0] not in reported
+        ]
+    if errors or config is None:
+        count = f"{len(errors)} problems" if len(errors) > 1 else "a problem"
+        raise ConfigError(f"config {source} has {count}:\n" + "\n".join(errors))
+
+    if extras.unknown:
+        logger.warning("config %s: ignoring unknown keys:\n%s", source, "\n".join(extras.unknown))
+    if extras.unused:
+        logger.info("config %s: accepted but not used by laneway: %s", source,
+                    ", ".join(extras.unused))
+    config._env = MappingProxyType(env)
+    config._warnings = tuple(extras.unknown)
+    return config
+
+
+def _validation_lines(exc: ValidationError) -> list[str]:
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = format_path(tuple(p if isinstance(p, int) else str(p) for p in error["loc"]))
+        lines.append(f"{path}: {_PLAIN_MESSAGES.get(error['type'], error['msg'])}")
+    return lines
+
+
+def _merge_credentials(document: dict[str, Any]) -> list[str]:
+    """Fill each deployment's litellm_params from the credential it names (its own values win)."""
+    errors: list[str] = []
+    credentials: dict[str, dict[str, Any]] = {}
+    entries = document.get("credential_list")
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        name = entry.get("credential_name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            continue  # validation reports the missing or malformed name
+        if name in credentials:
+            errors.append(
+                f"credential_list[{index}].credential_name: duplicate credential '{name}'"
+            )
+        values = entry.get("credential_values")
+        credentials[name] = values if isinstance(values, dict) else {}
+
+    models = document.get("model_list")
+    for index, entry in enumerate(models if isinstance(models, list) else []):
+        params = entry.get("litellm_params") if isinstance(entry, dict) else None
+        if not isinstance(params, dict) or params.get("litellm_credential_name") is None:
+            continue
+        name = params["litellm_credential_name"]
+        if name not in credentials:
+            known = ", ".join(sorted(credentials)) or "none are defined"
+            errors.append(
+                f"model_list[{index}].litellm_params.litellm_credential_name: unknown credential "
+                f"'{name}' (credential_list has: {known})"
+            )
+            continue
+        merged = {k: v for k, v in credentials[name].items() if v is not None}
+        merged.update({k: v for k, v in params.items() if v is not None})
+        entry["litellm_params"] = merged
+    return errors

@@ -1,0 +1,197 @@
+"""The three settings sections: `router_settings`, `litellm_settings`, `general_settings`.
+
+Each lists the LiteLLM keys laneway knows but does not act on (`accepted_unused`), so a
+LiteLLM file loads without a wall of warnings while real typos still get one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field, PlainValidator
+from pydantic_core import PydanticCustomError
+
+from router.config.fields import (
+    AliasMap,
+    AnyMap,
+    Fallbacks,
+    Flag,
+    NonNegativeInt,
+    NonNegativeNumber,
+    Port,
+    PositiveInt,
+    PositiveNumber,
+    QueueSize,
+    Section,
+    Text,
+    TextList,
+)
+
+ROUTING_STRATEGIES: tuple[str, ...] = (
+    "simple-shuffle",
+    "least-busy",
+    "usage-based-routing",
+    "usage-based-routing-v2",
+    "latency-based-routing",
+)
+
+
+def _routing_strategy(value: Any) -> str:
+    if isinstance(value, str) and value in ROUTING_STRATEGIES:
+        return value
+    shown = f"'{value}'" if isinstance(value, str) else "this value"
+    raise PydanticCustomError(
+        "laneway_config",
+        f"unknown routing strategy {shown}; use one of: {', '.join(ROUTING_STRATEGIES)}",
+    )
+
+
+RoutingStrategy = Annotated[str, PlainValidator(_routing_strategy)]
+
+
+class RouterSettings(Section):
+    accepted_unused: ClassVar[frozenset[str]] = frozenset(
+        {
+            "alerting_config",
+            "allowed_fails_policy",
+            "assistants_config",
+            "cache_kwargs",
+            "cache_responses",
+            "caching_groups",
+            "client_ttl",
+            "debug_level",
+            "default_litellm_params",
+            "deployment_affinity_ttl_seconds",
+            "disable_cooldowns",
+            "enable_tag_filtering",
+            "ignore_invalid_deployments",
+            "model_group_retry_policy",
+            "optional_pre_call_checks",
+            "provider_budget_config",
+            "retry_policy",
+            "router_general_settings",
+            "set_verbose",
+            "tag_filtering_match_any",
+        }
+    )
+
+    routing_strategy: RoutingStrategy = "simple-shuffle"
+    routing_strategy_args: AnyMap = Field(default_factory=dict)
+    model_group_alias: AliasMap = Field(default_factory=dict)
+    num_retries: NonNegativeInt | None = None
+    timeout: PositiveNumber | None = None
+    stream_timeout: PositiveNumber | None = None
+    polling_interval: PositiveNumber | None = None
+    retry_after: NonNegativeNumber | None = None
+    allowed_fails: NonNegativeInt | None = None
+    cooldown_time: NonNegativeNumber | None = None
+    redis_host: Text | None = None
+    redis_port: Port | None = None
+    redis_password: Text | None = Field(default=None, repr=False)
+    redis_url: Text | None = Field(default=None, repr=False)  # may embed a password
+    redis_fail_open: Flag = False
+    fallbacks: Fallbacks | None = None
+    context_window_fallbacks: Fallbacks | None = None
+    content_policy_fallbacks: Fallbacks | None = None
+    default_fallbacks: TextList | None = None
+    default_priority: NonNegativeInt | None = None
+    max_queue_size: QueueSize | None = None
+    queue_lease_seconds: PositiveNumber | None = None
+    default_max_parallel_requests: PositiveInt | None = None
+    enable_pre_call_checks: Flag | None = None
+
+
+class LitellmSettings(Section):
+    accepted_unused: ClassVar[frozenset[str]] = frozenset(
+        {
+            "budget_duration",
+            "cache",
+            "cache_params",
+            "callback_settings",
+            "default_internal_user_params",
+            "default_key_generate_params",
+            "default_team_settings",
+            "disable_end_user_cost_tracking",
+            "enable_json_schema_validation",
+            "enable_preview_features",
+            "extra_spend_tag_headers",
+            "force_ipv4",
+            "key_generation_settings",
+            "langfuse_default_tags",
+            "log_raw_request_response",
+            "max_budget",
+            "max_internal_user_budget",
+            "modify_params",
+            "redact_messages_in_exceptions",
+            "redact_user_api_key_info",
+            "return_response_headers",
+            "service_callback",
+            "ssl_verify",
+            "store_audit_logs",
+            "telemetry",
+            "turn_off_message_logging",
+            "upperbound_key_generate_params",
+        }
+    )
+
+    drop_params: Flag = False
+    num_retries: NonNegativeInt | None = None
+    request_timeout: PositiveNumber | None = None
+    allowed_fails: NonNegativeInt | None = None
+    cooldown_time: NonNegativeNumber | None = None
+    fallbacks: Fallbacks | None = None
+    context_window_fallbacks: Fallbacks | None = None
+    content_policy_fallbacks: Fallbacks | None = None
+    default_fallbacks: TextList | None = None
+    success_callback: TextList | None = None
+    failure_callback: TextList | None = None
+    callbacks: TextList | None = None
+    set_verbose: Flag | None = None
+    json_logs: Flag | None = None
+    default_max_tokens: PositiveInt | None = None
+
+
+class GeneralSettings(Section):
+    accepted_unused: ClassVar[frozenset[str]] = frozenset(
+        {
+            "admin_only_routes",
+            "alert_to_webhook_url",
+            "alert_types",
+            "allow_requests_on_db_unavailable",
+            "allowed_routes",
+            "background_health_checks",
+            "custom_auth",
+            "database_connection_pool_limit",
+            "database_connection_timeout",
+            "database_url",
+            "disable_master_key_return",
+            "disable_reset_budget",
+            "disable_spend_logs",
+            "enable_jwt_auth",
+            "enforce_user_param",
+            "forward_client_headers_to_llm_api",
+            "forward_openai_org_id",
+            "global_max_parallel_requests",
+            "health_check_details",
+            "health_check_interval",
+            "infer_model_from_keys",
+            "key_management_settings",
+            "key_management_system",
+            "litellm_jwtauth",
+            "max_parallel_requests",
+            "maximum_spend_logs_retention_period",
+            "otel",
+            "pass_through_endpoints",
+            "proxy_batch_write_at",
+            "public_routes",
+            "store_model_in_db",
+            "ui_access_mode",
+            "use_redis_transaction_buffer",
+            "use_x_forwarded_for",
+            "user_header_name",
+        }
+    )
+
+    master_key: Text | None = Field(default=None, repr=False)
+    alerting: TextList | None = None
+    alerting_threshold: PositiveNumber | None = None
