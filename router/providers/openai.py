@@ -1,0 +1,134 @@
+"""OpenAI and every OpenAI-compatible server (vLLM, LM Studio, hosted prefixes like `groq/`).
+
+The body is already OpenAI's format, so the adapter only picks the URL and headers, asks for
+usage on streams, and turns failures into laneway errors. The key comes from the deployment,
+else from the provider's environment variable — but the `OPENAI_API_KEY` variable is sent only
+to OpenAI's own URL, never to a custom `api_base` (set `api_key` for those).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from router.errors import BadRequest, InternalError
+from router.providers._wire import (
+    error_from_response,
+    iter_sse,
+    open_stream,
+    post_json,
+)
+from router.providers.catalog import hosted_base, hosted_key
+
+if TYPE_CHECKING:
+    from router.groups import Deployment
+    from router.providers.base import JSON, CallContext
+
+__all__ = ["OpenAIProvider"]
+
+_HEADER_CACHE_MAX = 4096
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self) -> None:
+        # Headers and URLs depend only on the deployment (and the environment at first use).
+        self._headers: dict[str, dict[str, str]] = {}
+        self._bases: dict[str, str] = {}
+
+    # ------------------------------------------------------------ endpoints
+
+    async def chat(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
+        return await self._call(deployment, "chat/completions", body, ctx)
+
+    def chat_stream(
+        self, deployment: Deployment, body: JSON, ctx: CallContext
+    ) -> AsyncIterator[JSON]:
+        return self._stream(deployment, "chat/completions", body, ctx)
+
+    async def text_completion(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
+        return await self._call(deployment, "completions", body, ctx)
+
+    def text_completion_stream(
+        self, deployment: Deployment, body: JSON, ctx: CallContext
+    ) -> AsyncIterator[JSON]:
+        return self._stream(deployment, "completions", body, ctx)
+
+    async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
+        return await self._call(deployment, "embeddings", body, ctx)
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _call(self, dep: Deployment, path: str, body: JSON, ctx: CallContext) -> JSON:
+        result: JSON = await post_json(ctx, dep, self.url(dep, path), body, self.headers(dep))
+        return result
+
+    async def _stream(
+        self, dep: Deployment, path: str, body: JSON, ctx: CallContext
+    ) -> AsyncIterator[JSON]:
+        url, headers = self.url(dep, path), self.headers(dep)
+        options = body.get("stream_options") or {}
+        # Always ask for usage so the router can reconcile the tokens it reserved.
+        payload = {**body, "stream": True, "stream_options": {**options, "include_usage": True}}
+        try:
+            async for chunk in self._sse_chunks(dep, url, payload, headers, ctx):
+                yield chunk
+        except BadRequest as exc:
+            # A few OpenAI-compatible servers reject stream_options: try once without it.
+            if "stream_options" not in exc.message or "stream_options" in body:
+                raise
+            payload.pop("stream_options")
+            async for chunk in self._sse_chunks(dep, url, payload, headers, ctx):
+                yield chunk
+
+    async def _sse_chunks(
+        self, dep: Deployment, url: str, payload: JSON, headers: dict[str, str], ctx: CallContext
+    ) -> AsyncIterator[JSON]:
+        async with open_stream(ctx, dep, url, payload, headers) as resp:
+            async for _event, data in iter_sse(resp):
+                if data == b"[DONE]":
+                    return
+                chunk = orjson.loads(data)
+                if "error" in chunk:
+                    # An error after the stream started arrives as an SSE event.
+                    raise error_from_response(500, data, {}, dep)
+                yield chunk
+
+    def url(self, dep: Deployment, path: str) -> str:
+        base = self._bases.get(dep.id)
+        if base is None:
+            raw = dep.api_base or hosted_base(dep.provider)
+            if not raw:
+                raise InternalError(
+                    f"deployment {dep.model_name!r} ({dep.provider}/{dep.model}) has no api_base"
+                )
+            base = raw.rstrip("/")
+            self._bases[dep.id] = base
+        return f"{base}/{path}"
+
+    def headers(self, dep: Deployment) -> dict[str, str]:
+        cached = self._headers.get(dep.id)
+        if cached is None:
+            if len(self._headers) >= _HEADER_CACHE_MAX:
+                self._headers.clear()
+            cached = self._headers[dep.id] = self.build_headers(dep)
+        return cached
+
+    def build_headers(self, dep: Deployment) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        key = dep.api_key
+        if key is None and (dep.provider != "openai" or dep.api_base is None):
+            key = hosted_key(dep.provider)
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        if dep.organization:
+            headers["openai-organization"] = dep.organization
+        headers.update(_str_headers(dep.extra_headers))
+        return headers
+
+
+def _str_headers(extra: Any) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in (extra or {}).items()}

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from tests.support.fake_openai import FakeUpstream, start_fake_openai
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeUpstream]:
+    server = start_fake_openai()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="function")  # the tests' own loop, not the session's
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
