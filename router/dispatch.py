@@ -49,6 +49,8 @@ class Call:
     include_usage: bool = False
     tokens: int | None = None
     """Tokens to reserve; estimated on first need."""
+    force_queue: bool = False
+    """Wait in line even where the group's `max_queue_size` is 0 (the /queue/ routes)."""
     mock_response: Any = None
     """A request-level `mock_response`: admitted like any call, answered by the mock adapter."""
 
@@ -100,6 +102,7 @@ class Dispatcher:
                 call.tokens is None and self.strategy.order == "usage"
             ):
                 call.tokens = self._estimate(candidates[0], call)
+            lim = self.options.queue_limits(group.name, call.priority)
             req = AdmitRequest(
                 group=group.name,
                 request_id=call.record.request_id,
@@ -109,7 +112,7 @@ class Dispatcher:
                 candidates=[self._candidate(d) for d in candidates],
                 order=self.strategy.order,
                 lease=self.options.queue_lease,
-                max_waiting=(lim := self.options.queue_limits(group.name, call.priority))[0],
+                max_waiting=-1 if call.force_queue and lim[0] == 0 else lim[0],
                 max_waiting_priority=lim[1],
                 retry=attempt > 1,
                 latency_buffer=self.strategy.latency_buffer,
@@ -117,7 +120,7 @@ class Dispatcher:
             try:
                 admitted, waited = await self.lanes.acquire(req, call.deadline)
             except QueueFull as exc:
-                if lim[0] == 0:  # waiting is switched off: plain rate limiting
+                if req.max_waiting == 0:  # waiting is switched off: plain rate limiting
                     raise RateLimited(
                         f"No capacity left on model group `{group.name}`; "
                         f"retry after {exc.retry_after:.0f}s.",

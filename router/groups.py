@@ -65,9 +65,8 @@ class Deployment:
 
     def public_info(self) -> dict[str, Any]:
         """What /model/info may show: everything but credentials."""
-        hidden = {"api_key", "azure_ad_token", "aws_secret_access_key", "aws_session_token",
-                  "aws_access_key_id", "extra_headers"}
-        params = {k: v for k, v in self.params.items() if k not in hidden}
+        params = {k: v for k, v in self.params.items()
+                  if k not in _SECRET_PARAMS and k != "extra_headers"}
         return {
             "model_name": self.model_name,
             "litellm_params": params,
@@ -87,9 +86,16 @@ class Group:
         return cls(name, ds, MappingProxyType({d.id: d for d in ds}))
 
 
+_SECRET_PARAMS = frozenset({"api_key", "azure_ad_token", "aws_access_key_id",
+                            "aws_secret_access_key", "aws_session_token"})
+
+
 def _stable_id(entry_name: str, params: Mapping[str, Any], organization: str | None) -> str:
+    # Credentials are left out so that rotating a key keeps the deployment's id (and its
+    # shared counters) stable across a rolling deploy.
+    public = {k: v for k, v in params.items() if k not in _SECRET_PARAMS}
     canonical = orjson.dumps(
-        {"model_name": entry_name, "params": params, "organization": organization},
+        {"model_name": entry_name, "params": public, "organization": organization},
         option=orjson.OPT_SORT_KEYS,
         default=str,
     )

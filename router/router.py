@@ -143,8 +143,10 @@ class Router:
         *,
         request_id: str | None = None,
         priority: Any = None,
+        queue: bool = False,
     ) -> tuple[Served, CallRecord]:
-        """Serve one OpenAI request body. `priority` (if given) overrides the body's."""
+        """Serve one OpenAI request body. `priority` (if given) overrides the body's; `queue`
+        lets the request wait in line even where `max_queue_size` is 0."""
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("`model` is required and must be a string.", param="model")
@@ -161,6 +163,7 @@ class Router:
             endpoint=endpoint, body=clean, record=record, priority=prio, stream=stream,
             deadline=time.monotonic() + timeout,
             include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+            force_queue=queue,
         )
         if body.get("mock_response") is not None:
             call.mock_response = body["mock_response"]

@@ -1,0 +1,72 @@
+"""The FastAPI application: OpenAI-compatible routes over one `Router`.
+
+`create_app(config)` builds an app; the module attribute `app` (for `uvicorn handler.app:app`)
+is built on first access from the config the environment names (CONFIG_FILE_PATH,
+LANEWAY_CONFIG or LITELLM_CONFIG_BUCKET_*), so importing this module does no work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from handler.auth import Authenticator
+from handler.errors import install_error_handlers
+from handler.routes import add_routes
+from router.router import Router
+
+if TYPE_CHECKING:
+    from router.config import Config
+
+log = logging.getLogger("laneway")
+
+__all__ = ["create_app", "master_key_of"]
+
+
+def master_key_of(config: Config) -> str | None:
+    env: Mapping[str, str] = config.env
+    return (config.general_settings.master_key or env.get("LANEWAY_MASTER_KEY")
+            or env.get("LITELLM_MASTER_KEY") or None)
+
+
+def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
+    """The gateway for `config`. `watch_disconnect` cancels a request (and frees its place in
+    line) when its client goes away; off under Mangum, where there is no connection to watch."""
+    no_docs = str(config.env.get("NO_DOCS", "")).lower() in ("1", "true", "yes")
+    app = FastAPI(
+        title="laneway",
+        summary="OpenAI-compatible LLM gateway with priority lanes",
+        version="0.1.0",
+        docs_url=None if no_docs else "/docs",
+        redoc_url=None if no_docs else "/redoc",
+        openapi_url=None if no_docs else "/openapi.json",
+    )
+    router = Router.from_config(config)
+    app.state.router = router
+    app.state.config = config
+    install_error_handlers(app)
+    add_routes(app, router, Authenticator(master_key_of(config)), watch_disconnect)
+    log.info("laneway serving model groups: %s (state: %s)",
+             ", ".join(router.model_names()) or "(none)", router.state.name)
+    return app
+
+
+def _app_from_environment() -> FastAPI:
+    from router.config import load_config
+
+    return create_app(load_config())
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> Any:
+    global _app
+    if name == "app":
+        if _app is None:
+            _app = _app_from_environment()
+        return _app
+    raise AttributeError(name)

@@ -1,0 +1,25 @@
+"""AWS Lambda entry point: `handler.aws_lambda.handler`.
+
+The app, its config, its HTTP pool and its Redis pool are built once per container (at the first
+invocation's import) and reused by every invocation after it. Mangum runs with lifespan off: the
+engine creates its clients lazily and rebuilds them if the event loop changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from mangum import Mangum
+
+from handler.app import create_app
+from handler.logs import setup_logging
+from router.config import load_config
+
+setup_logging(os.environ.get("LANEWAY_LOG_LEVEL", "INFO"))
+
+# Buffered mode: Mangum returns each response in one piece (streams included, as one body).
+app = create_app(load_config(), watch_disconnect=False)
+handler = Mangum(app, lifespan="off")
+
+logging.getLogger("laneway").debug("lambda handler ready")

@@ -1,0 +1,56 @@
+"""The `laneway` command: load the config, then serve it with uvicorn.
+
+    laneway --config examples/config.yaml --port 4000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from handler.logs import setup_logging
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="laneway", description="OpenAI-compatible LLM gateway "
+                                "with priority lanes.")
+    p.add_argument("--config", "-c", help="config file path, s3://bucket/key or gs://bucket/key "
+                   "(default: CONFIG_FILE_PATH, LANEWAY_CONFIG or LITELLM_CONFIG_BUCKET_*)")
+    p.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "4000")))
+    p.add_argument("--detailed_debug", "--detailed-debug", action="store_true",
+                   help="log at DEBUG level")
+    p.add_argument("--num_workers", "--workers", type=int, default=1,
+                   help="uvicorn worker processes")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = "DEBUG" if args.detailed_debug else os.environ.get("LANEWAY_LOG_LEVEL", "INFO")
+    setup_logging(level)
+
+    from router.config import load_config
+    from router.errors import ConfigError
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"laneway: {exc}", file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    from handler.app import create_app
+
+    app = create_app(config)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=level.lower(),
+                access_log=args.detailed_debug, server_header=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Models, model info, health probes, queue status and the token counter."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from handler.auth import Authenticator
+from handler.routes.inference import parse_body
+from router.errors import BadRequest, RequestError
+from router.router import Router
+
+__all__ = ["add_info_routes"]
+
+_STARTED = int(time.time())
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def add_info_routes(app: FastAPI, router: Router, auth: Authenticator) -> None:
+    async def models(request: Request) -> Response:
+        auth.check(request)
+        data = [{"id": name, "object": "model", "created": _STARTED, "owned_by": "laneway"}
+                for name in router.model_names()]
+        return _json({"object": "list", "data": data})
+
+    async def model_info(request: Request) -> Response:
+        auth.check(request)
+        return _json({"data": [d.public_info() for d in router.deployments()]})
+
+    async def liveliness(request: Request) -> Response:
+        return _json({"status": "alive"})
+
+    async def readiness(request: Request) -> Response:
+        try:
+            await router.state.ping()
+        except RequestError:
+            return _json({"status": "unhealthy", "state": router.state.name}, 503)
+        return _json({"status": "healthy", "state": router.state.name})
+
+    async def health(request: Request) -> Response:
+        auth.check(request)
+        try:
+            await router.state.ping()
+            state_ok = True
+        except RequestError:
+            state_ok = False
+        return _json({
+            "status": "healthy" if state_ok else "unhealthy",
+            "state": {"backend": router.state.name, "reachable": state_ok},
+            "model_groups": router.model_names(),
+            "deployments": len(router.deployments()),
+        }, 200 if state_ok else 503)
+
+    async def queue_status(request: Request) -> Response:
+        auth.check(request)
+        groups = []
+        for name, depth in (await router.queue_status()).items():
+            groups.append({
+                "model_group": name,
+                "waiting": sum(d.count for d in depth),
+                "oldest_wait_ms": round(max(d.oldest_wait for d in depth) * 1000, 1),
+                "priorities": [
+                    {"priority": d.priority, "waiting": d.count,
+                     "oldest_wait_ms": round(d.oldest_wait * 1000, 1)}
+                    for d in depth
+                ],
+            })
+        return _json({"object": "queue.status", "state": router.state.name, "groups": groups})
+
+    async def token_counter(request: Request) -> Response:
+        auth.check(request)
+        body = parse_body(await request.body())
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("`model` is required.", param="model")
+        deployment = router.groups.resolve(model).deployments[0]
+        from router.tokens import counter_for
+
+        counter = counter_for(deployment.model, deployment.model_info.get("custom_tokenizer"))
+        if isinstance(body.get("messages"), list):
+            total = counter.messages(body["messages"], body.get("tools"))
+        elif isinstance(body.get("prompt"), str | list):
+            total = counter.text(body["prompt"])
+        else:
+            raise BadRequest("Send `messages` (a list) or `prompt`.", param="messages")
+        return _json({"total_tokens": total, "request_model": model,
+                      "model_used": deployment.model, "tokenizer_type": counter.name})
+
+    routes = [
+        (("/models", "/v1/models"), models, "GET"),
+        (("/model/info", "/v1/model/info"), model_info, "GET"),
+        (("/health/liveliness", "/health/liveness"), liveliness, "GET"),
+        (("/health/readiness",), readiness, "GET"),
+        (("/health",), health, "GET"),
+        (("/queue/status",), queue_status, "GET"),
+        (("/utils/token_counter",), token_counter, "POST"),
+    ]
+    for paths, fn, method in routes:
+        for path in paths:
+            app.add_api_route(path, fn, methods=[method])

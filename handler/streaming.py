@@ -1,0 +1,33 @@
+"""Server-sent events in the OpenAI stream format, relayed chunk by chunk."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from router.errors import InternalError, RequestError
+
+log = logging.getLogger("laneway.http")
+
+__all__ = ["sse"]
+
+_DONE = b"data: [DONE]\n\n"
+
+
+async def sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """Encode chunks as SSE events. An error after the first byte can no longer change the
+    status code, so it is sent as a final `error` event in the OpenAI shape."""
+    try:
+        async for chunk in chunks:
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+    except RequestError as exc:
+        yield b"data: " + orjson.dumps(exc.body()) + b"\n\n"
+        return
+    except Exception as exc:
+        log.error("stream failed: %s", type(exc).__name__, exc_info=exc)
+        yield b"data: " + orjson.dumps(InternalError("The stream failed.").body()) + b"\n\n"
+        return
+    yield _DONE
