@@ -104,7 +104,9 @@ class TokenCounter:
 
     def __init__(self, encode_len: Callable[[str], int], framed: bool, name: str) -> None:
         self._len = encode_len
-        self._framed = framed  # add OpenAI's per-message tokens (tiktoken counters only)
+        # OpenAI's per-message framing tokens apply to tiktoken counters only; a plain
+        # tokenizer counts the text of the messages (contents, names, tool calls).
+        self._framed = framed
         self.name = name
 
     def text(self, text: str | list[str]) -> int:
@@ -132,8 +134,6 @@ class TokenCounter:
                     parts.append(value)
         if tools:
             parts.append(orjson.dumps(tools).decode())
-        if not self._framed:  # plain tokenizers: count the concatenated text once
-            return count + self._len("".join(parts)) if parts else count
         return count + sum(self._len(p) for p in parts if p)
 
     @staticmethod

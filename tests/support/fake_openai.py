@@ -108,7 +108,8 @@ def last_user_text(body: dict[str, Any]) -> str:
 async def _send_json(send: Send, status: int, payload: bytes,
                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), *(headers or [])]})
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode()), *(headers or [])]})
     await send({"type": "http.response.body", "body": payload})
 
 
