@@ -8,9 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -23,7 +25,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> None:
+def wait_port(
+    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -38,7 +42,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read().decode() if proc.stdout else ""
+            out = output(proc)
             raise RuntimeError(f"process exited with {proc.returncode}:\n{out[-3000:]}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(url, timeout=0.5).status_code < 500:
@@ -50,16 +54,34 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
 def spawn(
     args: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start a process in its own group with stdout+stderr captured together."""
+    """Start a process in its own group with stdout+stderr captured together.
+
+    Output goes to a temporary file, not a pipe: a chatty process must never block on a full
+    pipe that nobody reads. `output(proc)` and `stop(proc)` return what it printed."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.Popen(
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+    proc = subprocess.Popen(
         list(args),
         env=full_env,
         cwd=str(cwd or REPO),
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    _LOGS[proc.pid] = log
+    return proc
+
+
+_LOGS: dict[int, IO[bytes]] = {}
+
+
+def output(proc: subprocess.Popen[bytes]) -> str:
+    """Everything the process printed so far."""
+    log = _LOGS.get(proc.pid)
+    if log is None or log.closed:
+        return ""
+    log.seek(0)
+    return log.read().decode(errors="replace")
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 5.0) -> str:
@@ -73,9 +95,10 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout)
-    out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-    if proc.stdout:
-        proc.stdout.close()
+    out = output(proc)
+    log = _LOGS.pop(proc.pid, None)
+    if log is not None:
+        log.close()
     return out
 
 
