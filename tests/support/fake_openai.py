@@ -5,7 +5,8 @@ Run it as a process (`python -m tests.support.fake_openai --port N`) or use
 `api_base` (ending in /v1). Routes: POST /v1/chat/completions, /v1/completions,
 /v1/embeddings (also without /v1), GET /v1/models, and for tests:
 GET /_requests (every request received: path, headers, body), DELETE /_requests (forget them and
-reset counters), GET /_counts (arrivals per model string as sent, knobs included).
+reset counters), GET /_counts (arrivals per model string as sent, knobs included), GET /_peaks
+(most requests per model string in flight at once). Each recorded request has `t` (arrival, epoch s).
 
 Behaviour knobs, per request: append `+key=value` pairs to the model name
 (`gpt-4o+delay=0.2+status=503`), or send them in an `x-fake` header (`delay=0.2+status=503`).
@@ -54,6 +55,8 @@ class _State:
     def __init__(self) -> None:
         self.requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=_RECORD_MAX)
         self.counts: collections.Counter[str] = collections.Counter()
+        self.active: collections.Counter[str] = collections.Counter()
+        self.peaks: collections.Counter[str] = collections.Counter()
 
 
 STATE = _State()
@@ -261,6 +264,16 @@ async def _stream(send: Send, chunks: Iterator[dict[str, Any]], k: dict[str, str
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Serves one request, tracking how many of each model are in flight at once (`/_peaks`)."""
+    try:
+        await _app(scope, receive, send)
+    finally:
+        model = scope.get("fake_model")
+        if model is not None:
+            STATE.active[model] -= 1
+
+
+async def _app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":  # served with lifespan="off"; nothing else to speak
         return
     path: str = scope["path"]
@@ -280,10 +293,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _send_json(send, 400, error_body(400, "We could not parse the JSON body."))
         return
     headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-    STATE.requests.append({"path": path, "method": method, "headers": headers, "body": body})
+    STATE.requests.append({"path": path, "method": method, "headers": headers, "body": body,
+                           "t": time.time()})
     full_model = str(body.get("model", ""))
     model, k = knobs(full_model, headers.get("x-fake"))
     STATE.counts[full_model] += 1
+    scope["fake_model"] = full_model
+    STATE.active[full_model] += 1
+    STATE.peaks[full_model] = max(STATE.peaks[full_model], STATE.active[full_model])
     status, payload, extra = _failure(k, STATE.counts[full_model])
     if not status and k.get("no_stream_options") and "stream_options" in body:
         status, payload = 400, error_body(
@@ -325,9 +342,12 @@ async def _control(method: str, path: str, send: Send) -> None:
     elif path == "/_requests" and method == "DELETE":
         STATE.requests.clear()
         STATE.counts.clear()
+        STATE.peaks.clear()
         await _send_json(send, 200, b"{}")
     elif path == "/_counts":
         await _send_json(send, 200, orjson.dumps(dict(STATE.counts)))
+    elif path == "/_peaks":
+        await _send_json(send, 200, orjson.dumps(dict(STATE.peaks)))
     elif path == "/_health":
         await _send_json(send, 200, b'{"ok": true}')
     else:
@@ -351,6 +371,12 @@ class FakeUpstream:
         import httpx
 
         return dict(httpx.get(f"{self.base}/_counts", timeout=5).json())
+
+    def peaks(self) -> dict[str, int]:
+        """Most requests of each model string in flight at once."""
+        import httpx
+
+        return dict(httpx.get(f"{self.base}/_peaks", timeout=5).json())
 
     def clear(self) -> None:
         import httpx
