@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.fake_openai import FakeUpstream, start_fake_openai
 from tests.support.redis_server import RedisServer, start_redis
 
 
@@ -13,3 +14,10 @@ def redis_server() -> Iterator[RedisServer]:
     server = start_redis()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeUpstream]:
+    """One loopback fake OpenAI server for the session (use distinct model names per test)."""
+    with start_fake_openai() as upstream:
+        yield upstream
