@@ -6,7 +6,8 @@ Run it as a process (`python -m tests.support.fake_openai --port N`) or use
 /v1/embeddings (also without /v1), GET /v1/models, and for tests:
 GET /_requests (every request received: path, headers, body), DELETE /_requests (forget them and
 reset counters), GET /_counts (arrivals per model string as sent, knobs included), GET /_peaks
-(most requests per model string in flight at once). Each recorded request has `t` (arrival, epoch s).
+(most requests per model string in flight at once). Each recorded request has `t`
+(its arrival, epoch seconds).
 
 Behaviour knobs, per request: append `+key=value` pairs to the model name
 (`gpt-4o+delay=0.2+status=503`), or send them in an `x-fake` header (`delay=0.2+status=503`).
