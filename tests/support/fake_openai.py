@@ -264,14 +264,18 @@ async def _stream(send: Send, chunks: Iterator[dict[str, Any]], k: dict[str, str
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
 
-async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    """Serves one request, tracking how many of each model are in flight at once (`/_peaks`)."""
-    try:
-        await _app(scope, receive, send)
-    finally:
-        model = scope.get("fake_model")
-        if model is not None:
-            STATE.active[model] -= 1
+def tracking(handler: Callable[[Scope, Receive, Send], Awaitable[None]]) -> Any:
+    """An ASGI app serving `handler`, tracking how many of each model are in flight (`/_peaks`)."""
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await handler(scope, receive, send)
+        finally:
+            model = scope.get("fake_model")
+            if model is not None:
+                STATE.active[model] -= 1
+
+    return asgi
 
 
 async def _app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -279,8 +283,7 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     path: str = scope["path"]
     method: str = scope["method"]
-    if path.startswith("/_"):
-        await _control(method, path, send)
+    if await control(scope, send):
         return
     raw = await _read_body(receive) if method == "POST" else b""
     route = path.removeprefix("/v1")
@@ -293,16 +296,8 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
     except orjson.JSONDecodeError:
         await _send_json(send, 400, error_body(400, "We could not parse the JSON body."))
         return
-    headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-    STATE.requests.append({"path": path, "method": method, "headers": headers, "body": body,
-                           "t": time.time()})
-    full_model = str(body.get("model", ""))
-    model, k = knobs(full_model, headers.get("x-fake"))
-    STATE.counts[full_model] += 1
-    scope["fake_model"] = full_model
-    STATE.active[full_model] += 1
-    STATE.peaks[full_model] = max(STATE.peaks[full_model], STATE.active[full_model])
-    status, payload, extra = _failure(k, STATE.counts[full_model])
+    model, k, arrivals = record(scope, body)
+    status, payload, extra = _failure(k, arrivals)
     if not status and k.get("no_stream_options") and "stream_options" in body:
         status, payload = 400, error_body(
             400, "Unrecognized request argument supplied: stream_options", None, "stream_options")
@@ -335,6 +330,36 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
         await _stream(send, chat_chunks(body, model, text), k)
     else:
         await _send_json(send, 200, orjson.dumps(chat_response(body, model, text)))
+
+
+def headers_of(scope: Scope) -> dict[str, str]:
+    return {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+
+
+def record(scope: Scope, body: Any, model: str | None = None) -> tuple[str, dict[str, str], int]:
+    """Remember one request and count it in flight (see `app`).
+
+    Returns (plain model name, knobs, arrivals so far of this exact model string)."""
+    headers = headers_of(scope)
+    STATE.requests.append({"path": scope["path"], "query": scope["query_string"].decode(),
+                           "method": scope["method"], "headers": headers, "body": body,
+                           "t": time.time()})
+    full_model = model if model is not None else str(
+        body.get("model", "") if isinstance(body, dict) else "")
+    name, k = knobs(full_model, headers.get("x-fake"))
+    STATE.counts[full_model] += 1
+    scope["fake_model"] = full_model
+    STATE.active[full_model] += 1
+    STATE.peaks[full_model] = max(STATE.peaks[full_model], STATE.active[full_model])
+    return name, k, STATE.counts[full_model]
+
+
+async def control(scope: Scope, send: Send) -> bool:
+    """Answer the /_ test routes; False when `scope` is not one of them."""
+    if not scope["path"].startswith("/_"):
+        return False
+    await _control(scope["method"], scope["path"], send)
+    return True
 
 
 async def _control(method: str, path: str, send: Send) -> None:
@@ -446,6 +471,8 @@ def serve(asgi_app: Any, description: str) -> None:
     uvicorn.run(asgi_app, host=args.host, port=args.port, log_level="warning",
                 access_log=False, lifespan="off", backlog=4096)
 
+
+app = tracking(_app)
 
 if __name__ == "__main__":
     serve(app, "fake OpenAI server")
