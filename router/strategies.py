@@ -45,8 +45,11 @@ class Strategy:
         """Candidates in preference order; deployments in `avoid` (failed on an earlier
         attempt of this request) are left out unless nothing else remains."""
         pool = [d for d in deployments if d.id not in avoid] or list(deployments)
-        if self.order != "given" or len(pool) < 2:
+        if len(pool) < 2:
             return pool
+        if self.order != "given":
+            # The backend ranks by live usage; a random order breaks its ties fairly.
+            return random.sample(pool, len(pool))
         # Weighted shuffle: each deployment's chance to come first is proportional to its weight
         # (weight, else rpm, else tpm); the rest follow in the same weighted way.
         keyed = [(random.random() ** (1.0 / _weight(d)), d) for d in pool]

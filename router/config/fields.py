@@ -167,15 +167,17 @@ def _fallbacks(value: Any) -> list[dict[str, list[str]]]:
 
 
 def _queue_size(value: Any) -> int | dict[str, int]:
+    # 0 is meaningful: no waiting at all, answer 429 at once when capacity runs out.
     if isinstance(value, dict):
-        sizes = {str(group): _as_int(size) for group, size in value.items()}
-        if all(size is not None and size > 0 for size in sizes.values()):
-            return {group: size for group, size in sizes.items() if size is not None}
+        sizes = {str(key): _as_int(size) for key, size in value.items()}
+        if all(size is not None and size >= 0 for size in sizes.values()):
+            return {key: size for key, size in sizes.items() if size is not None}
     else:
         size = _as_int(value)
-        if size is not None and size > 0:
+        if size is not None and size >= 0:
             return size
-    _fail("must be a positive integer or a mapping of model group to positive integer")
+    _fail("must be a non-negative integer, or a mapping of `default`, a model group or "
+          "`priority:<n>` to a non-negative integer")
 
 
 def _is_alias_target(target: Any) -> bool:

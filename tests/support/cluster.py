@@ -1,0 +1,50 @@
+"""Several laneway gateway processes sharing one Redis, as a fleet of instances would."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from tests.support.gateway import Gateway, start_gateway
+
+
+def unique(name: str) -> str:
+    """A model name no other test uses, so shared Redis keys and fake counters never collide."""
+    return f"{name}-{uuid.uuid4().hex[:6]}"
+
+
+@contextmanager
+def fleet(
+    config: dict[str, Any], n: int = 3, env: dict[str, str] | None = None
+) -> Iterator[list[Gateway]]:
+    gateways: list[Gateway] = []
+    try:
+        for _ in range(n):
+            gateways.append(start_gateway(config, env))
+        yield gateways
+    finally:
+        for gw in gateways:
+            gw.stop()
+
+
+def chat_body(model: str, content: str = "hi", **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": content}], **extra}
+
+
+async def spread(
+    gateways: list[Gateway], bodies: list[dict[str, Any]], timeout: float = 60.0
+) -> list[httpx.Response]:
+    """Send `bodies` concurrently, round-robin over the gateways."""
+    rotation = itertools.cycle(gateways)
+    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        return list(await asyncio.gather(*(
+            client.post(f"{next(rotation).url}/v1/chat/completions", json=body)
+            for body in bodies
+        )))
