@@ -35,15 +35,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "completion_id",
+    "encode_embedding",
     "error_from_response",
     "iter_ndjson",
     "iter_sse",
     "map_transport_error",
+    "no_endpoint",
     "open_stream",
     "post_json",
+    "prompt_messages",
     "reject_unsupported",
     "retry_after_seconds",
+    "text_chunk_from_chat",
+    "text_completion_from_chat",
     "usage",
+    "without_neutral",
 ]
 
 # Phrases upstreams use when the prompt does not fit the model. Matched case-insensitively
@@ -300,3 +306,67 @@ async def iter_ndjson(resp: httpx.Response) -> AsyncIterator[Any]:
                 yield orjson.loads(line)
     if buffer.strip():
         yield orjson.loads(buffer)
+
+
+# ---------------------------------------------------------------- shape helpers
+
+# OpenAI params whose default value asks nothing of the provider, so they never count as
+# unsupported when a client sends them with that value.
+_NEUTRAL = {"n": 1, "logprobs": False, "stream": False, "parallel_tool_calls": True,
+            "presence_penalty": 0, "frequency_penalty": 0}
+
+
+def without_neutral(body: JSON) -> JSON:
+    """`body` minus None values and params that sit at their no-op default."""
+    return {k: v for k, v in body.items()
+            if v is not None and not (k in _NEUTRAL and v == _NEUTRAL[k])}
+
+
+def prompt_messages(prompt: Any) -> list[JSON]:
+    """A completions `prompt` as one user message (chat-only providers)."""
+    if isinstance(prompt, list):
+        if len(prompt) != 1 or not isinstance(prompt[0], str):
+            raise BadRequest("this provider takes one prompt string per request", param="prompt")
+        prompt = prompt[0]
+    return [{"role": "user", "content": str(prompt or "")}]
+
+
+def text_completion_from_chat(result: JSON) -> JSON:
+    """A `chat.completion` reshaped as a `text_completion`."""
+    return {
+        "id": result.get("id", completion_id("cmpl")),
+        "object": "text_completion",
+        "created": result.get("created", int(time.time())),
+        "model": result.get("model"),
+        "choices": [{"index": c.get("index", 0), "text": (c.get("message") or {}).get("content")
+                     or "", "finish_reason": c.get("finish_reason"), "logprobs": None}
+                    for c in result.get("choices", [])],
+        "usage": result.get("usage"),
+    }
+
+
+def text_chunk_from_chat(chunk: JSON) -> JSON:
+    """A `chat.completion.chunk` reshaped as a streamed `text_completion` chunk."""
+    out = {"id": chunk.get("id"), "object": "text_completion", "created": chunk.get("created"),
+           "model": chunk.get("model"),
+           "choices": [{"index": c.get("index", 0), "text": (c.get("delta") or {}).get("content")
+                        or "", "finish_reason": c.get("finish_reason"), "logprobs": None}
+                       for c in chunk.get("choices", [])]}
+    if chunk.get("usage"):
+        out["usage"] = chunk["usage"]
+    return out
+
+
+def encode_embedding(vector: list[float], encoding_format: str | None) -> Any:
+    """An embedding as OpenAI returns it: floats, or base64 of little-endian float32."""
+    if encoding_format != "base64":
+        return vector
+    import base64
+    import struct
+
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+def no_endpoint(provider: str, what: str) -> BadRequest:
+    return BadRequest(f"{provider} deployments do not support {what}", param="model",
+                      code="unsupported_endpoint")

@@ -6,7 +6,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.support.fake_openai import FakeUpstream, start_fake_openai
+from tests.support.fake_openai import FakeUpstream, start_fake_openai, start_server
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +20,14 @@ def fake_openai() -> Iterator[FakeUpstream]:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient() as client:
         yield client
+
+
+def _session_server(module: str, suffix: str = "") -> Iterator[FakeUpstream]:
+    server = start_server(module, suffix)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic() -> Iterator[FakeUpstream]:
+    yield from _session_server("tests.support.fake_anthropic")
