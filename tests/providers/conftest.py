@@ -31,3 +31,8 @@ def _session_server(module: str, suffix: str = "") -> Iterator[FakeUpstream]:
 @pytest.fixture(scope="session")
 def fake_anthropic() -> Iterator[FakeUpstream]:
     yield from _session_server("tests.support.fake_anthropic")
+
+
+@pytest.fixture(scope="session")
+def fake_azure() -> Iterator[FakeUpstream]:
+    yield from _session_server("tests.support.fake_azure")

@@ -341,7 +341,8 @@ def record(scope: Scope, body: Any, model: str | None = None) -> tuple[str, dict
 
     Returns (plain model name, knobs, arrivals so far of this exact model string)."""
     headers = headers_of(scope)
-    STATE.requests.append({"path": scope["path"], "query": scope["query_string"].decode(),
+    path = scope.get("fake_original_path", scope["path"])  # before a wrapper rewrote it
+    STATE.requests.append({"path": path, "query": scope["query_string"].decode(),
                            "method": scope["method"], "headers": headers, "body": body,
                            "t": time.time()})
     full_model = model if model is not None else str(
