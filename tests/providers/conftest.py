@@ -36,3 +36,8 @@ def fake_anthropic() -> Iterator[FakeUpstream]:
 @pytest.fixture(scope="session")
 def fake_azure() -> Iterator[FakeUpstream]:
     yield from _session_server("tests.support.fake_azure")
+
+
+@pytest.fixture(scope="session")
+def fake_ollama() -> Iterator[FakeUpstream]:
+    yield from _session_server("tests.support.fake_ollama")
