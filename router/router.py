@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -36,6 +36,9 @@ from router.options import RouterOptions
 from router.records import CallRecord, Observer
 from router.state.base import LineDepth, StateBackend
 from router.strategies import strategy_named
+
+if TYPE_CHECKING:
+    from router.observe.state_timing import StateObserver
 
 log = logging.getLogger("laneway.router")
 
@@ -61,15 +64,17 @@ def _redis_url(settings: dict[str, Any], env: Any) -> str | None:
     return f"{scheme}://{auth}{host}:{port}/0"
 
 
-def _state_for(settings: dict[str, Any], env: Any) -> StateBackend:
+def _state_for(
+    settings: dict[str, Any], env: Any, observers: list[StateObserver]
+) -> StateBackend:
     url = _redis_url(settings, env)
     if url is None:
         from router.state.memory import MemoryState
 
         return MemoryState()
-    from router.state.redis_store import RedisState
+    from router.observe.state_timing import TimedRedisState
 
-    redis = RedisState(url)
+    redis = TimedRedisState(url, observers)
     if settings.get("redis_fail_open"):
         from router.state.failover import FailOpenState
 
@@ -106,7 +111,9 @@ class Router:
                                   config.router_settings.model_group_alias)
         self.strategy = strategy_named(config.router_settings.routing_strategy,
                                        config.router_settings.routing_strategy_args)
-        self.state = _state_for(settings, config.env)
+        self.state_observers: list[StateObserver] = []
+        """Called after each Redis round trip with (operation, seconds, error or None)."""
+        self.state = _state_for(settings, config.env, self.state_observers)
         self.lanes = Lanes(self.state, lease=self.options.queue_lease,
                            safety_interval=self.options.safety_interval)
         self.dispatcher = Dispatcher(self.lanes, self.strategy, self.options, self._http,
@@ -171,6 +178,10 @@ class Router:
             served = await self._with_fallbacks(model, call)
         except RequestError as exc:
             record.status, record.error_type = exc.status, type(exc).__name__
+            self._notify(record)
+            raise
+        except asyncio.CancelledError:  # the client went away (possibly while in line)
+            record.status, record.error_type = 499, "ClientDisconnected"
             self._notify(record)
             raise
         if isinstance(served.response, dict):
