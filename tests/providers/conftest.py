@@ -41,3 +41,8 @@ def fake_azure() -> Iterator[FakeUpstream]:
 @pytest.fixture(scope="session")
 def fake_ollama() -> Iterator[FakeUpstream]:
     yield from _session_server("tests.support.fake_ollama")
+
+
+@pytest.fixture(scope="session")
+def fake_tgi() -> Iterator[FakeUpstream]:
+    yield from _session_server("tests.support.fake_tgi")
