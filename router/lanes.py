@@ -42,6 +42,10 @@ class Lanes:
         self._renewer: asyncio.Task[None] | None = None
         self._started_on: asyncio.AbstractEventLoop | None = None
 
+    async def start(self) -> None:
+        """Connect to the state backend and subscribe to wake-ups ahead of the first request."""
+        await self._ensure_started()
+
     async def _ensure_started(self) -> None:
         loop = asyncio.get_running_loop()
         if self._started_on is not loop:

@@ -13,8 +13,8 @@ provider's wire format. It receives an OpenAI request body that the router has a
 
 Adapters raise only `router.errors.RequestError` subclasses (map upstream statuses with
 `error_for_status`, timeouts with `RequestTimeout`, connection failures with
-`UpstreamUnavailable`) and never put a key into an error message. An endpoint the provider does not have is a
-`BadRequest` naming it.
+`UpstreamUnavailable`) and never put a key into an error message. An endpoint the provider
+does not have is a `BadRequest` naming it.
 """
 
 from __future__ import annotations

@@ -47,8 +47,10 @@ class RedisState:
         *,
         connect_timeout: float = 0.1,
         op_timeout: float = 2.0,
+        max_connections: int = 32,
     ) -> None:
         self._url = url
+        self._max_connections = max_connections
         self._connect_timeout = connect_timeout
         self._op_timeout = op_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -64,15 +66,27 @@ class RedisState:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             import redis.asyncio as aioredis
+            import redis.exceptions as rexc
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
 
             self._loop = loop
-            self._client = aioredis.Redis.from_url(
+            # A bounded pool that makes callers wait for a free connection: scripts take well
+            # under a millisecond, so a few dozen connections serve thousands of concurrent
+            # requests, where one connection per request would storm Redis with connects.
+            # A connect that times out under a burst (the event loop busy for a moment) is
+            # tried again; a Redis that is down still fails fast (refused at once).
+            pool = aioredis.BlockingConnectionPool.from_url(
                 self._url,
+                max_connections=self._max_connections,
+                timeout=self._op_timeout,
                 socket_connect_timeout=self._connect_timeout,
                 socket_timeout=self._op_timeout,
                 health_check_interval=30,
-                retry_on_timeout=False,
+                retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=2),
+                retry_on_error=[rexc.ConnectionError, rexc.TimeoutError],
             )
+            self._client = aioredis.Redis(connection_pool=pool)
             self._scripts = {
                 name: self._client.register_script(script_source(f"{name}.lua"))
                 for name in _SCRIPTS
@@ -91,10 +105,20 @@ class RedisState:
             raise _unavailable(exc) from exc
 
     async def start(self, on_wake: WakeCallback) -> None:
+        fresh = self._client is None or self._loop is not asyncio.get_running_loop()
         self._on_wake = on_wake
         self._ensure()
         if self._listener is None or self._listener.done():
             self._listener = asyncio.get_running_loop().create_task(self._listen())
+        if fresh:
+            await self._warm()
+
+    async def _warm(self) -> None:
+        """Open the whole pool before traffic arrives: connects made in the middle of a burst
+        can time out only because the event loop is busy, and would be mistaken for an outage."""
+        client = self._client
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(client.ping() for _ in range(self._max_connections)))
 
     async def _listen(self) -> None:
         """Deliver wake-ups forever, reconnecting with backoff while Redis is away."""
@@ -208,6 +232,7 @@ def _unavailable(exc: Exception) -> Exception:
     import redis.exceptions as rexc
 
     if isinstance(exc, rexc.ConnectionError | rexc.TimeoutError | OSError | asyncio.TimeoutError):
+        log.warning("redis call failed: %s: %s", type(exc).__name__, exc)
         return ServiceUnavailable(
             "The shared state store (Redis) is unreachable; try again shortly.",
             retry_after=1.0,

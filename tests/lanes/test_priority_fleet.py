@@ -1,0 +1,245 @@
+"""Priority lanes across three gateway processes sharing one Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from router.state.keys import GroupKeys
+from tests.support.cluster import chat_body, fleet, unique
+from tests.support.fake_openai import FakeUpstream
+from tests.support.gateway import Gateway
+from tests.support.redis_server import RedisServer
+
+
+def lane_config(redis_server: RedisServer, upstream: FakeUpstream, group: str, model: str,
+                deployment: dict[str, Any] | None = None, **router: Any) -> dict[str, Any]:
+    return {
+        "model_list": [{"model_name": group, "litellm_params": {
+            "model": f"openai/{model}", "api_base": upstream.url, "api_key": "k",
+            "max_parallel_requests": 1, **(deployment or {})}}],
+        "router_settings": {"redis_url": redis_server.url, "num_retries": 0, **router},
+    }
+
+
+def arrivals(upstream: FakeUpstream, model: str) -> list[str]:
+    """The message contents of the requests `model` received, in arrival order (warm-ups
+    left out)."""
+    tags = [r["body"]["messages"][0]["content"] for r in upstream.requests()
+            if r["body"].get("model") == model]
+    return [t for t in tags if t != "warm-up"]
+
+
+def warm_up(gws: list[Gateway], group: str) -> None:
+    """One request through each gateway, so first-request set-up (connections, script loads)
+    does not reorder the scenario's requests."""
+    for gw in gws:
+        httpx.post(f"{gw.url}/v1/chat/completions", json=chat_body(group, "warm-up"),
+                   timeout=30).raise_for_status()
+
+
+async def waiting(gw: Gateway, group: str) -> dict[str, Any] | None:
+    async with httpx.AsyncClient() as c:
+        status = (await c.get(f"{gw.url}/queue/status")).json()
+    return next((g for g in status["groups"] if g["model_group"] == group), None)
+
+
+def line_is_empty(redis_server: RedisServer, group: str) -> bool:
+    keys = GroupKeys.of(group)
+    r = redis.Redis.from_url(redis_server.url)
+    try:
+        return r.zcard(keys.line) == 0 and r.zcard(keys.wlease) == 0 and r.hlen(keys.wmeta) == 0
+    finally:
+        r.close()
+
+
+def test_priority_zero_overtakes_waiting_requests_without_inversions(redis_server,
+                                                                     fake_openai) -> None:
+    group = unique("lanes")
+    model = f"{group}+delay=0.05"
+    cfg = lane_config(redis_server, fake_openai, group, model)
+
+    async def scenario(gws: list[Gateway]) -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as c:
+            async def send(i: int, prio: int, tag: str) -> httpx.Response:
+                return await c.post(f"{gws[i % 3].url}/v1/chat/completions",
+                                    json=chat_body(group, tag, priority=prio))
+
+            tasks = []
+            for i in range(30):
+                tasks.append(asyncio.create_task(send(i, 100, f"p100-{i:02d}")))
+                await asyncio.sleep(0.015)
+            depth = None
+            for _ in range(100):
+                depth = await waiting(gws[1], group)
+                if depth and depth["waiting"] >= 20:
+                    break
+                await asyncio.sleep(0.02)
+            assert depth and depth["priorities"][0]["priority"] == 100
+            assert depth["oldest_wait_ms"] > 0
+            before = len(arrivals(fake_openai, model))
+            for j in range(5):
+                tasks.append(asyncio.create_task(send(j, 0, f"p0-{j}")))
+                await asyncio.sleep(0.015)
+            results = await asyncio.gather(*tasks)
+            scenario.before = before  # type: ignore[attr-defined]
+            return results
+
+    with fleet(cfg) as gws:
+        warm_up(gws, group)
+        responses = asyncio.run(scenario(gws))
+    assert [r.status_code for r in responses] == [200] * 35
+    assert all(r.headers["x-litellm-request-prioritization-used"] == "true"
+               for r in responses[5:30])
+    order = arrivals(fake_openai, model)
+    first_p0 = next(i for i, tag in enumerate(order) if tag.startswith("p0"))
+    # The five priority-0 requests went next (at most one already admitted request before
+    # them) and back to back: no waiting priority-100 request was served in between.
+    assert first_p0 <= scenario.before + 1  # type: ignore[attr-defined]
+    assert [t[:2] for t in order[first_p0:first_p0 + 5]] == ["p0"] * 5
+    # FIFO inside each priority.
+    assert [t for t in order if t.startswith("p0")] == [f"p0-{j}" for j in range(5)]
+    p100 = [t for t in order if t.startswith("p100")]
+    assert p100 == sorted(p100)
+    assert line_is_empty(redis_server, group)
+
+
+def test_sdk_extra_body_priority_and_default_priority(redis_server, fake_openai) -> None:
+    group = unique("sdk")
+    model = f"{group}+delay=0.1"
+    cfg = lane_config(redis_server, fake_openai, group, model, default_priority=50)
+
+    async def scenario(gws: list[Gateway]) -> None:
+        client = gws[0].async_openai()
+        other = gws[1].async_openai()
+
+        async def ask(c: Any, tag: str, **kw: Any) -> Any:
+            return await c.chat.completions.with_raw_response.create(
+                model=group, messages=[{"role": "user", "content": tag}], **kw)
+
+        tasks = [asyncio.create_task(ask(client, "blocker"))]
+        await asyncio.sleep(0.05)
+        for i in range(3):
+            tasks.append(asyncio.create_task(ask(client, f"default-{i}")))
+            await asyncio.sleep(0.01)
+        tasks.append(asyncio.create_task(ask(other, "zero", extra_body={"priority": 0})))
+        tasks.append(asyncio.create_task(ask(other, "low", extra_body={"priority": 90})))
+        for r in await asyncio.gather(*tasks):
+            assert r.http_response.status_code == 200
+
+    with fleet(cfg, n=2) as gws:
+        warm_up(gws, group)
+        asyncio.run(scenario(gws))
+    assert arrivals(fake_openai, model) == ["blocker", "zero", "default-0", "default-1",
+                                            "default-2", "low"]
+    assert all("priority" not in r["body"] for r in fake_openai.requests()
+               if r["body"].get("model") == model)
+
+
+def test_killed_instance_does_not_block_the_line(redis_server, fake_openai) -> None:
+    group = unique("crash")
+    model = f"{group}+delay=0.2"
+    cfg = lane_config(redis_server, fake_openai, group, model, queue_lease_seconds=1)
+
+    async def scenario(gws: list[Gateway]) -> float:
+        victim, survivor = gws[0], gws[1]
+        async with httpx.AsyncClient(timeout=30) as c:
+            def send(gw: Gateway, tag: str, prio: int) -> asyncio.Task[httpx.Response]:
+                return asyncio.create_task(c.post(f"{gw.url}/v1/chat/completions",
+                                                  json=chat_body(group, tag, priority=prio)))
+
+            doomed = [send(victim, f"doomed-{i}", 0) for i in range(4)]
+            await asyncio.sleep(0.1)
+            survivors = [send(survivor, f"ok-{i}", 5) for i in range(4)]
+            await asyncio.sleep(0.15)
+            victim.kill()
+            killed_at = time.monotonic()
+            results = await asyncio.gather(*survivors)
+            assert [r.status_code for r in results] == [200] * 4
+            await asyncio.gather(*doomed, return_exceptions=True)
+            return time.monotonic() - killed_at
+
+    with fleet(cfg) as gws:
+        elapsed = asyncio.run(scenario(gws))
+        # One lease (1 s) for the dead waiters and slot to expire, then 4 x 0.2 s of service.
+        assert elapsed < 1.0 + 0.8 + 1.5
+        assert asyncio.run(waiting(gws[1], group)) is None
+    assert line_is_empty(redis_server, group)
+
+
+def test_full_line_sheds_with_retry_after_and_waiting_times_out(redis_server,
+                                                                fake_openai) -> None:
+    group = unique("shed")
+    model = f"{group}+delay=0.6"
+    cfg = lane_config(redis_server, fake_openai, group, model, max_queue_size=3)
+
+    async def scenario(gws: list[Gateway]) -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as c:
+            first = asyncio.create_task(c.post(f"{gws[0].url}/v1/chat/completions",
+                                               json=chat_body(group, "first")))
+            await asyncio.sleep(0.05)
+            # Waits behind "first" for its own timeout only, then leaves the line.
+            timed = await c.post(f"{gws[2].url}/v1/chat/completions",
+                                 json=chat_body(group, "impatient", timeout=0.3))
+            rest = [asyncio.create_task(c.post(f"{gws[i % 3].url}/v1/chat/completions",
+                                               json=chat_body(group, f"w{i}")))
+                    for i in range(5)]
+            return [await first, *await asyncio.gather(*rest), timed]
+
+    with fleet(cfg) as gws:
+        responses = asyncio.run(scenario(gws))
+    statuses = [r.status_code for r in responses[:-1]]
+    assert statuses.count(200) == 4 and statuses.count(429) == 2
+    shed = next(r for r in responses if r.status_code == 429)
+    assert shed.json()["error"]["code"] == "queue_full"
+    assert int(shed.headers["retry-after"]) >= 1
+    timed = responses[-1]
+    assert timed.status_code == 408 and timed.json()["error"]["type"] == "timeout"
+    assert line_is_empty(redis_server, group)
+
+
+@pytest.mark.timeout(240)
+def test_thousand_requests_with_cancellations_leave_nothing_behind(redis_server,
+                                                                   fake_openai) -> None:
+    group = unique("storm")
+    model = f"{group}+delay=0.01"
+    cfg = lane_config(redis_server, fake_openai, group, model,
+                      deployment={"max_parallel_requests": 4},
+                      queue_lease_seconds=2, timeout=60)
+    rng = random.Random(7)
+
+    async def scenario(gws: list[Gateway]) -> tuple[list[Any], int]:
+        limits = httpx.Limits(max_connections=1200, max_keepalive_connections=0)
+        async with httpx.AsyncClient(timeout=90, limits=limits) as c:
+            tasks = [asyncio.create_task(c.post(
+                f"{gws[i % 3].url}/v1/chat/completions",
+                json=chat_body(group, f"r{i}", priority=rng.randrange(0, 5))))
+                for i in range(1000)]
+            cancelled = rng.sample(range(1000), 120)
+            for i in cancelled:
+                await asyncio.sleep(0.005)
+                tasks[i].cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            return results, len(cancelled)
+
+    with fleet(cfg) as gws:
+        results, _ = asyncio.run(scenario(gws))
+        for _ in range(50):  # cancelled waiters leave at once; give in-flight ones a moment
+            if asyncio.run(waiting(gws[0], group)) is None:
+                break
+            time.sleep(0.1)
+    answered = [r for r in results if isinstance(r, httpx.Response)]
+    odd = [(r.status_code, r.text[:200]) for r in answered if r.status_code not in (200, 408, 429)]
+    errors = [repr(r)[:200] for r in results if isinstance(r, Exception)
+              and not isinstance(r, asyncio.CancelledError)]
+    assert not odd and not errors, (odd[:5], errors[:5])
+    assert all(r.status_code in (200, 408, 429) for r in answered)
+    assert sum(r.status_code == 200 for r in answered) >= 800
+    assert fake_openai.peaks()[model] <= 4
+    assert line_is_empty(redis_server, group)
