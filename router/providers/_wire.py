@@ -56,7 +56,8 @@ __all__ = [
 # against the error message when the upstream gives no machine-readable code.
 _CONTEXT_PHRASES = re.compile(
     r"context[_ ]length|context window|maximum context|prompt is too long|input is too long|"
-    r"too many tokens|reduce the length|must be <= \d+|exceeds the (?:model's )?(?:maximum|max)|"
+    r"too many (?:input )?tokens|reduce the length|must be <= \d+|"
+    r"exceeds the (?:model's )?(?:maximum|max)|"
     r"input length .* exceed|tokens? .* exceed|exceeds? .* tokens|maximum (?:input )?length",
     re.IGNORECASE,
 )

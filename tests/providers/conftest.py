@@ -22,8 +22,9 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _session_server(module: str, suffix: str = "") -> Iterator[FakeUpstream]:
-    server = start_server(module, suffix)
+def _session_server(module: str, suffix: str = "",
+                    env: dict[str, str] | None = None) -> Iterator[FakeUpstream]:
+    server = start_server(module, suffix, env=env)
     yield server
     server.stop()
 
@@ -46,3 +47,13 @@ def fake_ollama() -> Iterator[FakeUpstream]:
 @pytest.fixture(scope="session")
 def fake_tgi() -> Iterator[FakeUpstream]:
     yield from _session_server("tests.support.fake_tgi")
+
+
+BEDROCK_SECRET = "test-secret-key-0123456789"
+BEDROCK_API_KEY = "bedrock-api-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def fake_bedrock() -> Iterator[FakeUpstream]:
+    yield from _session_server("tests.support.fake_bedrock", env={
+        "FAKE_AWS_SECRET_ACCESS_KEY": BEDROCK_SECRET, "FAKE_BEDROCK_API_KEY": BEDROCK_API_KEY})

@@ -1,0 +1,196 @@
+"""Amazon Bedrock (`bedrock/<model id>`): Converse, ConverseStream and InvokeModel, SigV4-signed.
+
+Chat uses Converse (ConverseStream for streams, whose AWS event-stream body is decoded as it
+arrives). A deployment with a custom prompt template (`router.prompts`) instead sends the
+rendered prompt to InvokeModel for meta / mistral / amazon.titan-text models; its stream is
+one InvokeModel call replayed as chunks. Text completions of those text models go to
+InvokeModel with the raw prompt; of other models, to Converse as one user message.
+Embeddings: InvokeModel for amazon.titan-embed-* (one call per input, run concurrently) and
+cohere.embed-*. `bedrock/converse/<id>` and `bedrock/invoke/<id>` are accepted as LiteLLM
+writes them. Endpoint and credentials: see `bedrock_auth`. botocore is imported only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import orjson
+
+from router.prompts import render, template_for
+from router.providers._wire import (
+    completion_id,
+    encode_embedding,
+    error_from_response,
+    open_stream,
+    post_json,
+    prompt_messages,
+    text_chunk_from_chat,
+    text_completion_from_chat,
+    usage,
+)
+from router.providers.bedrock_auth import BedrockAuth
+from router.providers.bedrock_converse import ConverseStream, from_converse, to_converse
+from router.providers.bedrock_invoke import (
+    embedding_bodies,
+    embedding_vectors,
+    family,
+    text_body,
+    text_reply,
+)
+from router.providers.eventstream import EventStreamDecoder
+
+if TYPE_CHECKING:
+    from router.groups import Deployment
+    from router.providers.base import JSON, CallContext
+
+__all__ = ["BedrockProvider"]
+
+_EVENTSTREAM = "application/vnd.amazon.eventstream"
+_TEXT_FAMILIES = ("meta", "mistral", "amazon.titan-text")
+# Exceptions inside a ConverseStream body, by their :exception-type, as HTTP statuses.
+_STREAM_ERRORS = {"throttlingException": 429, "validationException": 400,
+                  "serviceUnavailableException": 503, "internalServerException": 500,
+                  "modelStreamErrorException": 424, "modelTimeoutException": 408}
+
+
+def model_id(dep: Deployment) -> str:
+    for route in ("converse/", "invoke/"):
+        if dep.model.startswith(route):
+            return dep.model[len(route):]
+    return dep.model
+
+
+class BedrockProvider:
+    name = "bedrock"
+
+    def __init__(self) -> None:
+        self._auth: dict[str, BedrockAuth] = {}
+
+    async def chat(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
+        template = template_for(deployment.params)
+        if template is not None:
+            prompt = render(body.get("messages") or [], template)
+            return await self._invoke_text(deployment, prompt, body, ctx)
+        reply = await self._post(deployment, "converse", to_converse(body, ctx.drop_params), ctx)
+        return from_converse(reply, model_id(deployment))
+
+    async def chat_stream(
+        self, deployment: Deployment, body: JSON, ctx: CallContext
+    ) -> AsyncIterator[JSON]:
+        if template_for(deployment.params) is not None:
+            for chunk in _replay(await self.chat(deployment, body, ctx)):
+                yield chunk
+            return
+        request = orjson.dumps(to_converse(body, ctx.drop_params))
+        url, headers = await self._target(deployment, "converse-stream", request, _EVENTSTREAM)
+        state = ConverseStream(model_id(deployment))
+        decoder = EventStreamDecoder()
+        async with open_stream(ctx, deployment, url, request, headers) as resp:
+            async for data in resp.aiter_bytes():
+                for frame in decoder.feed(data):
+                    if frame.message_type != "event":
+                        status = _STREAM_ERRORS.get(frame.event_type, 500)
+                        raise error_from_response(status, frame.payload, {}, deployment)
+                    for chunk in state.translate(frame.event_type, orjson.loads(frame.payload)):
+                        yield chunk
+
+    async def text_completion(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
+        if family(model_id(deployment)) in _TEXT_FAMILIES:
+            prompt = prompt_messages(body.get("prompt"))[0]["content"]
+            chat_body = {k: v for k, v in body.items() if k != "prompt"}
+            return text_completion_from_chat(
+                await self._invoke_text(deployment, prompt, chat_body, ctx))
+        chat_body = {k: v for k, v in body.items() if k != "prompt"}
+        chat_body["messages"] = prompt_messages(body.get("prompt"))
+        return text_completion_from_chat(await self.chat(deployment, chat_body, ctx))
+
+    async def text_completion_stream(
+        self, deployment: Deployment, body: JSON, ctx: CallContext
+    ) -> AsyncIterator[JSON]:
+        if family(model_id(deployment)) in _TEXT_FAMILIES:
+            chat = await self._invoke_text(
+                deployment, prompt_messages(body.get("prompt"))[0]["content"],
+                {k: v for k, v in body.items() if k != "prompt"}, ctx)
+            for chunk in _replay(chat):
+                yield text_chunk_from_chat(chunk)
+            return
+        chat_body = {k: v for k, v in body.items() if k != "prompt"}
+        chat_body["messages"] = prompt_messages(body.get("prompt"))
+        async for chunk in self.chat_stream(deployment, chat_body, ctx):
+            yield text_chunk_from_chat(chunk)
+
+    async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
+        model = model_id(deployment)
+        bodies, count = embedding_bodies(model, body, ctx.drop_params)
+        replies = await asyncio.gather(*(self._post(deployment, "invoke", b, ctx)
+                                         for b in bodies))
+        vectors, tokens = embedding_vectors(model, list(replies))
+        if tokens is None:
+            from router.tokens import counter_for
+
+            raw = body.get("input")
+            tokens = counter_for(model).text(raw if isinstance(raw, list) else [raw])
+        fmt = body.get("encoding_format")
+        return {"object": "list", "model": model,
+                "data": [{"object": "embedding", "index": i,
+                          "embedding": encode_embedding(v, fmt)}
+                         for i, v in enumerate(vectors[:count])],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _invoke_text(self, dep: Deployment, prompt: str, body: JSON,
+                           ctx: CallContext) -> JSON:
+        model = model_id(dep)
+        reply = await self._post(dep, "invoke", text_body(model, prompt, body, ctx.drop_params),
+                                 ctx)
+        text, finish, prompt_tokens, completion_tokens = text_reply(model, reply)
+        if prompt_tokens is None or completion_tokens is None:
+            from router.tokens import counter_for
+
+            counter = counter_for(model, dep.model_info.get("custom_tokenizer"))
+            prompt_tokens = counter.text(prompt) if prompt_tokens is None else prompt_tokens
+            completion_tokens = (counter.text(text) if completion_tokens is None
+                                 else completion_tokens)
+        return {"id": completion_id(), "object": "chat.completion", "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": finish, "logprobs": None}],
+                "usage": usage(int(prompt_tokens), int(completion_tokens))}
+
+    async def _target(self, dep: Deployment, action: str, content: bytes,
+                      accept: str) -> tuple[str, dict[str, str]]:
+        auth = self._auth.get(dep.id)
+        if auth is None:
+            auth = self._auth[dep.id] = BedrockAuth(dep)
+        url = f"{auth.endpoint}/model/{quote(model_id(dep), safe='')}/{action}"
+        headers = await auth.headers(url, content, accept)
+        # Added after signing: AWS only checks the headers listed as signed.
+        headers.update({str(k).lower(): str(v) for k, v in dep.extra_headers.items()})
+        return url, headers
+
+    async def _post(self, dep: Deployment, action: str, payload: JSON,
+                    ctx: CallContext) -> Any:
+        content = orjson.dumps(payload)
+        url, headers = await self._target(dep, action, content, "application/json")
+        return await post_json(ctx, dep, url, content, headers)
+
+
+def _replay(result: JSON) -> list[JSON]:
+    """A finished chat.completion as the chunks a stream of it would have carried."""
+    head = {"id": result["id"], "object": "chat.completion.chunk", "created": result["created"],
+            "model": result["model"]}
+    choice = result["choices"][0]
+
+    def chunk(delta: JSON, finish: str | None = None) -> JSON:
+        return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                     "logprobs": None}]}
+
+    return [chunk({"role": "assistant", "content": ""}),
+            chunk({"content": choice["message"]["content"]}),
+            chunk({}, choice["finish_reason"]),
+            {**head, "choices": [], "usage": result["usage"]}]
