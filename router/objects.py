@@ -10,10 +10,11 @@ __all__ = ["OpenAIObject", "wrap"]
 
 class OpenAIObject(dict[str, Any]):
     def __getattr__(self, name: str) -> Any:
-        try:
-            return wrap(self[name])
-        except KeyError:
-            raise AttributeError(name) from None
+        # Like the OpenAI SDK's models, a field the response left out reads as None
+        # (a stream's last delta has no `content`).
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return wrap(self.get(name))
 
     def __getitem__(self, key: str) -> Any:
         return wrap(super().__getitem__(key))
