@@ -12,6 +12,7 @@ from router.state.base import AdmitRequest, Candidate, Release
 from router.state.keys import GroupKeys
 from router.state.redis_store import RedisState
 
+
 @pytest.mark.asyncio(loop_scope="function")
 async def test_every_key_has_a_ttl_and_one_slot_per_group(redis_server) -> None:
     state = RedisState(redis_server.url)
