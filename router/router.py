@@ -206,6 +206,7 @@ class Router:
 
     async def _with_fallbacks(self, model: str, call: Call) -> Served:
         group = self.groups.resolve(model)
+        call.record.model_group = group.name  # known even if the request never gets admitted
         try:
             return await self.dispatcher.run(group, call)
         except RequestError as exc:
