@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs (redis-server included) and runs the whole suite.
-# Safe to run again: installed pieces are skipped.
+# Installs everything the test suite needs (redis-server, the deploy validators, laneway with
+# its test extras in .venv) and runs the whole suite.
+# Safe to run again: installed pieces are skipped. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "== installing redis-server"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
 fi
 
-echo "== installing laneway with its test dependencies"
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+bash scripts/bootstrap.sh test
+bash scripts/install-deploy-tools.sh
+export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== ruff"
-python3 -m ruff check router handler tests bench
+ruff check router handler tests bench
 
 echo "== pytest"
-python3 -m pytest -q -p no:cacheprovider "$@"
+python -m pytest -q -p no:cacheprovider "$@"

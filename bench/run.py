@@ -1,0 +1,262 @@
+"""laneway benchmarks: added latency, throughput, cold start, Redis round trips, lane dispatch.
+
+    python bench/run.py                 # everything, results printed as Markdown tables
+    python bench/run.py --only overhead --seconds 3
+
+Load comes from `wrk` (Debian package `wrk`) when installed, else from a Python client (which
+saturates sooner, so its numbers are a lower bound). The gateway runs one worker pinned to CPU 0
+and `wrk` to CPU 1; the fake upstream is not pinned and competes with both.
+Numbers are for this machine only; compare runs, not machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.fake_openai import start_fake_openai  # noqa: E402
+from tests.support.gateway import start_gateway  # noqa: E402
+from tests.support.redis_server import start_redis  # noqa: E402
+
+BODY = {"model": "bench", "messages": [{"role": "user", "content": "hello there"}]}
+
+
+def pin(pid: int, cpu: int) -> None:
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)],
+                       capture_output=True, check=False)
+
+
+def wrk(url: str, body: dict[str, Any], conns: int, seconds: float) -> dict[str, float]:
+    script = Path(tempfile.mkdtemp()) / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [[{json.dumps(body)}]]\n"
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("JSON {\\"rps\\": %f, \\"p50\\": %f, \\"p99\\": %f, '
+        '\\"errors\\": %d}\\n", summary.requests / (summary.duration / 1e6), '
+        "latency:percentile(50) / 1000, latency:percentile(99) / 1000, "
+        "summary.errors.status + summary.errors.connect + summary.errors.timeout))\n"
+        "end\n"
+    )
+    cmd = ["taskset", "-c", "1"] if shutil.which("taskset") else []
+    out = subprocess.run(
+        [*cmd, "wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("JSON "))
+    return json.loads(line[5:])
+
+
+def pyload(url: str, body: dict[str, Any], conns: int, seconds: float) -> dict[str, float]:
+    import asyncio
+
+    async def run() -> dict[str, float]:
+        lat: list[float] = []
+        errors = 0
+        end = time.perf_counter() + seconds
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=conns)) as c:
+            async def worker() -> None:
+                nonlocal errors
+                while time.perf_counter() < end:
+                    t = time.perf_counter()
+                    r = await c.post(url, json=body)
+                    lat.append((time.perf_counter() - t) * 1000)
+                    errors += r.status_code != 200
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(conns)))
+            took = time.perf_counter() - started
+        lat.sort()
+        return {"rps": len(lat) / took, "p50": lat[len(lat) // 2],
+                "p99": lat[int(len(lat) * 0.99) - 1], "errors": errors}
+
+    return asyncio.run(run())
+
+
+def load(url: str, body: dict[str, Any], conns: int, seconds: float) -> dict[str, float]:
+    return (wrk if shutil.which("wrk") else pyload)(url, body, conns, seconds)
+
+
+def gateway_for(upstream_url: str, extra_router: dict[str, Any] | None = None,
+                deployment: dict[str, Any] | None = None) -> Any:
+    config = {
+        "model_list": [{"model_name": "bench", "litellm_params": {
+            "model": "openai/bench", "api_base": upstream_url, "api_key": "k",
+            **(deployment or {})}}],
+        "router_settings": {"num_retries": 0, **(extra_router or {})},
+    }
+    gw = start_gateway(config, {"LANEWAY_LOG_LEVEL": "WARNING"})
+    pin(gw.proc.pid, 0)
+    return gw
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_overhead(seconds: float) -> None:
+    print("\n## Added latency and throughput (one gateway worker, in-process state)\n")
+    print("| stream | conc | direct req/s | laneway req/s | direct p50/p99 ms | "
+          "laneway p50/p99 ms | added p50/p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    with start_fake_openai() as up:
+        gw = gateway_for(up.url)
+        try:
+            for stream in (False, True):
+                body = {**BODY, "stream": stream}
+                direct_body = {**body, "model": "bench"}
+                for conns in (1, 8, 32, 128):
+                    d = load(f"{up.url}/chat/completions", direct_body, conns, seconds)
+                    g = load(f"{gw.url}/v1/chat/completions", body, conns, seconds)
+                    print(f"| {stream} | {conns} | {d['rps']:.0f} | {g['rps']:.0f} | "
+                          f"{d['p50']:.2f}/{d['p99']:.2f} | {g['p50']:.2f}/{g['p99']:.2f} | "
+                          f"{g['p50'] - d['p50']:.2f}/{g['p99'] - d['p99']:.2f} |")
+            print(f"\nGateway peak RSS: {peak_rss_mb(gw.proc.pid):.0f} MB")
+        finally:
+            gw.stop()
+
+
+def bench_cold_start() -> None:
+    print("\n## Cold start\n")
+    env = {**os.environ, "CONFIG_FILE_PATH": str(REPO / "examples/config.yaml"),
+           "LANEWAY_LOG_LEVEL": "WARNING"}
+    code = ("import time, sys; t = time.perf_counter(); import handler.aws_lambda; "
+            "print(time.perf_counter() - t); "
+            "print(int('boto3' in sys.modules), int('botocore' in sys.modules))")
+    runs = []
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.split()
+        runs.append(float(out[0]))
+    print(f"import handler.aws_lambda (config load + app build): median "
+          f"{statistics.median(runs) * 1000:.0f} ms over 5 runs; boto3 imported: "
+          f"{'yes' if out[1] == '1' else 'no'}, botocore imported: "
+          f"{'yes' if out[2] == '1' else 'no'}")
+
+
+def _evalsha_calls(url: str) -> int:
+    import redis
+
+    r = redis.Redis.from_url(url)
+    stats = r.info("commandstats")
+    r.close()
+    return sum(v["calls"] for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval",
+                                                             "cmdstat_ping"))
+
+
+def bench_redis(seconds: float) -> None:
+    print("\n## Redis backend vs in-process state\n")
+    print("| state | conc | req/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|")
+    redis_server = start_redis()
+    try:
+        with start_fake_openai() as up:
+            for name, extra in (("memory", {}), ("redis", {"redis_url": redis_server.url})):
+                gw = gateway_for(up.url, extra)
+                try:
+                    for conns in (1, 32):
+                        g = load(f"{gw.url}/v1/chat/completions", BODY, conns, seconds)
+                        print(f"| {name} | {conns} | {g['rps']:.0f} | {g['p50']:.2f} | "
+                              f"{g['p99']:.2f} |")
+                    if name == "redis":
+                        before = _evalsha_calls(redis_server.url)
+                        with httpx.Client() as c:
+                            for _ in range(200):
+                                c.post(f"{gw.url}/v1/chat/completions", json=BODY)
+                        trips = (_evalsha_calls(redis_server.url) - before) / 200
+                        print(f"\nRedis round trips per request (happy path): {trips:.2f}")
+                finally:
+                    gw.stop()
+    finally:
+        redis_server.stop()
+
+
+def bench_lanes(seconds: float) -> None:
+    import asyncio
+
+    print("\n## Priority lanes (3 gateways, one Redis, saturated limit)\n")
+    redis_server = start_redis()
+    try:
+        with start_fake_openai() as up:
+            cfg = {"model_list": [{"model_name": "bench", "litellm_params": {
+                "model": "openai/bench+delay=0.02", "api_base": up.url, "api_key": "k",
+                "max_parallel_requests": 1}}],
+                "router_settings": {"redis_url": redis_server.url, "num_retries": 0}}
+            gws = [start_gateway(cfg, {"LANEWAY_LOG_LEVEL": "WARNING"}) for _ in range(3)]
+            try:
+                up.clear()
+                before = _evalsha_calls(redis_server.url)
+                n = 150
+
+                async def fire() -> None:
+                    async with httpx.AsyncClient(timeout=60) as c:
+                        await asyncio.gather(*(c.post(f"{gws[i % 3].url}/v1/chat/completions",
+                                                      json=BODY) for i in range(n)))
+
+                asyncio.run(fire())
+                calls = (_evalsha_calls(redis_server.url) - before) / n
+                times = sorted(r["t"] for r in up.requests())
+                gaps = sorted((b - a - 0.02) * 1000 for a, b in itertools.pairwise(times))
+                print(f"Dispatch delay (slot freed → next waiter's request reaches the upstream, "
+                      f"service time removed): p50 {gaps[len(gaps) // 2]:.2f} ms, "
+                      f"p99 {gaps[int(len(gaps) * 0.99) - 1]:.2f} ms over {len(gaps)} hand-overs")
+                print(f"Redis scripts per queued request: {calls:.2f}")
+
+                # Throughput of admitted requests at a saturated parallel limit of 8.
+                cfg["model_list"][0]["litellm_params"].update(
+                    model="openai/bench", max_parallel_requests=8)
+            finally:
+                for gw in gws:
+                    gw.stop()
+            gws = [start_gateway(cfg, {"LANEWAY_LOG_LEVEL": "WARNING"}) for _ in range(3)]
+            try:
+                total = {"rps": 0.0}
+                import concurrent.futures as cf
+
+                with cf.ThreadPoolExecutor(3) as pool:
+                    results = list(pool.map(
+                        lambda gw: load(f"{gw.url}/v1/chat/completions", BODY, 32, seconds), gws))
+                total["rps"] = sum(r["rps"] for r in results)
+                print(f"Admitted throughput, 3 gateways, max_parallel_requests 8, 96 clients: "
+                      f"{total['rps']:.0f} req/s")
+            finally:
+                for gw in gws:
+                    gw.stop()
+    finally:
+        redis_server.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", choices=["overhead", "cold", "redis", "lanes"])
+    p.add_argument("--seconds", type=float, default=4.0)
+    args = p.parse_args()
+    runs = {"overhead": lambda: bench_overhead(args.seconds), "cold": bench_cold_start,
+            "redis": lambda: bench_redis(args.seconds), "lanes": lambda: bench_lanes(args.seconds)}
+    for name, fn in runs.items():
+        if args.only in (None, name):
+            fn()
+
+
+if __name__ == "__main__":
+    main()
