@@ -10,6 +10,7 @@ import asyncio
 import bisect
 import itertools
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -36,8 +37,11 @@ def _now() -> float:
 
 @dataclass
 class _Deployment:
-    rpm: dict[str, float] = field(default_factory=dict)  # slot -> admitted at
-    tokens: dict[str, tuple[float, int]] = field(default_factory=dict)  # slot -> (at, tokens)
+    # Admissions in time order (the clock is monotonic), so expiry pops from the left: O(1)
+    # amortised per request however many requests the window holds.
+    rpm: deque[float] = field(default_factory=deque)
+    token_log: deque[tuple[float, str]] = field(default_factory=deque)
+    tokens: dict[str, int] = field(default_factory=dict)  # slot -> tokens still in the window
     total: int = 0
     run: dict[str, float] = field(default_factory=dict)  # slot -> lease expiry
     fails: list[float] = field(default_factory=list)
@@ -46,14 +50,20 @@ class _Deployment:
 
     def prune(self, now: float) -> None:
         edge = now - WINDOW
-        if self.rpm and min(self.rpm.values()) <= edge:
-            self.rpm = {s: t for s, t in self.rpm.items() if t > edge}
-        if self.tokens and min(t for t, _ in self.tokens.values()) <= edge:
-            kept = {s: v for s, v in self.tokens.items() if v[0] > edge}
-            self.total -= sum(n for s, (_, n) in self.tokens.items() if s not in kept)
-            self.tokens = kept
+        while self.rpm and self.rpm[0] <= edge:
+            self.rpm.popleft()
+        while self.token_log and self.token_log[0][0] <= edge:
+            _, slot = self.token_log.popleft()
+            self.total -= self.tokens.pop(slot, 0)
         if self.run and min(self.run.values()) <= now:
             self.run = {s: t for s, t in self.run.items() if t > now}
+
+    def reserve(self, slot: str, tokens: int, now: float, lease: float) -> None:
+        self.rpm.append(now)
+        self.token_log.append((now, slot))
+        self.tokens[slot] = tokens
+        self.total += tokens
+        self.run[slot] = now + lease
 
     def inspect(self, c: Candidate, tokens: int, now: float) -> tuple[bool, float]:
         """Whether it can take `tokens` more now, and when capacity returns (-1: unknown)."""
@@ -62,9 +72,9 @@ class _Deployment:
         if self.cool_until > now:
             ok, back = False, max(back, self.cool_until)
         if c.rpm and len(self.rpm) >= c.rpm:
-            ok, back = False, max(back, min(self.rpm.values()) + WINDOW)
+            ok, back = False, max(back, self.rpm[0] + WINDOW)
         if c.tpm and self.total > 0 and self.total + tokens > c.tpm:
-            ok, back = False, max(back, min(t for t, _ in self.tokens.values()) + WINDOW)
+            ok, back = False, max(back, self.token_log[0][0] + WINDOW)
         if c.max_parallel and len(self.run) >= c.max_parallel:
             ok, back = False, max(back, min(self.run.values()))
         return ok, back
@@ -149,10 +159,7 @@ class MemoryState:
         open_ = [(i, c, d) for i, c, d, ok, _ in seen if ok]
         if ahead == 0 and open_:
             i, c, d = self._choose(req, open_)
-            d.rpm[req.slot_id] = now
-            d.tokens[req.slot_id] = (now, req.tokens)
-            d.total += req.tokens
-            d.run[req.slot_id] = now + req.lease
+            d.reserve(req.slot_id, req.tokens, now, req.lease)
             if not fresh:
                 g.remove(req.request_id)
             if len(open_) > 1 or d.inspect(c, req.tokens, now)[0]:
@@ -205,9 +212,8 @@ class MemoryState:
         d.run.pop(rel.slot_id, None)
         used = rel.tokens_used if rel.outcome in ("ok", "none") else 0
         if used >= 0 and rel.slot_id in d.tokens:
-            at, reserved = d.tokens[rel.slot_id]
-            d.tokens[rel.slot_id] = (at, used)
-            d.total += used - reserved
+            d.total += used - d.tokens[rel.slot_id]
+            d.tokens[rel.slot_id] = used
         if rel.latency_ms >= 0 and rel.outcome == "ok":
             old = d.latency
             d.latency = rel.latency_ms if old is None else old * 0.7 + rel.latency_ms * 0.3
