@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from handler.auth import Authenticator
 from handler.errors import install_error_handlers
+from handler.observability import install_observability
 from handler.routes import add_routes
 from router.router import Router
 
@@ -52,7 +53,9 @@ def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
     app.router.on_shutdown.append(router.aclose)
     app.state.config = config
     install_error_handlers(app)
-    add_routes(app, router, Authenticator(master_key_of(config)), watch_disconnect)
+    auth = Authenticator(master_key_of(config))
+    add_routes(app, router, auth, watch_disconnect)
+    install_observability(app, router, config, auth)
     log.info("laneway serving model groups: %s (state: %s)",
              ", ".join(router.model_names()) or "(none)", router.state.name)
     return app

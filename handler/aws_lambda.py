@@ -14,12 +14,14 @@ from mangum import Mangum
 
 from handler.app import create_app
 from handler.logs import setup_logging
+from handler.observability import flushing
 from router.config import load_config
 
 setup_logging(os.environ.get("LANEWAY_LOG_LEVEL", "INFO"))
 
 # Buffered mode: Mangum returns each response in one piece (streams included, as one body).
 app = create_app(load_config(), watch_disconnect=False)
-handler = Mangum(app, lifespan="off")
+# Callbacks, alerts and EMF metric lines go out before each invocation returns.
+handler = flushing(Mangum(app, lifespan="off"), app.state.observability)
 
 logging.getLogger("laneway").debug("lambda handler ready")

@@ -1,20 +1,61 @@
-"""Logging set-up for the `laneway` command and the Lambda handler."""
+"""Logging set-up for the `laneway` command and the Lambda handler.
+
+Every line is one JSON object by default (`{"time", "level", "logger", "message", ...}`); a
+record logged with `extra={"fields": {...}}` (the per-request line) has those fields merged in
+at the top level. `LANEWAY_LOG_FORMAT=text` gives plain lines for a terminal instead.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
+from typing import Any
 
-__all__ = ["setup_logging"]
+import orjson
+
+__all__ = ["JsonFormatter", "TextFormatter", "setup_logging"]
 
 
-def setup_logging(level: str = "INFO") -> None:
+def _utc(created: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + \
+        f".{int(created % 1 * 1000):03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"time": _utc(record.created), "level": record.levelname,
+                               "logger": record.name, "message": record.getMessage()}
+        fields = getattr(record, "fields", None)
+        if fields:
+            out.update(fields)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(out, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = getattr(record, "fields", None)
+        return f"{line} {orjson.dumps(fields, default=str).decode()}" if fields else line
+
+
+def setup_logging(level: str = "INFO", fmt: str | None = None) -> None:
+    fmt = (fmt or os.environ.get("LANEWAY_LOG_FORMAT") or "json").lower()
+    formatter = TextFormatter() if fmt == "text" else JsonFormatter()
     root = logging.getLogger("laneway")
     if getattr(root, "_laneway_configured", False):
         root.setLevel(level.upper())
+        for handler in root.handlers:
+            handler.setFormatter(formatter)
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter)
     root.addHandler(handler)
     root.setLevel(level.upper())
     root.propagate = False

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 
 from handler.auth import Authenticator
+from handler.observability.context import overhead_ms
 from handler.streaming import sse
 from router.dispatch import CHAT, EMBED, TEXT, Served
 from router.errors import BadRequest
@@ -95,6 +96,9 @@ def headers_for(record: CallRecord, served: Served, queued_route: bool) -> dict[
         "x-laneway-deployment-id": served.deployment.id,
         "x-laneway-queue-ms": f"{record.queue_seconds * 1000:.1f}",
     }
+    overhead = overhead_ms(record)
+    if overhead is not None:
+        headers["x-laneway-overhead-ms"] = f"{overhead:.1f}"
     if record.queued or queued_route:
         headers["x-litellm-request-prioritization-used"] = "true"
     if record.fallback_from:
