@@ -17,8 +17,6 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
 from router.config import Config, parse_config
 from router.dispatch import CHAT, EMBED, TEXT, Call, Dispatcher, Served
 from router.errors import (
@@ -30,6 +28,7 @@ from router.errors import (
     RequestError,
 )
 from router.groups import Deployment, ModelGroups, build_deployments
+from router.httpclient import UpstreamClient
 from router.lanes import Lanes
 from router.objects import wrap
 from router.options import RouterOptions
@@ -119,21 +118,17 @@ class Router:
         self.dispatcher = Dispatcher(self.lanes, self.strategy, self.options, self._http,
                                      _estimate_tokens(self.options))
         self.observers: list[Observer] = []
-        self._client: httpx.AsyncClient | None = None
+        self._client: UpstreamClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
     # -- resources ---------------------------------------------------------------------------
-    def _http(self) -> httpx.AsyncClient:
-        """One pooled client per process, rebuilt when the event loop changes."""
+    def _http(self) -> UpstreamClient:
+        """One pooled client per process, rebuilt when the event loop changes (its
+        connections belong to the loop that opened them)."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
             self._client_loop = loop
-            self._client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=2000, max_keepalive_connections=500,
-                                    keepalive_expiry=30),
-                timeout=httpx.Timeout(self.options.timeout),
-                follow_redirects=False,
-            )
+            self._client = UpstreamClient()
         return self._client
 
     async def aclose(self) -> None:

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    import httpx
-
     from router.groups import Deployment
+    from router.httpclient import UpstreamClient
 
 JSON = dict[str, Any]
 
@@ -37,7 +36,8 @@ __all__ = ["JSON", "CallContext", "Provider"]
 class CallContext:
     """What one upstream call needs besides the deployment and the body."""
 
-    http: httpx.AsyncClient
+    http: UpstreamClient
+    """The process's pooled upstream client (`post`, `stream`, like httpx.AsyncClient's)."""
     timeout: float
     """Seconds for the whole call (non-stream) or until the first byte (stream)."""
     stream_timeout: float | None = None
