@@ -92,6 +92,9 @@ class Observability:
     # -- the request path ------------------------------------------------------------------
     def begin(self, slot: RequestSlot) -> None:
         self.inflight.add(slot)
+        if self.request_log.isEnabledFor(logging.DEBUG):
+            self.request_log.debug("request started", extra={"fields": {
+                "request_id": slot.request_id(), "path": slot.scope.get("path")}})
         if self.watcher is not None:
             self.watcher.kick()
 

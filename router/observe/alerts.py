@@ -10,6 +10,7 @@ The rate limit is per process: N instances in an outage send up to N messages pe
 from __future__ import annotations
 
 import collections
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -23,6 +24,8 @@ from router.records import CallRecord
 from router.state.base import LineDepth
 
 __all__ = ["KINDS", "Alerter", "slack_delivery"]
+
+log = logging.getLogger("laneway.alerts")
 
 KINDS = {
     "hanging_request": "Request hanging",
@@ -65,6 +68,7 @@ class Alerter:
         last = self._last.get(kind)
         if last is not None and now - last < self.settings.window:
             self._suppressed[kind] += 1
+            log.debug("alert %s held back (one per %gs)", kind, self.settings.window)
             return False
         self._last[kind] = now
         lines = [f":rotating_light: *laneway: {KINDS.get(kind, kind)}* (`{kind}`)"]
@@ -76,6 +80,7 @@ class Alerter:
             lines.append(f"_{skipped} more like this in the last "
                          f"{self.settings.window:g}s were not sent._")
         self._send("\n".join(lines))
+        log.info("alert %s raised", kind)
         return True
 
     # -- rules ---------------------------------------------------------------------------------

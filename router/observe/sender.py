@@ -133,6 +133,8 @@ class BatchSender(Generic[T]):
             status = response.status_code
             if response.status_code < 300 or response.status_code == 207:
                 self.sent += len(batch)
+                log.debug("%s: delivered %d item(s) (%d bytes, status %d)", self.name,
+                          len(batch), len(delivery.body), response.status_code)
                 self._check_partial(response)
                 return
             if response.status_code != 429 and response.status_code < 500:

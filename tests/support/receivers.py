@@ -30,6 +30,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (time.monotonic() of the test process)."""
 
     @property
     def json(self) -> Any:
