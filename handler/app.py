@@ -49,7 +49,7 @@ def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
     app.state.router = router
     # Under uvicorn the state backend connects before the first request; under Mangum
     # (lifespan off) it connects on first use instead.
-    app.router.on_startup.append(router.lanes.start)
+    app.router.on_startup.append(router.warm)
     app.router.on_shutdown.append(router.aclose)
     app.state.config = config
     install_error_handlers(app)

@@ -83,7 +83,8 @@ def add_info_routes(app: FastAPI, router: Router, auth: Authenticator) -> None:
         deployment = router.groups.resolve(model).deployments[0]
         from router.tokens import counter_for
 
-        counter = counter_for(deployment.model, deployment.model_info.get("custom_tokenizer"))
+        counter = counter_for(str(deployment.model_info.get("base_model") or deployment.model),
+                              deployment.model_info.get("custom_tokenizer"))
         if isinstance(body.get("messages"), list):
             total = counter.messages(body["messages"], body.get("tools"))
         elif isinstance(body.get("prompt"), str | list):
