@@ -8,6 +8,7 @@ LANEWAY_CONFIG or LITELLM_CONFIG_BUCKET_*), so importing this module does no wor
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -62,8 +63,10 @@ def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
 
 
 def _app_from_environment() -> FastAPI:
+    from handler.logs import setup_logging
     from router.config import load_config
 
+    setup_logging(os.environ.get("LANEWAY_LOG_LEVEL", "INFO"))
     return create_app(load_config())
 
 

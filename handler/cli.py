@@ -44,11 +44,20 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    options = {"host": args.host, "port": args.port, "log_level": level.lower(),
+               "access_log": args.detailed_debug, "server_header": False}
+    if args.num_workers > 1:
+        # Each worker process builds its own app from the environment (handler.app:app).
+        if args.config:
+            os.environ.pop("CONFIG_FILE_PATH", None)
+            os.environ["LANEWAY_CONFIG"] = args.config
+        os.environ["LANEWAY_LOG_LEVEL"] = level
+        uvicorn.run("handler.app:app", workers=args.num_workers, **options)
+        return 0
+
     from handler.app import create_app
 
-    app = create_app(config)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=level.lower(),
-                access_log=args.detailed_debug, server_header=False)
+    uvicorn.run(create_app(config), **options)
     return 0
 
 

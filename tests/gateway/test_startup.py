@@ -64,3 +64,14 @@ def test_master_key_from_environment() -> None:
         assert httpx.get(f"{gw.url}/v1/models", headers=gw.headers()).status_code == 200
     finally:
         gw.stop()
+
+
+def test_several_workers_serve_the_same_config() -> None:
+    gw = start_gateway(MOCK, args=("--num_workers", "2"))
+    try:
+        for _ in range(6):
+            r = httpx.post(f"{gw.url}/v1/chat/completions",
+                           json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+            assert r.json()["choices"][0]["message"]["content"] == "hi"
+    finally:
+        gw.stop()
