@@ -14,8 +14,7 @@ COPY handler ./handler
 # non-root runtime user cannot write it next to the sources at start-up.
 RUN python -m venv /opt/laneway \
  && /opt/laneway/bin/pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
- && /opt/laneway/bin/pip uninstall --yes pip \
- && find /opt/laneway -name tests -type d -prune -exec rm -rf {} +
+ && /opt/laneway/bin/pip uninstall --yes pip
 
 FROM python:3.12-slim-bookworm
 RUN useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin laneway
@@ -24,11 +23,13 @@ ENV PATH=/opt/laneway/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     NO_DOCS=True \
+    HOST=0.0.0.0 \
     PORT=8080
 USER 10001
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080') + '/health/liveliness', timeout=2)"]
-# Cloud Run sets PORT; laneway listens on it when --port is not given.
+# laneway listens on $HOST:$PORT (Cloud Run sets PORT) and finds its config through
+# CONFIG_FILE_PATH, LANEWAY_CONFIG (s3:// or gs://) or LITELLM_CONFIG_BUCKET_*; arguments given
+# to `docker run` are appended (e.g. --config /config/config.yaml).
 ENTRYPOINT ["laneway"]
-CMD ["--host", "0.0.0.0"]

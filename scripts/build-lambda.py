@@ -115,10 +115,12 @@ def assemble(cache: Path, out: Path, arch: str, python: str) -> bool:
     run_sh.chmod(0o755)
     (out / "laneway-build.json").write_text(json.dumps({"arch": arch, "python": python}) + "\n")
     # /var/task is read-only, so Python cannot cache bytecode there: precompile when this
-    # interpreter matches the target. Unchecked hashes stay valid whatever mtimes unzip gives.
+    # interpreter matches the target. Unchecked hashes stay valid whatever mtimes unzip gives;
+    # recording /var/task as the source directory keeps the bytes independent of where the
+    # build ran and makes tracebacks name the files where Lambda has them.
     if f"{sys.version_info[0]}.{sys.version_info[1]}" != python:
         return False
-    compileall.compile_dir(out, quiet=1, workers=0,
+    compileall.compile_dir(out, quiet=1, workers=0, ddir="/var/task",
                            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
     return True
 
