@@ -138,8 +138,9 @@ def bench_overhead(seconds: float) -> None:
 
 def bench_cold_start() -> None:
     print("\n## Cold start\n")
+    # As on Lambda: the function name set (metrics as EMF lines, no Prometheus registry).
     env = {**os.environ, "CONFIG_FILE_PATH": str(REPO / "examples/config.yaml"),
-           "LANEWAY_LOG_LEVEL": "WARNING"}
+           "LANEWAY_LOG_LEVEL": "WARNING", "AWS_LAMBDA_FUNCTION_NAME": "laneway-bench"}
     code = ("import time, sys; t = time.perf_counter(); import handler.aws_lambda; "
             "print(time.perf_counter() - t); "
             "print(int('boto3' in sys.modules), int('botocore' in sys.modules))")

@@ -15,12 +15,14 @@ import os
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from router.httpclient.connection import Connection, Response
+from router.httpclient.errors import http_errors
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["UpstreamClient"]
 
@@ -34,7 +36,7 @@ def _target(url: str) -> tuple[str, str, int, str, str]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise httpx.UnsupportedProtocol(f"cannot send to {scheme or 'a relative'} URL")
+        raise http_errors().UnsupportedProtocol(f"cannot send to {scheme or 'a relative'} URL")
     default = 443 if scheme == "https" else 80
     port = parts.port or default
     host_header = parts.hostname if port == default else f"{parts.hostname}:{port}"
@@ -100,6 +102,8 @@ class UpstreamClient:
     # -- internals ---------------------------------------------------------------------------
     def _httpx(self) -> httpx.AsyncClient:
         if self._fallback is None:
+            import httpx
+
             self._fallback = httpx.AsyncClient(trust_env=True, follow_redirects=False)
         return self._fallback
 
@@ -133,7 +137,7 @@ class UpstreamClient:
             response = conn.send(request)
             try:
                 await response.wait_headers(timeout.read)
-            except httpx.RemoteProtocolError:
+            except http_errors().RemoteProtocolError:
                 if not conn.received_any:
                     # The upstream closed this idle connection as we reused it: the request
                     # was never read, so sending it again on a new connection is safe.
@@ -167,8 +171,9 @@ class UpstreamClient:
             async with asyncio.timeout(timeout):
                 _, conn = await loop.create_connection(Connection, host, port, **tls)
         except TimeoutError:
-            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
+            raise http_errors().ConnectTimeout(f"connecting to {host}:{port} timed out") from None
         except OSError as exc:
-            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}"
-                                     ) from None
+            reason = exc.strerror or exc
+            raise http_errors().ConnectError(f"cannot connect to {host}:{port}: {reason}"
+                                             ) from None
         return conn

@@ -12,7 +12,8 @@ from collections import deque
 from collections.abc import AsyncIterator
 
 import httptools
-import httpx
+
+from router.httpclient.errors import http_errors
 
 __all__ = ["Connection", "Response"]
 
@@ -67,7 +68,7 @@ class Response:
             async with asyncio.timeout(timeout):
                 await asyncio.shield(self._headers_done)
         except TimeoutError:
-            raise httpx.ReadTimeout("no response headers in time") from None
+            raise http_errors().ReadTimeout("no response headers in time") from None
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         while True:
@@ -82,7 +83,7 @@ class Response:
                 async with asyncio.timeout(self.read_timeout):
                     await self._arrived.wait()
             except TimeoutError:
-                raise httpx.ReadTimeout("the upstream stopped sending") from None
+                raise http_errors().ReadTimeout("the upstream stopped sending") from None
 
     async def aread(self) -> bytes:
         if self._content is None:
@@ -114,7 +115,7 @@ class Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(httpx.RemoteProtocolError(f"invalid HTTP response: {exc}"))
+            self._fail(http_errors().RemoteProtocolError(f"invalid HTTP response: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -124,7 +125,7 @@ class Connection(asyncio.Protocol):
         if response._headers_done.done() and self._reads_until_close():
             response._finish()
         else:
-            response._finish(httpx.RemoteProtocolError(
+            response._finish(http_errors().RemoteProtocolError(
                 "the upstream closed the connection before the response was complete"))
 
     # -- httptools callbacks -----------------------------------------------------------------
