@@ -49,6 +49,8 @@ resource "google_cloud_run_v2_service" "laneway" {
   ingress  = var.ingress
   labels   = var.labels
 
+  deletion_protection = var.deletion_protection
+
   template {
     service_account                  = google_service_account.laneway.email
     timeout                          = "${var.request_timeout_seconds}s"

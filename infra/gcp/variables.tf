@@ -280,6 +280,12 @@ variable "environment_name" {
   default     = "production"
 }
 
+variable "deletion_protection" {
+  description = "Stop Terraform from destroying the Cloud Run service (it holds no data; false lets `terraform destroy` remove it)."
+  type        = bool
+  default     = false
+}
+
 variable "labels" {
   description = "Labels for every resource that takes them."
   type        = map(string)
