@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build laneway's AWS Lambda package: runtime dependencies for the target CPU + laneway itself.
 
-    python3 scripts/build-lambda.py --arch arm64            # build/lambda + build/laneway-lambda-arm64.zip
+    python3 scripts/build-lambda.py --arch arm64   # build/lambda, build/laneway-lambda-arm64.zip
     python3 scripts/build-lambda.py --arch x86_64 --python 3.12
 
 The dependencies are the `[project].dependencies` of pyproject.toml, installed as binary wheels
@@ -43,7 +43,9 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the
 # runs this script and proxies Lambda events to the HTTP server it starts.
 RUN_SH = """#!/bin/bash
 # Entry point of the streaming function (Lambda Web Adapter): serve laneway with uvicorn.
-export PYTHONPATH="${LAMBDA_TASK_ROOT:-/var/task}${PYTHONPATH:+:$PYTHONPATH}"
+# The package comes first; the runtime directory provides boto3 (for an s3:// config).
+PYTHONPATH="${LAMBDA_TASK_ROOT:-/var/task}${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$PYTHONPATH:${LAMBDA_RUNTIME_DIR:-/var/runtime}"
 exec python3 -m uvicorn handler.app:app --host 127.0.0.1 --port "${AWS_LWA_PORT:-${PORT:-8080}}" \\
   --no-server-header --no-access-log
 """
@@ -84,8 +86,9 @@ def install_dependencies(cache: Path, arch: str, python: str, offline: bool) -> 
     if cache.exists():
         shutil.rmtree(cache)
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "--no-warn-conflicts", "--root-user-action=ignore", "--no-compile", "--target", str(cache), "--implementation", "cp",
-           "--python-version", python, "--only-binary=:all:"]
+           "--no-warn-conflicts", "--root-user-action=ignore", "--no-compile",
+           "--target", str(cache), "--implementation", "cp", "--python-version", python,
+           "--only-binary=:all:"]
     for tag in platforms(arch):
         cmd += ["--platform", tag]
     print(f"== installing {len(requirements)} runtime dependencies for {arch}/py{python}")
