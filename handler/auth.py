@@ -33,9 +33,9 @@ class Authenticator:
 
 def _presented_key(request: Request) -> str | None:
     headers = request.headers
-    auth = headers.get("authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        return value.strip() if scheme.lower() == "bearer" else auth.strip()
-    # Azure- and Anthropic-style SDKs send the key in these headers.
-    return headers.get("api-key") or headers.get("x-api-key")
+    scheme, _, value = (headers.get("authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    # Azure- and Anthropic-style SDKs send the key in these headers; so must clients of a
+    # Function URL with AWS_IAM auth, whose Authorization header carries the AWS signature.
+    return headers.get("x-api-key") or headers.get("api-key")

@@ -182,6 +182,15 @@ def test_auth(gw: Gateway) -> None:
         openai.OpenAI(base_url=f"{gw.url}/v1", api_key="nope", max_retries=0).models.list()
 
 
+def test_master_key_in_x_api_key_beside_a_foreign_authorization(gw: Gateway) -> None:
+    # Behind a Function URL with AWS_IAM auth, Authorization carries the AWS signature.
+    headers = {"authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1",
+               "x-api-key": KEY}
+    with httpx.Client(base_url=gw.url) as c:
+        assert c.get("/v1/models", headers=headers).status_code == 200
+        headers["x-api-key"] = "wrong"
+        assert c.get("/v1/models", headers=headers).status_code == 401
+
 def test_bad_input(gw: Gateway) -> None:
     with gw.client() as c:
         r = c.post("/v1/chat/completions", content=b"{not json",
@@ -236,3 +245,4 @@ def test_docs_served_and_no_secret_in_logs(gw: Gateway) -> None:
     out = gw.stop()
     assert "laneway serving model groups: gpt-4o, balanced" in out
     assert UPSTREAM_KEY not in out and KEY not in out
+
