@@ -18,9 +18,14 @@ import orjson
 __all__ = ["JsonFormatter", "TextFormatter", "setup_logging"]
 
 
+_second: list[Any] = [-1, ""]  # the last second formatted, and its text (one line per request)
+
+
 def _utc(created: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + \
-        f".{int(created % 1 * 1000):03d}Z"
+    whole = int(created)
+    if whole != _second[0]:
+        _second[0], _second[1] = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{_second[1]}.{int((created - whole) * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):

@@ -118,7 +118,7 @@ class Observability:
         if not senders and not self.request_log.isEnabledFor(logging.INFO):
             return
         fields = record_fields(record, duration=duration, overhead=overhead)
-        self.request_log.info("request", extra={"fields": fields})
+        self._log(fields)
         if senders:
             item = Finished(record, fields, slot.started_at if slot else time.time() - duration,
                             time.time())
@@ -145,10 +145,17 @@ class Observability:
         elif slot.record is None and self.request_log.isEnabledFor(logging.INFO):
             # No engine record: refused before the engine saw it (auth, bad JSON, unknown
             # route), a non-inference POST, or the client left before it was parsed.
-            self.request_log.info("request", extra={"fields": {
-                "request_id": slot.request_id(), "path": slot.scope.get("path"),
-                "status": slot.status or 500,
-                "duration_ms": ms(time.monotonic() - slot.started)}})
+            self._log({"request_id": slot.request_id(), "path": slot.scope.get("path"),
+                       "status": slot.status or 500,
+                       "duration_ms": ms(time.monotonic() - slot.started)})
+
+    def _log(self, fields: dict[str, Any]) -> None:
+        """The per-request line at INFO. Built with makeRecord + handle, which skips the
+        caller lookup `Logger.info` does (a stack walk on every request)."""
+        logger = self.request_log
+        if logger.isEnabledFor(logging.INFO):
+            logger.handle(logger.makeRecord(logger.name, logging.INFO, "laneway", 0, "request",
+                                            (), None, extra={"fields": fields}))
 
     # -- outside the request path ----------------------------------------------------------
     async def sample_queues(self, timeout: float = 1.0) -> dict[str, Any] | None:
