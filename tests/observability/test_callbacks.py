@@ -170,3 +170,20 @@ def test_slow_or_dead_receivers_never_delay_requests() -> None:
         slow.stop()
     assert "langfuse: delivery of" in output  # the dead one is reported, without its URL
     assert dead not in output
+
+
+def test_pending_callbacks_are_delivered_on_shutdown() -> None:
+    hook = webhook_receiver()
+    env = {**clean_env(), "LANEWAY_WEBHOOK_URL": hook.url,
+           "LANEWAY_CALLBACK_FLUSH_SECONDS": "60"}
+    config = {**CONFIG, "litellm_settings": {"success_callback": ["webhook"]}}
+    gw = start_gateway(config, env)
+    try:
+        with gw.client() as c:
+            assert c.post("/v1/chat/completions", json=chat("m")).status_code == 200
+        time.sleep(0.2)
+        assert hook.received == []  # the batch interval (60 s) has not come round
+    finally:
+        gw.stop()  # SIGTERM: the shutdown flushes what is pending
+        hook.stop()
+    assert len(hook.received) == 1 and len(hook.received[0].json["events"]) == 1
