@@ -60,6 +60,28 @@ def events(receiver: Receiver, kind: str | None = None) -> list[dict]:
     return [e for e in out if kind is None or e["type"] == kind]
 
 
+def generation(lf: Receiver, rid: str) -> dict:
+    """The Langfuse generation of request `rid` (earlier tests' batches may still arrive)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [e for e in events(lf, "generation-create") if e["body"]["id"] == rid]
+        if found:
+            return found[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no generation for {rid}")
+
+
+def hook_event(wh: Receiver, rid: str) -> dict:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [e for got in wh.received for e in got.json["events"]
+                 if e["request_id"] == rid]
+        if found:
+            return found[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no webhook event for {rid}")
+
+
 def test_langfuse_trace_and_generation(gw: Gateway, fresh: tuple[Receiver, Receiver]) -> None:
     lf, _ = fresh
     meta = {"trace_id": "trace-abc", "session_id": "sess-1", "tags": ["prod", "a"],
@@ -68,14 +90,13 @@ def test_langfuse_trace_and_generation(gw: Gateway, fresh: tuple[Receiver, Recei
         r = c.post("/v1/chat/completions", json=chat("m", metadata=meta, temperature=0.2),
                    headers={"x-request-id": "req-lf-1"})
     assert r.status_code == 200
-    lf.wait_for(1)
-    got = lf.received[0]
+    gen = generation(lf, "req-lf-1")
+    (got,) = [g for g in lf.received if gen in g.json["batch"]]
     assert got.path == "/api/public/ingestion"
     assert got.headers["authorization"] == "Basic " + base64.b64encode(
         f"{PUBLIC}:{SECRET}".encode()).decode()
     assert got.json["metadata"]["sdk_name"] == "laneway"
-    (trace,) = events(lf, "trace-create")
-    (gen,) = events(lf, "generation-create")
+    (trace,) = [e for e in events(lf, "trace-create") if e["body"]["id"] == "trace-abc"]
     assert trace["body"]["id"] == "trace-abc" and gen["body"]["traceId"] == "trace-abc"
     assert trace["body"]["sessionId"] == "sess-1" and trace["body"]["userId"] == "user-7"
     assert trace["body"]["tags"] == ["prod", "a"]
@@ -95,14 +116,13 @@ def test_langfuse_trace_and_generation(gw: Gateway, fresh: tuple[Receiver, Recei
 def test_stream_output_is_assembled(gw: Gateway, fresh: tuple[Receiver, Receiver]) -> None:
     lf, wh = fresh
     with gw.client() as c:
-        r = c.post("/v1/chat/completions", json=chat("m", stream=True))
+        r = c.post("/v1/chat/completions", json=chat("m", stream=True),
+                   headers={"x-request-id": "req-stream"})
     assert r.status_code == 200 and "[DONE]" in r.text
-    lf.wait_for(1)
-    (gen,) = events(lf, "generation-create")
+    gen = generation(lf, "req-stream")
     assert gen["body"]["output"] == {"role": "assistant", "content": "hi there"}
     assert "completionStartTime" in gen["body"]
-    wh.wait_for(1)
-    (event,) = wh.received[0].json["events"]
+    event = hook_event(wh, "req-stream")
     assert event["stream"] is True and event["output"]["content"] == "hi there"
     assert event["ttft_ms"] is not None
 
@@ -110,13 +130,12 @@ def test_stream_output_is_assembled(gw: Gateway, fresh: tuple[Receiver, Receiver
 def test_failure_callbacks(gw: Gateway, fresh: tuple[Receiver, Receiver]) -> None:
     lf, wh = fresh
     with gw.client() as c:
-        assert c.post("/v1/chat/completions", json=chat("bad")).status_code == 400
-    lf.wait_for(1)
-    (gen,) = events(lf, "generation-create")
+        r = c.post("/v1/chat/completions", json=chat("bad"), headers={"x-request-id": "req-bad"})
+        assert r.status_code == 400
+    gen = generation(lf, "req-bad")
     assert gen["body"]["level"] == "ERROR"
     assert "no such thing" in gen["body"]["statusMessage"]
-    wh.wait_for(1)
-    (event,) = wh.received[0].json["events"]
+    event = hook_event(wh, "req-bad")
     assert event["event"] == "failure" and event["status"] == 400
     assert event["error_type"] == "BadRequest" and "no such thing" in event["error_message"]
 
@@ -128,11 +147,11 @@ def test_webhook_batches_and_headers(gw: Gateway, fresh: tuple[Receiver, Receive
             r = c.post("/v1/chat/completions", json=chat("m", metadata={"n": i}),
                        headers={"x-request-id": f"batch-{i}"})
             assert r.status_code == 200
-    deadline = time.monotonic() + 10
-    while sum(len(g.json["events"]) for g in wh.received) < 6 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    posts = list(wh.received)
-    sent = [e for g in posts for e in g.json["events"]]
+    for i in range(6):
+        hook_event(wh, f"batch-{i}")
+    posts = [g for g in wh.received
+             if any(e["request_id"].startswith("batch-") for e in g.json["events"])]
+    sent = [e for g in posts for e in g.json["events"] if e["request_id"].startswith("batch-")]
     assert sorted(e["request_id"] for e in sent) == [f"batch-{i}" for i in range(6)]
     assert len(posts) < 6  # batched, not one POST per request
     first = posts[0]
