@@ -86,6 +86,7 @@ class Dispatcher:
         self.options = options
         self._http = http
         self._estimate = estimate
+        self._running: set[asyncio.Future[Served]] = set()
 
     def _candidate(self, d: Deployment) -> Candidate:
         par = d.max_parallel_requests or self.options.default_max_parallel_requests or 0
@@ -178,14 +179,33 @@ class Dispatcher:
         provider = get_provider(d.provider)
         rec = call.record
         rec.deployment_id, rec.provider, rec.model_group = d.id, d.provider, group.name
-        started = time.monotonic()
+        # The slot's lease is renewed for as long as the call runs, however long that is.
+        self.lanes.hold(group.name, d.id, slot)
         try:
             ctx = self._context(d, call)
-            body = self._upstream_body(d, call)
+        except RequestError as exc:
+            await self._release(group, d, slot, time.monotonic(), exc=exc, rec=rec)
+            raise
+        body = self._upstream_body(d, call)
+        if call.stream and call.endpoint != EMBED:
+            return await self._open_stream(provider, d, group, call, slot, body, ctx)
+        # If the client goes away, the upstream still works on the call (a non-streamed answer
+        # is generated anyway), so the call runs on and keeps its slot until the upstream
+        # answers: the upstream never sees more calls at once than the limit allows.
+        task = asyncio.ensure_future(self._complete(provider, d, group, call, slot, body, ctx))
+        self._running.add(task)
+        task.add_done_callback(_forget(self._running))
+        return await asyncio.shield(task)
+
+    async def _complete(
+        self, provider: Any, d: Deployment, group: Group, call: Call, slot: str,
+        body: JSON, ctx: CallContext,
+    ) -> Served:
+        rec = call.record
+        started = time.monotonic()
+        try:
             if call.endpoint == EMBED:
                 response = await provider.embed(d, body, ctx)
-            elif call.stream:
-                return await self._open_stream(provider, d, group, call, slot, body, ctx)
             elif call.endpoint == CHAT:
                 response = await provider.chat(d, body, ctx)
             else:
@@ -213,21 +233,33 @@ class Dispatcher:
         chunks = (provider.chat_stream if call.endpoint == CHAT
                   else provider.text_completion_stream)(d, body, ctx)
         try:
-            async with asyncio.timeout(ctx.timeout):
-                first = await anext(chunks)
-        except StopAsyncIteration:
-            first = None
-        except TimeoutError:
+            try:
+                async with asyncio.timeout(ctx.timeout):
+                    first = await anext(chunks)
+            except StopAsyncIteration:
+                first = None
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"No response from the upstream within {ctx.timeout:.0f}s."
+                ) from None
+        except RequestError as exc:
             await chunks.aclose()
-            raise RequestTimeout(
-                f"No response from the upstream within {ctx.timeout:.0f}s."
-            ) from None
+            await self._release(group, d, slot, started, exc=exc, rec=call.record)
+            raise
         except BaseException:
             await chunks.aclose()
+            await self._release(group, d, slot, started, outcome="none")
             raise
         call.record.time_to_first_token = time.monotonic() - started
-        self.lanes.hold(group.name, d.id, slot)
-        return Served(self._relay(first, chunks, d, group, call, slot, started), d)
+        relay = self._relay(first, chunks, d, group, call, slot, started)
+        # Start the relay now: a started async generator that is dropped unread (the client
+        # left before the first byte) is closed by the event loop, which runs its `finally`
+        # and so releases the slot. One never started would keep it forever.
+        try:
+            head = await anext(relay)
+        except StopAsyncIteration:
+            return Served(_chunks(), d)
+        return Served(_chunks(head, rest=relay), d)
 
     async def _relay(
         self, first: JSON | None, chunks: AsyncIterator[JSON], d: Deployment, group: Group,
@@ -266,7 +298,6 @@ class Dispatcher:
             outcome = "none"  # the client went away
             raise
         finally:
-            self.lanes.drop(group.name, slot)
             await chunks.aclose()
             rec.prompt_tokens = int(usage.get("prompt_tokens") or 0)
             rec.completion_tokens = int(usage.get("completion_tokens") or 0)
@@ -290,6 +321,7 @@ class Dispatcher:
         latency: float | None = None,
         rec: CallRecord | None = None,
     ) -> None:
+        self.lanes.drop(group.name, slot)
         demanded = 0.0
         if exc is not None:
             outcome = _outcome(exc)
@@ -311,6 +343,23 @@ class Dispatcher:
         )
         if cooled and rec is not None:
             rec.cooldowns.append(d.id)
+
+
+async def _chunks(*head: JSON, rest: AsyncIterator[JSON] | None = None) -> AsyncIterator[JSON]:
+    for chunk in head:
+        yield chunk
+    if rest is not None:
+        async for chunk in rest:
+            yield chunk
+
+
+def _forget(running: set[asyncio.Future[Served]]) -> Callable[[asyncio.Future[Served]], None]:
+    def done(task: asyncio.Future[Served]) -> None:
+        running.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a call whose client left may fail unobserved
+
+    return done
 
 
 def _total(usage: JSON) -> int:

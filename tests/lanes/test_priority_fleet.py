@@ -243,3 +243,53 @@ def test_thousand_requests_with_cancellations_leave_nothing_behind(redis_server,
     assert sum(r.status_code == 200 for r in answered) >= 800
     assert fake_openai.peaks()[model] <= 4
     assert line_is_empty(redis_server, group)
+
+
+def test_long_calls_keep_their_slot_beyond_one_lease(redis_server, fake_openai) -> None:
+    group = unique("long")
+    model = f"{group}+delay=1.6"
+    cfg = lane_config(redis_server, fake_openai, group, model, queue_lease_seconds=0.6)
+
+    async def scenario(gws: list[Gateway]) -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as c:
+            return list(await asyncio.gather(*(
+                c.post(f"{gws[i % 2].url}/v1/chat/completions", json=chat_body(group, f"{i}"))
+                for i in range(3))))
+
+    with fleet(cfg, n=2) as gws:
+        assert [r.status_code for r in asyncio.run(scenario(gws))] == [200] * 3
+    # Each call outlived the lease several times over; renewal kept its slot taken.
+    assert fake_openai.peaks()[model] == 1
+
+
+
+def test_abandoned_stream_frees_its_slot(redis_server, fake_openai) -> None:
+    group = unique("gone")
+    model = f"{group}+chunk_delay=0.5"
+    cfg = lane_config(redis_server, fake_openai, group, model)
+    with fleet(cfg, n=1) as (gw,):
+        url = f"{gw.url}/v1/chat/completions"
+        with httpx.stream("POST", url, json=chat_body(group, "left", stream=True)) as r:
+            assert r.status_code == 200  # the client leaves without reading a byte
+        started = time.monotonic()
+        r = httpx.post(url, json=chat_body(group, "next"), timeout=10)
+        assert r.status_code == 200
+        # Not after the stream's natural end (~3 s) nor after a lease: at once.
+        assert time.monotonic() - started < 1.0
+    assert line_is_empty(redis_server, group)
+
+
+def test_abandoned_call_keeps_its_slot_until_the_upstream_answers(redis_server,
+                                                                  fake_openai) -> None:
+    group = unique("orphan")
+    model = f"{group}+delay=0.6"
+    cfg = lane_config(redis_server, fake_openai, group, model)
+    with fleet(cfg, n=1) as (gw,):
+        url = f"{gw.url}/v1/chat/completions"
+        with pytest.raises(httpx.TimeoutException):
+            httpx.post(url, json=chat_body(group, "impatient"), timeout=0.1)
+        r = httpx.post(url, json=chat_body(group, "next"), timeout=10)
+        assert r.status_code == 200
+        assert float(r.headers["x-laneway-queue-ms"]) > 300
+    # The upstream was still working on the abandoned call: it never saw two at once.
+    assert fake_openai.peaks()[model] == 1
