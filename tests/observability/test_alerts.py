@@ -29,7 +29,7 @@ def mock(name: str, reply: str = "ok", **params: object) -> dict:
 
 CONFIG = {
     "model_list": [
-        mock("sleepy", mock_delay=1.2),
+        mock("sleepy", mock_delay=1.6),
         mock("broken", "litellm.InternalServerError"),
         mock("line", mock_delay=0.8, max_parallel_requests=1),
     ],
