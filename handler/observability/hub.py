@@ -32,6 +32,11 @@ QUEUE_SAMPLE_SECONDS = 60.0
 RecordSink = Callable[[CallRecord, float, "float | None"], None]
 
 
+def _write_and_flush(line: str) -> None:
+    sys.stdout.write(line)
+    sys.stdout.flush()
+
+
 def _instance_name(env: Any) -> str:
     return (env.get("AWS_LAMBDA_FUNCTION_NAME") or env.get("K_REVISION")
             or socket.gethostname())
@@ -56,8 +61,9 @@ class Observability:
         if s.emf:
             from router.observe.emf import EmfMetrics
 
-            self.emf = EmfMetrics(s.emf_namespace, sys.stdout.write,
-                                  sys.stdout.flush if s.on_lambda else lambda: None)
+            # On Lambda, stdout is flushed once per invocation (flush()); elsewhere per line.
+            self.emf = EmfMetrics(s.emf_namespace, sys.stdout.write if s.on_lambda
+                                  else _write_and_flush, sys.stdout.flush)
             sinks.append(self.emf.on_record)
             state_sinks.append(self.emf.on_state)
         self._senders: dict[str, BatchSender[Any]] = {}
@@ -82,8 +88,9 @@ class Observability:
             state_sinks.append(self.alerter.check_state)
         self._sinks = tuple(sinks)
         self._state_sinks = tuple(state_sinks)
-        self.capture = bool((self._on_success or self._on_failure) and s.log_content) \
-            or self.alerter is not None
+        self.capture_response = bool((self._on_success or self._on_failure) and s.log_content)
+        # Request bodies are also kept for alerts (a hanging request's model and priority).
+        self.capture = self.capture_response or self.alerter is not None
         self._last_queue_sample = 0.0
         router.observers.append(self.observe)
         if state_sinks:
@@ -137,7 +144,7 @@ class Observability:
         self.inflight.discard(slot)
         item = slot.finished
         if item is not None:
-            if self.capture and self.settings.log_content:
+            if self.capture_response:
                 item.request_body = b"".join(slot.request_body)
                 item.response_body = slot.response_body
             for sender in (self._on_success if item.success else self._on_failure):

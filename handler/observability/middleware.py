@@ -29,7 +29,7 @@ class ObservabilityMiddleware:
         slot = RequestSlot(scope)
         token = CURRENT.set(slot)
         hub.begin(slot)
-        capture = hub.capture
+        capture, keep_response = hub.capture, hub.capture_response
 
         async def receive_and_keep() -> Message:
             message: Message = await receive()
@@ -41,7 +41,7 @@ class ObservabilityMiddleware:
             kind = message["type"]
             if kind == "http.response.start":
                 slot.status = message["status"]
-            elif capture and kind == "http.response.body":
+            elif keep_response and kind == "http.response.body":
                 slot.response_body.append(message.get("body", b""))
             await send(message)
 
