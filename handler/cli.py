@@ -33,11 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     level = "DEBUG" if args.detailed_debug else os.environ.get("LANEWAY_LOG_LEVEL", "INFO")
     setup_logging(level)
 
+    from handler.app import create_app
     from router.config import load_config
     from router.errors import ConfigError
 
     try:
         config = load_config(args.config)
+        app = create_app(config)  # settings read from the environment are checked here too
     except ConfigError as exc:
         print(f"laneway: {exc}", file=sys.stderr)
         return 2
@@ -55,9 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.run("handler.app:app", workers=args.num_workers, **options)
         return 0
 
-    from handler.app import create_app
-
-    uvicorn.run(create_app(config), **options)
+    uvicorn.run(app, **options)
     return 0
 
 

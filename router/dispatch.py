@@ -211,15 +211,18 @@ class Dispatcher:
             else:
                 response = await provider.text_completion(d, body, ctx)
         except RequestError as exc:
+            rec.upstream_seconds += time.monotonic() - started
             await self._release(group, d, slot, started, exc=exc, rec=rec)
             raise
         except BaseException:
+            rec.upstream_seconds += time.monotonic() - started
             await self._release(group, d, slot, started, outcome="none")
             raise
         usage = response.get("usage") or {}
         rec.prompt_tokens = int(usage.get("prompt_tokens") or 0)
         rec.completion_tokens = int(usage.get("completion_tokens") or 0)
-        rec.upstream_seconds = time.monotonic() - started
+        # Summed over attempts, so that time outside upstream calls is laneway's own.
+        rec.upstream_seconds += time.monotonic() - started
         await self._release(group, d, slot, started, used=_total(usage), rec=rec)
         return Served(response, d)
 
@@ -244,13 +247,16 @@ class Dispatcher:
                 ) from None
         except RequestError as exc:
             await chunks.aclose()
+            call.record.upstream_seconds += time.monotonic() - started
             await self._release(group, d, slot, started, exc=exc, rec=call.record)
             raise
         except BaseException:
             await chunks.aclose()
+            call.record.upstream_seconds += time.monotonic() - started
             await self._release(group, d, slot, started, outcome="none")
             raise
         call.record.time_to_first_token = time.monotonic() - started
+        call.record.upstream_seconds += call.record.time_to_first_token
         relay = self._relay(first, chunks, d, group, call, slot, started)
         # Start the relay now: a started async generator that is dropped unread (the client
         # left before the first byte) is closed by the event loop, which runs its `finally`
@@ -301,7 +307,7 @@ class Dispatcher:
             await chunks.aclose()
             rec.prompt_tokens = int(usage.get("prompt_tokens") or 0)
             rec.completion_tokens = int(usage.get("completion_tokens") or 0)
-            rec.upstream_seconds = time.monotonic() - started
+            rec.upstream_seconds += time.monotonic() - started - (rec.time_to_first_token or 0.0)
             await asyncio.shield(self._release(
                 group, d, slot, started, used=_total(usage) if usage else -1,
                 outcome=outcome, exc=error,
