@@ -1,8 +1,8 @@
 """Shared state in Redis: one Lua script per operation, time from Redis, wake-ups by pub/sub.
 
-One client (connection pool) and one subscriber connection per process. Both belong to the event
-loop that created them; when the loop changes (a new Lambda invocation loop, a test) they are
-rebuilt instead of reused broken.
+Per process: one pipelined connection for the scripts and one subscriber connection for
+wake-ups (both router/state/resp.py). Both belong to the event loop that created them; when the loop
+changes (a new Lambda invocation loop, a test) they are rebuilt instead of reused broken.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from router.state.base import (
     WakeCallback,
 )
 from router.state.keys import WAKE_CHANNEL, GroupKeys
+from router.state.resp import RedisUnavailable, RespClient
 from router.state.scripts import script_source
 
 log = logging.getLogger("laneway.state")
 
 __all__ = ["RedisState"]
-
-_SCRIPTS = ("admit", "release", "cancel", "renew", "status")
 
 
 def _ms(seconds: float) -> int:
@@ -47,102 +46,63 @@ class RedisState:
         *,
         connect_timeout: float = 0.1,
         op_timeout: float = 2.0,
-        max_connections: int = 32,
     ) -> None:
         self._url = url
-        self._max_connections = max_connections
         self._connect_timeout = connect_timeout
         self._op_timeout = op_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: Any = None
-        self._scripts: dict[str, Any] = {}
+        self._resp: RespClient | None = None
         self._listener: asyncio.Task[None] | None = None
         self._on_wake: WakeCallback | None = None
         self.calls = 0
         """Round trips made (scripts, pings); read by benchmarks."""
 
     # -- connection ------------------------------------------------------------------------
-    def _ensure(self) -> Any:
+    def _ensure(self) -> RespClient:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            import redis.asyncio as aioredis
-            import redis.exceptions as rexc
-            from redis.backoff import ExponentialBackoff
-            from redis.retry import Retry
-
+        if self._resp is None or self._loop is not loop:
             self._loop = loop
-            # A bounded pool that makes callers wait for a free connection: scripts take well
-            # under a millisecond, so a few dozen connections serve thousands of concurrent
-            # requests, where one connection per request would storm Redis with connects.
-            # A connect that times out under a burst (the event loop busy for a moment) is
-            # tried again; a Redis that is down still fails fast (refused at once).
-            pool = aioredis.BlockingConnectionPool.from_url(
-                self._url,
-                max_connections=self._max_connections,
-                timeout=self._op_timeout,
-                socket_connect_timeout=self._connect_timeout,
-                socket_timeout=self._op_timeout,
-                health_check_interval=30,
-                retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=2),
-                retry_on_error=[rexc.ConnectionError, rexc.TimeoutError],
-            )
-            self._client = aioredis.Redis(connection_pool=pool)
-            self._scripts = {
-                name: self._client.register_script(script_source(f"{name}.lua"))
-                for name in _SCRIPTS
-            }
+            self._resp = RespClient(self._url, connect_timeout=self._connect_timeout,
+                                    op_timeout=self._op_timeout)
             self._listener = None
             if self._on_wake is not None:
                 self._listener = loop.create_task(self._listen())
-        return self._client
+        return self._resp
 
     async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        self._ensure()
+        resp = self._ensure()
         self.calls += 1
         try:
-            return await self._scripts[name](keys=list(keys), args=list(args))
-        except Exception as exc:
+            return await resp.run_script(script_source(f"{name}.lua"), list(keys), list(args))
+        except RedisUnavailable as exc:
             raise _unavailable(exc) from exc
 
     async def start(self, on_wake: WakeCallback) -> None:
-        fresh = self._client is None or self._loop is not asyncio.get_running_loop()
+        fresh = self._resp is None or self._loop is not asyncio.get_running_loop()
         self._on_wake = on_wake
-        self._ensure()
+        resp = self._ensure()
         if self._listener is None or self._listener.done():
             self._listener = asyncio.get_running_loop().create_task(self._listen())
         if fresh:
-            await self._warm()
-
-    async def _warm(self) -> None:
-        """Open the whole pool before traffic arrives: connects made in the middle of a burst
-        can time out only because the event loop is busy, and would be mistaken for an outage."""
-        client = self._client
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*(client.ping() for _ in range(self._max_connections)))
+            # Connect before traffic arrives; a Redis that is away now is retried per call.
+            with contextlib.suppress(RedisUnavailable):
+                await resp.execute("PING")
 
     async def _listen(self) -> None:
         """Deliver wake-ups forever, reconnecting with backoff while Redis is away."""
         delay = 0.05
         while True:
-            pubsub = None
             try:
-                pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-                await pubsub.subscribe(WAKE_CHANNEL)
-                delay = 0.05
-                async for message in pubsub.listen():
-                    if message and message.get("type") == "message" and self._on_wake:
-                        data = message["data"]
-                        self._on_wake(data.decode() if isinstance(data, bytes) else str(data))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis went away: keep trying, quietly.
-                log.debug("wake subscription lost: %s", type(exc).__name__)
-            finally:
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()
+                await self._ensure().subscribe(WAKE_CHANNEL, self._deliver)
+                delay = 0.05  # the connection was lost after working: retry soon
+            except RedisUnavailable as exc:
+                log.debug("wake subscription failed: %s", exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    def _deliver(self, request_id: str) -> None:
+        if self._on_wake is not None:
+            self._on_wake(request_id)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -150,17 +110,16 @@ class RedisState:
             with contextlib.suppress(BaseException):
                 await self._listener
             self._listener = None
-        if self._client is not None and self._loop is asyncio.get_running_loop():
-            with contextlib.suppress(Exception):
-                await self._client.aclose()
-        self._client = None
+        if self._resp is not None and self._loop is asyncio.get_running_loop():
+            self._resp.close()  # a connection of a loop that is gone closed with it
+        self._resp = None
 
     async def ping(self) -> None:
-        client = self._ensure()
+        resp = self._ensure()
         self.calls += 1
         try:
-            await client.ping()
-        except Exception as exc:
+            await resp.execute("PING")
+        except RedisUnavailable as exc:
             raise _unavailable(exc) from exc
 
     # -- operations ------------------------------------------------------------------------
@@ -227,14 +186,8 @@ class RedisState:
         ]
 
 
-def _unavailable(exc: Exception) -> Exception:
-    """Connection trouble becomes a 503; a script error stays what it is (a bug to see)."""
-    import redis.exceptions as rexc
-
-    if isinstance(exc, rexc.ConnectionError | rexc.TimeoutError | OSError | asyncio.TimeoutError):
-        log.warning("redis call failed: %s: %s", type(exc).__name__, exc)
-        return ServiceUnavailable(
-            "The shared state store (Redis) is unreachable; try again shortly.",
-            retry_after=1.0,
-        )
-    return exc
+def _unavailable(exc: RedisUnavailable) -> ServiceUnavailable:
+    """An unreachable Redis is a 503; a script error (ScriptError) propagates as the bug it is."""
+    log.warning("redis call failed: %s", exc)
+    return ServiceUnavailable(
+        "The shared state store (Redis) is unreachable; try again shortly.", retry_after=1.0)

@@ -62,7 +62,7 @@ def line_is_empty(redis_server: RedisServer, group: str) -> bool:
 def test_priority_zero_overtakes_waiting_requests_without_inversions(redis_server,
                                                                      fake_openai) -> None:
     group = unique("lanes")
-    model = f"{group}+delay=0.05"
+    model = f"{group}+delay=0.15"
     cfg = lane_config(redis_server, fake_openai, group, model)
 
     async def scenario(gws: list[Gateway]) -> list[httpx.Response]:
@@ -84,9 +84,9 @@ def test_priority_zero_overtakes_waiting_requests_without_inversions(redis_serve
             assert depth and depth["priorities"][0]["priority"] == 100
             assert depth["oldest_wait_ms"] > 0
             before = len(arrivals(fake_openai, model))
-            for j in range(5):
+            for j in range(5):  # all five are in line well before the slot frees again
                 tasks.append(asyncio.create_task(send(j, 0, f"p0-{j}")))
-                await asyncio.sleep(0.015)
+                await asyncio.sleep(0.005)
             results = await asyncio.gather(*tasks)
             scenario.before = before  # type: ignore[attr-defined]
             return results

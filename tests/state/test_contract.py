@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 
 from router.state.base import AdmitRequest, Admitted, Candidate, Full, Release, Waiting
 from router.state.memory import MemoryState
@@ -34,7 +35,7 @@ class Wakes:
         await asyncio.wait_for(until(), timeout)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest_asyncio.fixture(params=["memory", "redis"], loop_scope="function")
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[tuple[object, Wakes]]:
     if request.param == "memory":
         state: MemoryState | RedisState = MemoryState()

@@ -1,0 +1,93 @@
+"""The pipelined Redis client against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import redis
+
+from router.state.resp import RedisUnavailable, RespClient, ScriptError
+from tests.support.procs import free_port, spawn, stop, wait_port
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+def client(url: str) -> RespClient:
+    return RespClient(url, connect_timeout=1.0, op_timeout=2.0)
+
+
+async def test_many_calls_in_flight_keep_their_order(redis_server) -> None:
+    c = client(redis_server.url)
+    key = f"resp-{uuid.uuid4().hex}"
+    replies = await asyncio.gather(*(c.execute("INCR", key) for _ in range(500)))
+    assert sorted(replies) == list(range(1, 501))
+    # A caller that gives up does not shift anyone else's reply.
+    slow = asyncio.ensure_future(c.execute("GET", key))
+    slow.cancel()
+    assert await c.execute("INCRBY", key, 10) == 510
+    c.close()
+
+
+async def test_scripts_are_loaded_when_redis_does_not_know_them(redis_server) -> None:
+    c = client(redis_server.url)
+    source = f"return ARGV[1] .. '-{uuid.uuid4().hex}'"
+    redis.Redis.from_url(redis_server.url).script_flush()
+    assert (await c.run_script(source, [], ["x"])).startswith(b"x-")
+    redis.Redis.from_url(redis_server.url).script_flush()  # e.g. a Redis restarted empty
+    assert (await c.run_script(source, [], ["y"])).startswith(b"y-")
+    with pytest.raises(ScriptError):
+        await c.run_script("return redis.call('NOSUCHCOMMAND')", [], [])
+    c.close()
+
+
+async def test_password_db_and_reconnect_after_a_restart(tmp_path) -> None:
+    port = free_port()
+
+    def start() -> object:
+        proc = spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                      "--requirepass", "s3cret!pw", "--save", "", "--appendonly", "no",
+                      "--dir", str(tmp_path)])
+        wait_port(port, proc)
+        return proc
+
+    proc = start()
+    try:
+        with pytest.raises(RedisUnavailable) as info:
+            await client(f"redis://:wrong@127.0.0.1:{port}/0").execute("PING")
+        assert "wrong" not in str(info.value)
+        c = client(f"redis://:s3cret%21pw@127.0.0.1:{port}/3")
+        await c.execute("SET", "k", "in-db-3")
+        direct = redis.Redis(port=port, password="s3cret!pw", db=3)
+        assert direct.get("k") == b"in-db-3"
+        direct.close()
+        stop(proc)
+        with pytest.raises(RedisUnavailable):
+            await c.execute("PING")
+        proc = start()
+        assert await c.execute("PING") == b"PONG"  # reconnected by itself
+        c.close()
+    finally:
+        stop(proc)  # type: ignore[arg-type]
+
+
+async def test_subscription_delivers_messages(redis_server) -> None:
+    c = client(redis_server.url)
+    got: list[str] = []
+    channel = f"chan-{uuid.uuid4().hex}"
+    task = asyncio.ensure_future(c.subscribe(channel, got.append))
+    for _ in range(50):
+        if await c.execute("PUBLISH", channel, "first") == 1:
+            break
+        await asyncio.sleep(0.02)
+    await c.execute("PUBLISH", channel, "second")
+    for _ in range(50):
+        if got == ["first", "second"]:
+            break
+        await asyncio.sleep(0.02)
+    assert got == ["first", "second"]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    c.close()
