@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
@@ -42,6 +42,12 @@ class _Address:
     username: str | None
     password: str | None
     db: int
+    ca_certs: str | None = None
+    """`?ssl_ca_certs=/path`: a private CA, as Memorystore's TLS uses."""
+    check_hostname: bool = True
+    """`?ssl_check_hostname=false`: for servers addressed by IP (Memorystore)."""
+    verify: bool = True
+    """`?ssl_cert_reqs=none` turns certificate checks off (not recommended)."""
 
     @classmethod
     def parse(cls, url: str) -> _Address:
@@ -49,10 +55,21 @@ class _Address:
         if parts.scheme not in ("redis", "rediss"):
             raise ValueError("a Redis URL starts with redis:// or rediss://")
         db = parts.path.lstrip("/")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         return cls(parts.hostname or "localhost", parts.port or 6379, parts.scheme == "rediss",
                    unquote(parts.username) if parts.username else None,
                    unquote(parts.password) if parts.password else None,
-                   int(db) if db.isdigit() else 0)
+                   int(db) if db.isdigit() else int(query.get("db", "0") or 0),
+                   query.get("ssl_ca_certs") or None,
+                   query.get("ssl_check_hostname", "true").lower() not in ("false", "0", "no"),
+                   query.get("ssl_cert_reqs", "required").lower() not in ("none", "cert_none"))
+
+    def tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca_certs)
+        context.check_hostname = self.check_hostname and self.verify
+        if not self.verify:
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
 
 def _encode(args: tuple[Any, ...]) -> bytes:
@@ -189,7 +206,7 @@ class RespClient:
         tls: dict[str, Any] = {}
         if a.tls:
             if self._tls is None:
-                self._tls = ssl.create_default_context()
+                self._tls = a.tls_context()
             tls = {"ssl": self._tls, "server_hostname": a.host}
         loop = asyncio.get_running_loop()
         try:

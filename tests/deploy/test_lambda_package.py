@@ -29,7 +29,8 @@ def test_package_holds_laneway_and_its_runtime_dependencies(
     names = set(zipfile.ZipFile(lambda_package.zip_path).namelist())
     for required in ("handler/aws_lambda.py", "handler/app.py", "router/__init__.py",
                      "mangum/__init__.py", "fastapi/__init__.py", "httpx/__init__.py",
-                     "pydantic/__init__.py", "yaml/__init__.py", "redis/__init__.py",
+                     "pydantic/__init__.py", "yaml/__init__.py", "hiredis/__init__.py",
+                     "httptools/__init__.py",
                      "orjson/__init__.py", "run.sh"):
         assert required in names, required
     lua = [n for n in names if n.startswith("router/") and n.endswith(".lua")]
