@@ -7,7 +7,7 @@ Run it as a process (`python -m tests.support.fake_openai --port N`) or use
 GET /_requests (every request received: path, headers, body), DELETE /_requests (forget them and
 reset counters), GET /_counts (arrivals per model string as sent, knobs included), GET /_peaks
 (most requests per model string in flight at once). Each recorded request has `t`
-(its arrival, epoch seconds).
+(its arrival, epoch seconds) and, once answered, `done`.
 
 Behaviour knobs, per request: append `+key=value` pairs to the model name
 (`gpt-4o+delay=0.2+status=503`), or send them in an `x-fake` header (`delay=0.2+status=503`).
@@ -274,6 +274,7 @@ def tracking(handler: Callable[[Scope, Receive, Send], Awaitable[None]]) -> Any:
             model = scope.get("fake_model")
             if model is not None:
                 STATE.active[model] -= 1
+                scope["fake_record"]["done"] = time.time()  # the answer has been sent
 
     return asgi
 
@@ -342,9 +343,10 @@ def record(scope: Scope, body: Any, model: str | None = None) -> tuple[str, dict
     Returns (plain model name, knobs, arrivals so far of this exact model string)."""
     headers = headers_of(scope)
     path = scope.get("fake_original_path", scope["path"])  # before a wrapper rewrote it
-    STATE.requests.append({"path": path, "query": scope["query_string"].decode(),
-                           "method": scope["method"], "headers": headers, "body": body,
-                           "t": time.time()})
+    entry = {"path": path, "query": scope["query_string"].decode(),
+             "method": scope["method"], "headers": headers, "body": body, "t": time.time()}
+    STATE.requests.append(entry)
+    scope["fake_record"] = entry
     full_model = model if model is not None else str(
         body.get("model", "") if isinstance(body, dict) else "")
     name, k = knobs(full_model, headers.get("x-fake"))
