@@ -282,7 +282,10 @@ class Dispatcher:
                     chunk = pending.pop()
                 else:
                     try:
-                        async with asyncio.timeout(gap):
+                        if gap:
+                            async with asyncio.timeout(gap):
+                                chunk = await anext(chunks)
+                        else:  # the read timeout of the upstream call still applies
                             chunk = await anext(chunks)
                     except StopAsyncIteration:
                         break
