@@ -32,6 +32,7 @@
     {0, position, ms}   waiting at `position` (0 = head); ms until capacity returns, or -1
     {-1, depth, ms}     the line is full; ms = estimated time until it drains
 ]]
+--@include common.lua
 --@include capacity.lua
 
 local line, wlease, wmeta, seq, health = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -46,16 +47,9 @@ local channel = ARGV[10]
 local rnd, buffer = tonumber(ARGV[11]), tonumber(ARGV[12])
 local SHIFT = 4294967296
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
--- Waiters whose instance stopped renewing their lease leave the line.
-local dead = redis.call('ZRANGEBYSCORE', wlease, '-inf', now)
-if #dead > 0 then
-  redis.call('ZREM', line, unpack(dead))
-  redis.call('ZREM', wlease, unpack(dead))
-  redis.call('HDEL', wmeta, unpack(dead))
-end
+prune_waiters(line, wlease, wmeta, now)
 
 local score = tonumber(redis.call('ZSCORE', line, rid))
 local fresh = score == nil

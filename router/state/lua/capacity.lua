@@ -1,5 +1,5 @@
 --[[
-  capacity (include): sliding-window bookkeeping shared by admit and release.
+  capacity (include): sliding-window bookkeeping of one deployment, for admit.
 
   Per deployment, four keys:
     rpm  ZSET  slot id -> admission time (ms)          requests in the last 60 s

@@ -22,6 +22,7 @@
 
   Reply: {cooled down (0/1), cooldown ms}
 ]]
+--@include common.lua
 local line, health, tpm, tok, run, fails = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local slot, dep = ARGV[1], ARGV[2]
 local used, latency = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -29,8 +30,7 @@ local outcome = ARGV[5]
 local allowed, cooldown, demanded = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local channel = ARGV[9]
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
 redis.call('ZREM', run, slot)
 

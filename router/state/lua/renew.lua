@@ -16,20 +16,15 @@
 
   Reply: the waiting request ids that were no longer in the line (their lease had run out)
 ]]
+--@include common.lua
 local line, wlease, wmeta = KEYS[1], KEYS[2], KEYS[3]
 local lease, channel = tonumber(ARGV[1]), ARGV[2]
 local w = tonumber(ARGV[3])
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
 local head_before = redis.call('ZRANGE', line, 0, 0)[1]
-local dead = redis.call('ZRANGEBYSCORE', wlease, '-inf', now)
-if #dead > 0 then
-  redis.call('ZREM', line, unpack(dead))
-  redis.call('ZREM', wlease, unpack(dead))
-  redis.call('HDEL', wmeta, unpack(dead))
-end
+prune_waiters(line, wlease, wmeta, now)
 
 local lost = {}
 for i = 1, w do

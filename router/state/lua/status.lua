@@ -8,11 +8,11 @@
   Reply: {now (ms), priority, count, oldest arrival (ms), priority, count, oldest, ...}
          ordered by priority; expired waiters are not counted.
 ]]
+--@include common.lua
 local line, wlease, wmeta = KEYS[1], KEYS[2], KEYS[3]
 local SHIFT = 4294967296
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
 local out = {now}
 local entries = redis.call('ZRANGE', line, 0, -1, 'WITHSCORES')

@@ -1,0 +1,22 @@
+--[[
+  common (include): the clock and the clearing of expired waiters, shared by every script.
+]]
+
+-- Milliseconds from Redis' own clock, so every instance agrees on the time.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Waiters whose instance stopped renewing their lease (crashed, frozen) leave the line.
+-- In batches: unpack() of a very long list (a crashed instance with thousands of waiters)
+-- would overflow Lua's stack.
+local function prune_waiters(line, wlease, wmeta, now)
+  while true do
+    local dead = redis.call('ZRANGEBYSCORE', wlease, '-inf', now, 'LIMIT', 0, 1000)
+    if #dead == 0 then return end
+    redis.call('ZREM', line, unpack(dead))
+    redis.call('ZREM', wlease, unpack(dead))
+    redis.call('HDEL', wmeta, unpack(dead))
+  end
+end
