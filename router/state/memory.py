@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
 import itertools
 import time
 from collections import deque
@@ -85,6 +86,7 @@ class _Group:
     line: list[tuple[int, str]] = field(default_factory=list)  # sorted (score, request id)
     scores: dict[str, int] = field(default_factory=dict)
     leases: dict[str, float] = field(default_factory=dict)
+    expiries: list[tuple[float, str]] = field(default_factory=list)
     arrived: dict[str, float] = field(default_factory=dict)
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     deployments: dict[str, _Deployment] = field(default_factory=dict)
@@ -106,9 +108,17 @@ class _Group:
         del self.line[i]
         return i
 
+    def lease(self, rid: str, until: float) -> None:
+        self.leases[rid] = until
+        heapq.heappush(self.expiries, (until, rid))
+
     def prune(self, now: float) -> None:
-        for rid in [r for r, t in self.leases.items() if t <= now]:
-            self.remove(rid)
+        # Expiries in a heap: each admit looks only at leases that have run out. Renewed or
+        # removed entries leave stale heap items, skipped when they surface.
+        while self.expiries and self.expiries[0][0] <= now:
+            until, rid = heapq.heappop(self.expiries)
+            if self.leases.get(rid) == until:
+                self.remove(rid)
 
     def head(self) -> str | None:
         return self.line[0][1] if self.line else None
@@ -183,7 +193,7 @@ class MemoryState:
             bisect.insort(g.line, (score, req.request_id))
             g.scores[req.request_id] = score
             g.arrived[req.request_id] = now
-        g.leases[req.request_id] = now + req.lease
+        g.lease(req.request_id, now + req.lease)
         position = bisect.bisect_left(g.line, (score, req.request_id))
         retry_in = soonest - now if position == 0 and soonest >= 0 else None
         return Waiting(position, retry_in)
@@ -255,7 +265,7 @@ class MemoryState:
         lost = []
         for rid in waiters:
             if rid in g.leases:
-                g.leases[rid] = now + lease
+                g.lease(rid, now + lease)
             else:
                 lost.append(rid)
         for dep_id, slot in slots:
