@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -23,6 +24,9 @@ class Gateway:
     config_path: Path
     key: str | None = None
     output: str = field(default="")
+    secrets: tuple[str, ...] = ()
+    """Values that must never show in the gateway's output; checked on every stop, so the
+    whole test suite doubles as a scan for leaked keys."""
 
     @property
     def url(self) -> str:
@@ -48,10 +52,35 @@ class Gateway:
 
     def stop(self, sig: int = signal.SIGTERM) -> str:
         self.output += stop(self.proc, sig)
+        leaked = [f"{s[:3]}…" for s in self.secrets if s in self.output]
+        assert not leaked, f"secrets in the gateway's output: {leaked}"
         return self.output
 
     def kill(self) -> str:
         return self.stop(signal.SIGKILL)
+
+
+_SECRET_NAME = re.compile(r"(?i)(key|secret|password|token)")
+
+
+def secrets_of(config: Any, env: dict[str, str] | None, key: str | None) -> tuple[str, ...]:
+    """Credential values in a config and an environment (long enough to be real keys)."""
+    found = [key or ""]
+    found += [v for k, v in (env or {}).items() if _SECRET_NAME.search(k)]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(v, str) and _SECRET_NAME.search(str(k)) and (
+                        not v.startswith("os.environ/")):
+                    found.append(v)
+                walk(v)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(config)
+    return tuple(sorted({s for s in found if len(s) >= 8}))
 
 
 def write_config(config: dict[str, Any] | str, directory: str | None = None) -> Path:
@@ -79,7 +108,7 @@ def start_gateway(
         "--config", str(path)]
     proc = spawn([PYTHON, "-m", "handler.cli", *source, "--host", "127.0.0.1",
                   "--port", str(port), *args], full_env)
-    gw = Gateway(port, proc, path, key)
+    gw = Gateway(port, proc, path, key, secrets=secrets_of(config, env, key))
     try:
         wait_http(f"{gw.url}/health/liveliness", proc, timeout=30)
     except Exception:
