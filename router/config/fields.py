@@ -8,7 +8,7 @@ echo the offending value (it may be a secret).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, ClassVar, NoReturn
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
@@ -52,53 +52,26 @@ def _as_number(value: Any) -> float | None:
     return number if number is not None and math.isfinite(number) else None
 
 
-def _integer(value: Any) -> int:
-    number = _as_int(value)
-    if number is None:
-        _fail("must be an integer")
-    return number
+def _checked(parse: Callable[[Any], Any], accept: Callable[[Any], bool], message: str
+             ) -> Callable[[Any], Any]:
+    """A validator: `parse` the value (None when it cannot), then require `accept`."""
+
+    def check(value: Any) -> Any:
+        number = parse(value)
+        if number is None or not accept(number):
+            _fail(message)
+        return number
+
+    return check
 
 
-def _positive_int(value: Any) -> int:
-    number = _as_int(value)
-    if number is None or number <= 0:
-        _fail("must be a positive integer")
-    return number
-
-
-def _non_negative_int(value: Any) -> int:
-    number = _as_int(value)
-    if number is None or number < 0:
-        _fail("must be an integer of 0 or more")
-    return number
-
-
-def _port(value: Any) -> int:
-    number = _as_int(value)
-    if number is None or not 0 < number < 65536:
-        _fail("must be a port number (1-65535)")
-    return number
-
-
-def _number(value: Any) -> float:
-    number = _as_number(value)
-    if number is None:
-        _fail("must be a number")
-    return number
-
-
-def _positive_number(value: Any) -> float:
-    number = _as_number(value)
-    if number is None or number <= 0:
-        _fail("must be a positive number")
-    return number
-
-
-def _non_negative_number(value: Any) -> float:
-    number = _as_number(value)
-    if number is None or number < 0:
-        _fail("must be a number of 0 or more")
-    return number
+_integer = _checked(_as_int, lambda n: True, "must be an integer")
+_positive_int = _checked(_as_int, lambda n: n > 0, "must be a positive integer")
+_non_negative_int = _checked(_as_int, lambda n: n >= 0, "must be an integer of 0 or more")
+_port = _checked(_as_int, lambda n: 0 < n < 65536, "must be a port number (1-65535)")
+_number = _checked(_as_number, lambda n: True, "must be a number")
+_positive_number = _checked(_as_number, lambda n: n > 0, "must be a positive number")
+_non_negative_number = _checked(_as_number, lambda n: n >= 0, "must be a number of 0 or more")
 
 
 def _flag(value: Any) -> bool:
