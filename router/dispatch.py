@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -268,7 +268,8 @@ class Dispatcher:
         return Served(_chunks(head, rest=relay), d)
 
     async def _relay(
-        self, first: JSON | None, chunks: AsyncIterator[JSON], d: Deployment, group: Group,
+        self, first: JSON | None, chunks: AsyncGenerator[JSON, None], d: Deployment,
+        group: Group,
         call: Call, slot: str, started: float,
     ) -> AsyncIterator[JSON]:
         rec = call.record

@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 
 from router.errors import QueueFull, RequestTimeout
-from router.state.base import AdmitRequest, Admitted, Full, StateBackend
+from router.state.base import AdmitRequest, Admitted, Full, LineDepth, StateBackend
 
 log = logging.getLogger("laneway.lanes")
 
@@ -92,7 +92,7 @@ class Lanes:
                 event.clear()
                 if deadline - time.monotonic() <= 0:
                     continue
-                result = await self.state.admit(req)  # type: ignore[assignment]
+                result = await self.state.admit(req)
                 if isinstance(result, Admitted):
                     admitted = True
                     return result, time.monotonic() - started
@@ -138,7 +138,7 @@ class Lanes:
                 for rid in lost:  # ask again at once: it re-enters the line
                     self._wake(rid)
 
-    async def depth(self, group: str) -> list:
+    async def depth(self, group: str) -> list[LineDepth]:
         return await self.state.line(group)
 
 

@@ -307,6 +307,15 @@ async def _wrapped_stream(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterato
         yield wrap(chunk)
 
 
+def _as_text(value: Any) -> str | list[str]:
+    """A prompt or embedding input as text to count (token-id arrays counted as text too)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return "" if value is None else str(value)
+
+
 def _tokenizer_model(d: Deployment) -> str:
     # Azure-style deployment names ("my-gpt4o") say nothing of the tokenizer; base_model does.
     return str(d.model_info.get("base_model") or d.model)
@@ -321,8 +330,8 @@ def _estimate_tokens(options: RouterOptions) -> Any:
         if call.endpoint == CHAT:
             prompt = counter.messages(body.get("messages") or [], body.get("tools"))
         else:
-            prompt = counter.text(body.get("prompt") if call.endpoint == TEXT
-                                  else body.get("input") or "")
+            prompt = counter.text(_as_text(body.get("prompt") if call.endpoint == TEXT
+                                           else body.get("input")))
         if call.endpoint == EMBED:
             return prompt
         completion = (body.get("max_completion_tokens") or body.get("max_tokens")

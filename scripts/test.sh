@@ -16,8 +16,9 @@ bash scripts/bootstrap.sh test
 bash scripts/install-deploy-tools.sh
 export PATH="$PWD/.venv/bin:$PATH"
 
-echo "== ruff"
+echo "== ruff, mypy"
 ruff check router handler tests bench
+mypy router handler
 
 echo "== pytest"
 python -m pytest -q -p no:cacheprovider "$@"

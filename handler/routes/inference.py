@@ -24,7 +24,7 @@ __all__ = ["add_inference_routes"]
 
 T = TypeVar("T")
 
-PATHS = {
+PATHS: dict[str, tuple[str, ...]] = {
     CHAT: ("/chat/completions", "/v1/chat/completions", "/engines/{model}/chat/completions",
            "/openai/deployments/{model}/chat/completions"),
     TEXT: ("/completions", "/v1/completions", "/engines/{model}/completions",
@@ -32,8 +32,10 @@ PATHS = {
     EMBED: ("/embeddings", "/v1/embeddings", "/engines/{model}/embeddings",
             "/openai/deployments/{model}/embeddings"),
 }
-QUEUE_PATHS = {CHAT: ("/queue/chat/completions", "/v1/queue/chat/completions"),
-               TEXT: ("/queue/completions", "/v1/queue/completions")}
+QUEUE_PATHS: dict[str, tuple[str, ...]] = {
+    CHAT: ("/queue/chat/completions", "/v1/queue/chat/completions"),
+    TEXT: ("/queue/completions", "/v1/queue/completions"),
+}
 _REQUIRED = {CHAT: "messages", TEXT: "prompt", EMBED: "input"}
 
 

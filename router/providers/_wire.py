@@ -35,6 +35,7 @@ from router.providers._shapes import (
 
 if TYPE_CHECKING:
     from router.groups import Deployment
+    from router.httpclient import UpstreamResponse
     from router.providers.base import JSON, CallContext
 
 __all__ = [
@@ -100,7 +101,7 @@ async def open_stream(
     headers: Mapping[str, str],
     *,
     fields: ErrorFields | None = None,
-) -> AsyncIterator[httpx.Response]:
+) -> AsyncIterator[UpstreamResponse]:
     """A streaming POST whose response is known to be a success; errors are mapped."""
     content = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     try:
@@ -117,7 +118,7 @@ async def open_stream(
         raise map_transport_error(exc, deployment) from exc
 
 
-async def iter_sse(resp: httpx.Response) -> AsyncIterator[tuple[str, bytes]]:
+async def iter_sse(resp: UpstreamResponse) -> AsyncIterator[tuple[str, bytes]]:
     """(event, data) pairs of a Server-Sent Events body, parsed as bytes arrive."""
     buffer = b""
     async for chunk in resp.aiter_bytes():
@@ -150,7 +151,7 @@ def _parse_sse_block(block: bytes) -> tuple[str, bytes | None]:
     return event, (b"\n".join(data) if data else None)
 
 
-async def iter_ndjson(resp: httpx.Response) -> AsyncIterator[Any]:
+async def iter_ndjson(resp: UpstreamResponse) -> AsyncIterator[Any]:
     """Parsed objects of a newline-delimited JSON body, as lines arrive."""
     buffer = b""
     async for chunk in resp.aiter_bytes():

@@ -133,7 +133,7 @@ class BedrockProvider:
             from router.tokens import counter_for
 
             raw = body.get("input")
-            tokens = counter_for(model).text(raw if isinstance(raw, list) else [raw])
+            tokens = counter_for(model).text(raw if isinstance(raw, list) else [str(raw or "")])
         fmt = body.get("encoding_format")
         return {"object": "list", "model": model,
                 "data": [{"object": "embedding", "index": i,

@@ -89,9 +89,9 @@ def mock_error(spec: Any) -> RequestError | None:
     name = head.strip().removeprefix("litellm.").removeprefix("openai.")
     if name not in _ERRORS:
         return None
-    cls, status = _ERRORS[name]
+    cls, named_status = _ERRORS[name]
     text = message.strip() if sep else f"mock {name}"
-    return cls(text, status=status) if status else cls(text)
+    return cls(text, status=named_status) if named_status else cls(text)
 
 
 class MockProvider:
@@ -216,7 +216,7 @@ def _vector(text: str, dims: int) -> list[float]:
     return [round((digest[i % 32] - 127.5) / 127.5, 6) for i in range(dims)]
 
 
-def _count_text(dep: Deployment, text: str) -> int:
+def _count_text(dep: Deployment, text: str | list[str]) -> int:
     from router.tokens import counter_for
 
     return counter_for(dep.model, dep.model_info.get("custom_tokenizer")).text(text)

@@ -184,6 +184,7 @@ class RespClient:
         """Deliver the channel's messages to `on_message` until the connection is lost (then
         return; the caller reconnects) or this task is cancelled."""
         conn = await self._open(lambda: _Subscriber(on_message))
+        assert isinstance(conn, _Subscriber)
         try:
             await self._checked(conn, ("SUBSCRIBE", channel))
             await conn.lost
