@@ -35,8 +35,8 @@ def master_key_of(config: Config) -> str | None:
 
 
 def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
-    """The gateway for `config`. `watch_disconnect` cancels a request (and frees its place in
-    line) when its client goes away; off under Mangum, where there is no connection to watch."""
+    """The gateway for `config`. `watch_disconnect` frees a waiting request's place in line as
+    soon as its client goes away; off under Mangum, where there is no connection to watch."""
     no_docs = str(config.env.get("NO_DOCS", "")).lower() in ("1", "true", "yes")
     app = FastAPI(
         title="laneway",

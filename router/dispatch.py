@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,6 +49,8 @@ class Call:
     include_usage: bool = False
     tokens: int | None = None
     """Tokens to reserve; estimated on first need."""
+    abandoned: Callable[[], Awaitable[None]] | None = None
+    """Returns once the client has gone away (watched while the request waits in line)."""
     force_queue: bool = False
     """Wait in line even where the group's `max_queue_size` is 0 (the /queue/ routes)."""
     mock_response: Any = None
@@ -119,7 +121,7 @@ class Dispatcher:
                 latency_buffer=self.strategy.latency_buffer,
             )
             try:
-                admitted, waited = await self.lanes.acquire(req, call.deadline)
+                admitted, waited = await self.lanes.acquire(req, call.deadline, call.abandoned)
             except QueueFull as exc:
                 if req.max_waiting == 0:  # waiting is switched off: plain rate limiting
                     raise RateLimited(

@@ -15,6 +15,7 @@
         ├── UpstreamError           5xx or any status an upstream answered with
         │   └── UpstreamUnavailable 503 (connection refused, reset ...; retryable)
         ├── ServiceUnavailable      503  laneway itself cannot serve (state backend down, ...)
+        ├── ClientDisconnected      499  the client left while its request waited in line
         └── InternalError           500
 
 `handler/` turns a RequestError into a response in exactly one place; nothing else builds
@@ -30,6 +31,7 @@ from typing import Any
 __all__ = [
     "AuthenticationFailed",
     "BadRequest",
+    "ClientDisconnected",
     "ConfigError",
     "ContentPolicyViolation",
     "ContextWindowExceeded",
@@ -166,6 +168,14 @@ class ServiceUnavailable(RequestError):
     status = 503
     type = "service_unavailable"
     code = "service_unavailable"
+
+
+class ClientDisconnected(RequestError):
+    """Nobody reads this answer; the status is for logs and metrics."""
+
+    status = 499
+    type = "client_disconnected"
+    code = "client_disconnected"
 
 
 class InternalError(RequestError):

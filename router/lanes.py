@@ -16,8 +16,9 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
-from router.errors import QueueFull, RequestTimeout
+from router.errors import ClientDisconnected, QueueFull, RequestTimeout
 from router.state.base import AdmitRequest, Admitted, Full, LineDepth, StateBackend
 
 log = logging.getLogger("laneway.lanes")
@@ -59,9 +60,17 @@ class Lanes:
             event.set()
 
     # -- admission ---------------------------------------------------------------------------
-    async def acquire(self, req: AdmitRequest, deadline: float) -> tuple[Admitted, float]:
+    async def acquire(
+        self,
+        req: AdmitRequest,
+        deadline: float,
+        abandoned: Callable[[], Awaitable[None]] | None = None,
+    ) -> tuple[Admitted, float]:
         """Admit `req`, waiting in line until `deadline` (monotonic). Returns the admission and
-        the seconds spent waiting (0.0 when admitted at once)."""
+        the seconds spent waiting (0.0 when admitted at once).
+
+        `abandoned()`, when given, returns once the client has gone away; it is watched only
+        while the request waits, so a departed client frees its place at once."""
         await self._ensure_started()
         result = await self.state.admit(req)
         if isinstance(result, Admitted):
@@ -74,8 +83,14 @@ class Lanes:
         self._waiting[req.group].add(req.request_id)
         self._ensure_renewer()
         admitted = False
+        gone = asyncio.ensure_future(abandoned()) if abandoned is not None else None
+        if gone is not None:
+            gone.add_done_callback(lambda _: event.set())
         try:
             while True:
+                if gone is not None and gone.done():
+                    raise ClientDisconnected(
+                        f"The client left while waiting for model group `{req.group}`.")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise RequestTimeout(
@@ -99,6 +114,8 @@ class Lanes:
                 if isinstance(result, Full):
                     raise _full(req.group, result)
         finally:
+            if gone is not None:
+                gone.cancel()
             self._events.pop(req.request_id, None)
             self._waiting[req.group].discard(req.request_id)
             if not admitted:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -156,6 +156,7 @@ class Router:
         request_id: str | None = None,
         priority: Any = None,
         queue: bool = False,
+        abandoned: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[Served, CallRecord]:
         """Serve one OpenAI request body. `priority` (if given) overrides the body's; `queue`
         lets the request wait in line even where `max_queue_size` is 0."""
@@ -176,6 +177,7 @@ class Router:
             deadline=time.monotonic() + timeout,
             include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
             force_queue=queue,
+            abandoned=abandoned,
         )
         if body.get("mock_response") is not None:
             call.mock_response = body["mock_response"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -16,7 +14,7 @@ from handler.auth import Authenticator
 from handler.observability.context import overhead_ms
 from handler.streaming import sse
 from router.dispatch import CHAT, EMBED, TEXT, Served
-from router.errors import BadRequest
+from router.errors import BadRequest, ClientDisconnected
 from router.records import CallRecord
 from router.router import Router
 
@@ -37,10 +35,6 @@ QUEUE_PATHS: dict[str, tuple[str, ...]] = {
     TEXT: ("/queue/completions", "/v1/queue/completions"),
 }
 _REQUIRED = {CHAT: "messages", TEXT: "prompt", EMBED: "input"}
-
-
-class ClientGone(Exception):
-    """The client closed the connection before the answer was ready."""
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -69,26 +63,6 @@ def validate(endpoint: str, body: dict[str, Any]) -> None:
 async def _until_disconnect(request: Request) -> None:
     while (await request.receive())["type"] != "http.disconnect":
         pass
-
-
-async def guarded(request: Request, work: Awaitable[T]) -> T:
-    """Run `work`, cancelling it if the client disconnects first (which frees its place in
-    line at once instead of after its lease)."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_until_disconnect(request))
-    try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        task.cancel()
-        watcher.cancel()
-        raise
-    watcher.cancel()
-    if not task.done():
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-        raise ClientGone()
-    return task.result()
 
 
 def headers_for(record: CallRecord, served: Served, queued_route: bool) -> dict[str, str]:
@@ -121,11 +95,12 @@ def add_inference_routes(
             if path_model and not body.get("model"):
                 body["model"] = path_model
             validate(kind, body)
-            work = router.serve(kind, body, request_id=rid, queue=queued_route)
             try:
-                served, record = await (guarded(request, work) if watch_disconnect else work)
-            except ClientGone:
-                return Response(status_code=499)
+                served, record = await router.serve(
+                    kind, body, request_id=rid, queue=queued_route,
+                    abandoned=(lambda: _until_disconnect(request)) if watch_disconnect else None)
+            except ClientDisconnected:
+                return Response(status_code=499)  # nobody is there to read it
             headers = headers_for(record, served, queued_route)
             if isinstance(served.response, dict):
                 return Response(orjson.dumps(served.response), headers=headers,

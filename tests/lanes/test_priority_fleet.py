@@ -112,7 +112,7 @@ def test_priority_zero_overtakes_waiting_requests_without_inversions(redis_serve
 
 def test_sdk_extra_body_priority_and_default_priority(redis_server, fake_openai) -> None:
     group = unique("sdk")
-    model = f"{group}+delay=0.1"
+    model = f"{group}+delay=0.3"
     cfg = lane_config(redis_server, fake_openai, group, model, default_priority=50)
 
     async def scenario(gws: list[Gateway]) -> None:
@@ -124,7 +124,10 @@ def test_sdk_extra_body_priority_and_default_priority(redis_server, fake_openai)
                 model=group, messages=[{"role": "user", "content": tag}], **kw)
 
         tasks = [asyncio.create_task(ask(client, "blocker"))]
-        await asyncio.sleep(0.05)
+        for _ in range(200):  # the blocker holds the only slot before the others arrive
+            if "blocker" in await asyncio.to_thread(arrivals, fake_openai, model):
+                break
+            await asyncio.sleep(0.01)
         for i in range(3):
             tasks.append(asyncio.create_task(ask(client, f"default-{i}")))
             await asyncio.sleep(0.01)
@@ -293,3 +296,28 @@ def test_abandoned_call_keeps_its_slot_until_the_upstream_answers(redis_server,
         assert float(r.headers["x-laneway-queue-ms"]) > 300
     # The upstream was still working on the abandoned call: it never saw two at once.
     assert fake_openai.peaks()[model] == 1
+
+
+def test_client_leaving_the_line_frees_its_place_at_once(redis_server, fake_openai) -> None:
+    group = unique("leave")
+    model = f"{group}+delay=1.5"
+    cfg = lane_config(redis_server, fake_openai, group, model)  # lease: the default 5 s
+
+    async def scenario(gw: Gateway) -> tuple[int, int]:
+        async with httpx.AsyncClient(timeout=30) as c:
+            blocker = asyncio.create_task(c.post(f"{gw.url}/v1/chat/completions",
+                                                 json=chat_body(group, "blocker")))
+            await asyncio.sleep(0.2)
+            with pytest.raises(httpx.TimeoutException):  # waits, then its client gives up
+                await c.post(f"{gw.url}/v1/chat/completions",
+                             json=chat_body(group, "leaver"), timeout=0.3)
+            await asyncio.sleep(0.2)
+            depth = await waiting(gw, group)
+            await blocker
+            return (depth or {}).get("waiting", 0), len(arrivals(fake_openai, model))
+
+    with fleet(cfg, n=1) as (gw,):
+        still_waiting, served = asyncio.run(scenario(gw))
+    assert still_waiting == 0  # gone within 0.2 s, not after a 5 s lease
+    assert served == 1  # the leaver never reached the upstream
+    assert line_is_empty(redis_server, group)
