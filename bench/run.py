@@ -122,6 +122,9 @@ def bench_overhead(seconds: float) -> None:
     with start_fake_openai() as up:
         gw = gateway_for(up.url)
         try:
+            # Warm up both sides first: the first requests open connections and load code.
+            load(f"{up.url}/chat/completions", BODY, 8, 2)
+            load(f"{gw.url}/v1/chat/completions", BODY, 8, 2)
             for stream in (False, True):
                 body = {**BODY, "stream": stream}
                 direct_body = {**body, "model": "bench"}
@@ -175,6 +178,7 @@ def bench_redis(seconds: float) -> None:
             for name, extra in (("memory", {}), ("redis", {"redis_url": redis_server.url})):
                 gw = gateway_for(up.url, extra)
                 try:
+                    load(f"{gw.url}/v1/chat/completions", BODY, 8, 2)  # warm-up
                     for conns in (1, 32):
                         g = load(f"{gw.url}/v1/chat/completions", BODY, conns, seconds)
                         print(f"| {name} | {conns} | {g['rps']:.0f} | {g['p50']:.2f} | "
