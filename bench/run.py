@@ -204,14 +204,14 @@ def bench_lanes(seconds: float) -> None:
     try:
         with start_fake_openai() as up:
             cfg = {"model_list": [{"model_name": "bench", "litellm_params": {
-                "model": "openai/bench+delay=0.02", "api_base": up.url, "api_key": "k",
+                "model": "openai/bench+delay=0.01", "api_base": up.url, "api_key": "k",
                 "max_parallel_requests": 1}}],
                 "router_settings": {"redis_url": redis_server.url, "num_retries": 0}}
             gws = [start_gateway(cfg, {"LANEWAY_LOG_LEVEL": "WARNING"}) for _ in range(3)]
             try:
                 up.clear()
                 before = _evalsha_calls(redis_server.url)
-                n = 150
+                n = 400
 
                 async def fire() -> None:
                     async with httpx.AsyncClient(timeout=60) as c:

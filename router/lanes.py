@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -97,7 +98,13 @@ class Lanes:
                         f"Request timed out after waiting {time.monotonic() - started:.1f}s "
                         f"for capacity on model group `{req.group}`."
                     )
-                pause = min(remaining, self.safety_interval)
+                # Only the head can be admitted next, and it is woken when that may happen; the
+                # rest hear when they become the head (a renewal also announces a head whose
+                # waiter died), so their safety net can be as long as a lease. Jittered, so that
+                # waiters that arrived together do not all check at once.
+                safety = self.safety_interval if result.position == 0 else max(
+                    self.safety_interval, self.lease)
+                pause = min(remaining, safety * random.uniform(0.75, 1.25))
                 if result.retry_in is not None:
                     pause = min(pause, max(result.retry_in, 0.001))
                 if not event.is_set():

@@ -112,13 +112,17 @@ class _Group:
         self.leases[rid] = until
         heapq.heappush(self.expiries, (until, rid))
 
-    def prune(self, now: float) -> None:
+    def prune(self, now: float) -> int:
+        """Remove waiters whose lease ran out; returns how many left."""
         # Expiries in a heap: each admit looks only at leases that have run out. Renewed or
         # removed entries leave stale heap items, skipped when they surface.
+        removed = 0
         while self.expiries and self.expiries[0][0] <= now:
             until, rid = heapq.heappop(self.expiries)
             if self.leases.get(rid) == until:
                 self.remove(rid)
+                removed += 1
+        return removed
 
     def head(self) -> str | None:
         return self.line[0][1] if self.line else None
@@ -156,7 +160,8 @@ class MemoryState:
         self.calls += 1
         now = _now()
         g = self._group(req.group)
-        g.prune(now)
+        if g.prune(now) and g.head() not in (None, req.request_id):
+            self._wake(g.head())  # a dead waiter may have been the head
         score = g.scores.get(req.request_id)
         fresh = score is None
         if score is None:

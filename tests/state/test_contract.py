@@ -277,3 +277,16 @@ async def test_line_status_counts_per_priority(backend) -> None:
     depth = await state.line(g)
     assert [(d.priority, d.count) for d in depth] == [(0, 2), (4, 1)]
     assert all(d.oldest_wait >= 0.04 for d in depth)
+
+
+async def test_new_head_is_woken_when_a_dead_head_is_cleared(backend) -> None:
+    state, wakes = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    await state.admit(req(g, "busy", c, lease=5))
+    await state.admit(req(g, "ghost", c, lease=0.15))
+    await state.admit(req(g, "next", c, lease=5))
+    await state.admit(req(g, "last", c, lease=5))
+    await asyncio.sleep(0.25)
+    # "last" asks again and clears the ghost on the way: "next" is now the head and hears it.
+    assert isinstance(await state.admit(req(g, "last", c, lease=5)), Waiting)
+    await wakes.wait_for("next")

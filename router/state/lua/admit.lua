@@ -49,7 +49,11 @@ local SHIFT = 4294967296
 
 local now = now_ms()
 
-prune_waiters(line, wlease, wmeta, now)
+if prune_waiters(line, wlease, wmeta, now) > 0 then
+  -- A dead waiter may have been the head: whoever heads the line now must hear it.
+  local head = redis.call('ZRANGE', line, 0, 0)
+  if #head > 0 and head[1] ~= rid then redis.call('PUBLISH', channel, head[1]) end
+end
 
 local score = tonumber(redis.call('ZSCORE', line, rid))
 local fresh = score == nil

@@ -11,12 +11,15 @@ end
 -- Waiters whose instance stopped renewing their lease (crashed, frozen) leave the line.
 -- In batches: unpack() of a very long list (a crashed instance with thousands of waiters)
 -- would overflow Lua's stack.
+-- Returns how many left.
 local function prune_waiters(line, wlease, wmeta, now)
+  local removed = 0
   while true do
     local dead = redis.call('ZRANGEBYSCORE', wlease, '-inf', now, 'LIMIT', 0, 1000)
-    if #dead == 0 then return end
+    if #dead == 0 then return removed end
     redis.call('ZREM', line, unpack(dead))
     redis.call('ZREM', wlease, unpack(dead))
     redis.call('HDEL', wmeta, unpack(dead))
+    removed = removed + #dead
   end
 end
