@@ -196,6 +196,52 @@ def bench_redis(seconds: float) -> None:
         redis_server.stop()
 
 
+class _ScriptLog:
+    """Redis MONITOR in a thread: when each state script ran, by Redis' own clock."""
+
+    def __init__(self, url: str) -> None:
+        import hashlib
+
+        import redis
+
+        from router.state.scripts import script_source
+
+        self._redis = redis.Redis.from_url(url)
+        self._sha = {hashlib.sha1(script_source(f"{n}.lua").encode()).hexdigest(): n
+                     for n in ("admit", "release")}
+        self.calls: list[tuple[float, str]] = []
+
+    def __enter__(self) -> _ScriptLog:
+        import threading
+
+        self._monitor = self._redis.monitor().__enter__()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        return self
+
+    def _read(self) -> None:
+        try:
+            for event in self._monitor.listen():
+                parts = event["command"].split(" ")
+                if parts[0] == "EVALSHA" and parts[1] in self._sha:
+                    self.calls.append((event["time"], self._sha[parts[1]]))
+        except Exception:  # the monitor connection was closed: done
+            return
+
+    def __exit__(self, *exc: object) -> None:
+        self._monitor.connection.disconnect()
+        self._thread.join(5)
+
+    def handovers(self) -> list[float]:
+        """Milliseconds from each release to the admission right after it, past the first
+        tenth (when every request is still arriving)."""
+        out = []
+        for (t1, a), (t2, b) in itertools.pairwise(self.calls[len(self.calls) // 10:]):
+            if a == "release" and b == "admit":
+                out.append((t2 - t1) * 1000)
+        return sorted(out)
+
+
 def bench_lanes(seconds: float) -> None:
     import asyncio
 
@@ -218,8 +264,13 @@ def bench_lanes(seconds: float) -> None:
                         await asyncio.gather(*(c.post(f"{gws[i % 3].url}/v1/chat/completions",
                                                       json=BODY) for i in range(n)))
 
-                asyncio.run(fire())
+                with _ScriptLog(redis_server.url) as script_log:
+                    asyncio.run(fire())
                 calls = (_evalsha_calls(redis_server.url) - before) / n
+                taken = script_log.handovers()
+                print(f"Slot hand-over inside Redis (a release → the next admission, which is the "
+                      f"woken head's): p50 {taken[len(taken) // 2]:.2f} ms, "
+                      f"p99 {taken[int(len(taken) * 0.99) - 1]:.2f} ms over {len(taken)}")
                 served = sorted(up.requests(), key=lambda r: r["t"])
                 # One call at a time: the next arrival follows the previous answer. The gap is
                 # the gateway reading that answer, releasing the slot (one round trip), the
