@@ -22,6 +22,7 @@ from router.providers.catalog import split_model
 
 if TYPE_CHECKING:
     from router.config import Config, ModelEntry
+    from router.tokens import TokenCounter
 
 __all__ = ["Deployment", "Group", "ModelGroups", "build_deployments"]
 
@@ -62,6 +63,14 @@ class Deployment:
         """Values that must never appear in a log line or an error body."""
         keys = ("api_key", "azure_ad_token", "aws_secret_access_key", "aws_session_token")
         return tuple(str(self.params[k]) for k in keys if self.params.get(k))
+
+    def token_counter(self) -> TokenCounter:
+        """Counts tokens as this deployment's model does: its `custom_tokenizer`, else by
+        model name (`base_model` names the model behind Azure-style deployment names)."""
+        from router.tokens import counter_for
+
+        return counter_for(str(self.model_info.get("base_model") or self.model),
+                           self.model_info.get("custom_tokenizer"))
 
     def public_info(self) -> dict[str, Any]:
         """What /model/info may show: everything but credentials."""

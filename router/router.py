@@ -135,11 +135,9 @@ class Router:
         """Cold-start work done before the first request where a server has a start-up phase:
         connect the state backend and load the tokenizers that tpm limits will need."""
         await self.lanes.start()
-        from router.tokens import counter_for
-
         for d in self.groups.all_deployments():
             if d.tpm or self.strategy.order == "usage":
-                counter_for(_tokenizer_model(d), d.model_info.get("custom_tokenizer")).text("x")
+                d.token_counter().text("x")
 
     async def aclose(self) -> None:
         if self._client is not None and self._client_loop is asyncio.get_running_loop():
@@ -318,16 +316,9 @@ def _as_text(value: Any) -> str | list[str]:
     return "" if value is None else str(value)
 
 
-def _tokenizer_model(d: Deployment) -> str:
-    # Azure-style deployment names ("my-gpt4o") say nothing of the tokenizer; base_model does.
-    return str(d.model_info.get("base_model") or d.model)
-
-
 def _estimate_tokens(options: RouterOptions) -> Any:
     def estimate(d: Deployment, call: Call) -> int:
-        from router.tokens import counter_for
-
-        counter = counter_for(_tokenizer_model(d), d.model_info.get("custom_tokenizer"))
+        counter = d.token_counter()
         body = call.body
         if call.endpoint == CHAT:
             prompt = counter.messages(body.get("messages") or [], body.get("tools"))

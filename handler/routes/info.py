@@ -81,10 +81,7 @@ def add_info_routes(app: FastAPI, router: Router, auth: Authenticator) -> None:
         if not isinstance(model, str) or not model:
             raise BadRequest("`model` is required.", param="model")
         deployment = router.groups.resolve(model).deployments[0]
-        from router.tokens import counter_for
-
-        counter = counter_for(str(deployment.model_info.get("base_model") or deployment.model),
-                              deployment.model_info.get("custom_tokenizer"))
+        counter = deployment.token_counter()
         if isinstance(body.get("messages"), list):
             total = counter.messages(body["messages"], body.get("tools"))
         elif isinstance(body.get("prompt"), str | list):
