@@ -13,6 +13,9 @@ Behaviour knobs, per request: append `+key=value` pairs to the model name
 (`gpt-4o+delay=0.2+status=503`), or send them in an `x-fake` header (`delay=0.2+status=503`).
 - `delay=S`        wait S seconds before answering (streams: before the first chunk)
 - `chunk_delay=S`  wait S seconds between stream chunks
+- `gate=NAME`      while gate NAME is closed, hold the answer until it opens (gates start open;
+  POST /_gates/NAME/close and /_gates/NAME/open, or `FakeUpstream.gate(NAME)`), so a test can
+  keep a call in flight exactly as long as its scenario needs
 - `status=N`       fail with HTTP N and an OpenAI error body (`message=...` sets its text)
 - `retry_after=S`  send `Retry-After: S` (alone it means `status=429`)
 - `error=context_length` / `error=content_filter`  OpenAI's context-length error, Azure's
@@ -36,6 +39,7 @@ import hashlib
 import struct
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +62,14 @@ class _State:
         self.counts: collections.Counter[str] = collections.Counter()
         self.active: collections.Counter[str] = collections.Counter()
         self.peaks: collections.Counter[str] = collections.Counter()
+        self.gates: dict[str, asyncio.Event] = {}
+
+    def gate(self, name: str) -> asyncio.Event:
+        """The gate `name`; set means open."""
+        if name not in self.gates:
+            self.gates[name] = asyncio.Event()
+            self.gates[name].set()
+        return self.gates[name]
 
 
 STATE = _State()
@@ -302,6 +314,8 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
     if not status and k.get("no_stream_options") and "stream_options" in body:
         status, payload = 400, error_body(
             400, "Unrecognized request argument supplied: stream_options", None, "stream_options")
+    if k.get("gate"):
+        await STATE.gate(k["gate"]).wait()
     if k.get("delay"):
         await asyncio.sleep(float(k["delay"]))
     if status:
@@ -372,11 +386,18 @@ async def _control(method: str, path: str, send: Send) -> None:
         STATE.requests.clear()
         STATE.counts.clear()
         STATE.peaks.clear()
+        for gate in STATE.gates.values():
+            gate.set()
         await _send_json(send, 200, b"{}")
     elif path == "/_counts":
         await _send_json(send, 200, orjson.dumps(dict(STATE.counts)))
     elif path == "/_peaks":
         await _send_json(send, 200, orjson.dumps(dict(STATE.peaks)))
+    elif path.startswith("/_gates/") and method == "POST":
+        name, _, action = path.removeprefix("/_gates/").rpartition("/")
+        gate = STATE.gate(name)
+        gate.set() if action == "open" else gate.clear()
+        await _send_json(send, 200, b"{}")
     elif path == "/_health":
         await _send_json(send, 200, b'{"ok": true}')
     else:
@@ -406,6 +427,17 @@ class FakeUpstream:
         import httpx
 
         return dict(httpx.get(f"{self.base}/_peaks", timeout=5).json())
+
+    @contextmanager
+    def gate(self, name: str) -> Iterator[None]:
+        """Closes gate `name` for the block: calls with `gate=name` are held until it ends."""
+        import httpx
+
+        httpx.post(f"{self.base}/_gates/{name}/close", timeout=5).raise_for_status()
+        try:
+            yield
+        finally:
+            httpx.post(f"{self.base}/_gates/{name}/open", timeout=5).raise_for_status()
 
     def clear(self) -> None:
         import httpx
