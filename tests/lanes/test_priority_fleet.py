@@ -186,20 +186,28 @@ def test_killed_instance_does_not_block_the_line(redis_server, fake_openai) -> N
 def test_full_line_sheds_with_retry_after_and_waiting_times_out(redis_server,
                                                                 fake_openai) -> None:
     group = unique("shed")
-    model = f"{group}+delay=0.6"
+    model = f"{group}+gate={group}"
     cfg = lane_config(redis_server, fake_openai, group, model, max_queue_size=3)
 
     async def scenario(gws: list[Gateway]) -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as c:
-            first = asyncio.create_task(c.post(f"{gws[0].url}/v1/chat/completions",
-                                               json=chat_body(group, "first")))
-            await asyncio.sleep(0.05)
-            # Waits behind "first" for its own timeout only, then leaves the line.
-            timed = await c.post(f"{gws[2].url}/v1/chat/completions",
-                                 json=chat_body(group, "impatient", timeout=0.3))
-            rest = [asyncio.create_task(c.post(f"{gws[i % 3].url}/v1/chat/completions",
-                                               json=chat_body(group, f"w{i}")))
-                    for i in range(5)]
+            with fake_openai.gate(group):  # "first" holds the only slot throughout
+                first = asyncio.create_task(c.post(f"{gws[0].url}/v1/chat/completions",
+                                                   json=chat_body(group, "first")))
+                await in_line(gws[0], fake_openai, group, model, 0, "first", 1)
+                # Waits behind "first" for its own timeout only, then leaves the line.
+                timed = await c.post(f"{gws[2].url}/v1/chat/completions",
+                                     json=chat_body(group, "impatient", timeout=0.3))
+                rest = [asyncio.create_task(c.post(f"{gws[i % 3].url}/v1/chat/completions",
+                                                   json=chat_body(group, f"w{i}")))
+                        for i in range(5)]
+                # Three fit in the line; the other two are turned away at once.
+                for _ in range(500):
+                    if sum(t.done() for t in rest) >= 2:
+                        break
+                    await asyncio.sleep(0.01)
+                depth = await waiting(gws[1], group)
+                assert depth and depth["waiting"] == 3
             return [await first, *await asyncio.gather(*rest), timed]
 
     with fleet(cfg) as gws:
@@ -211,6 +219,8 @@ def test_full_line_sheds_with_retry_after_and_waiting_times_out(redis_server,
     assert int(shed.headers["retry-after"]) >= 1
     timed = responses[-1]
     assert timed.status_code == 408 and timed.json()["error"]["type"] == "timeout"
+    served = arrivals(fake_openai, model)
+    assert served[0] == "first" and len(served) == 4 and "impatient" not in served
     assert line_is_empty(redis_server, group)
 
 

@@ -100,22 +100,38 @@ def _served_by(responses: list[httpx.Response]) -> dict[str, int]:
 
 def test_least_busy_avoids_the_slow_deployment(redis_server, fake_openai) -> None:
     group = unique("busy")
-    slow, fast = f"{group}-slow+delay=0.6", f"{group}-fast+delay=0.02"
+    # The slow deployment holds every call it gets until the scenario ends, so its in-flight
+    # count only grows; the fast one answers at once.
+    slow, fast = f"{group}-slow+gate={group}", f"{group}-fast"
     cfg = config(redis_server, [deployment(group, fake_openai, slow),
                                 deployment(group, fake_openai, fast)],
                  routing_strategy="least-busy")
 
-    async def staggered(gws) -> list[httpx.Response]:
-        # Requests keep arriving while the slow deployment still holds earlier ones.
-        async def one(i: int) -> list[httpx.Response]:
-            await asyncio.sleep(i * 0.05)
-            return await spread([gws[i % 3]], [chat_body(group)])
-
-        return [r for rs in await asyncio.gather(*(one(i) for i in range(24))) for r in rs]
+    async def one_at_a_time(gws) -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as c:
+            calls, held = [], 0
+            with fake_openai.gate(group):
+                for i in range(24):
+                    call = asyncio.create_task(c.post(f"{gws[i % 3].url}/v1/chat/completions",
+                                                      json=chat_body(group)))
+                    for _ in range(500):  # until the request reached one of the two
+                        seen = await asyncio.to_thread(fake_openai.counts)
+                        if seen.get(slow, 0) + seen.get(fast, 0) > i:
+                            break
+                        await asyncio.sleep(0.005)
+                    calls.append(call)
+                    if seen.get(slow, 0) > held:
+                        held += 1  # went to the slow one, where it stays in flight
+                    else:
+                        await call
+            return list(await asyncio.gather(*calls))
 
     with fleet(cfg) as gws:
-        counts = _served_by(asyncio.run(staggered(gws)))
-    assert counts.get(f"{group}-fast", 0) >= 3 * counts.get(f"{group}-slow", 0)
+        counts = _served_by(asyncio.run(one_at_a_time(gws)))
+    # Each instance saw the slow deployment's held call in the shared in-flight count and sent
+    # every later request to the idle fast one; only the very first choice is a tie.
+    assert counts.get(f"{group}-slow", 0) <= 1
+    assert counts.get(f"{group}-fast", 0) >= 23
 
 
 def test_latency_based_prefers_the_faster_upstream(redis_server, fake_openai) -> None:
