@@ -242,6 +242,10 @@ def test_mock_response_deployment(gw: Gateway) -> None:
 def test_docs_served_and_no_secret_in_logs(gw: Gateway) -> None:
     with gw.client() as c:
         assert c.get("/docs").status_code == 200
+        # FastAPI's OpenAPI models are built on this first use, not at import (cold start).
+        spec = c.get("/openapi.json")
+        assert spec.status_code == 200
+        assert "/v1/chat/completions" in spec.json()["paths"]
     out = gw.stop()
     assert "laneway serving model groups: gpt-4o, balanced" in out
     assert UPSTREAM_KEY not in out and KEY not in out
