@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from router.state.keys import GroupKeys
-from tests.support.cluster import chat_body, fleet, unique
+from tests.support.cluster import chat_body, fleet, unique, until
 from tests.support.fake_openai import FakeUpstream
 from tests.support.gateway import Gateway
 from tests.support.redis_server import RedisServer
@@ -55,17 +55,16 @@ async def in_line(gw: Gateway, upstream: FakeUpstream, group: str, model: str, p
     """Returns once `n` requests tagged `prefix` (at priority `prio`) are known to have
     entered the line. Several processes race to Redis, so the order a client sends in is not
     the line's order; scenarios that check FIFO send the next request only after this."""
-    for _ in range(500):
+    async def entered() -> bool:
         seen = await asyncio.to_thread(arrivals, upstream, model)
         served = sum(t.startswith(prefix) for t in seen)
         depth = await waiting(gw, group) or {"priorities": []}
         queued = sum(p["waiting"] for p in depth["priorities"] if p["priority"] == prio)
         # Read in this order, a request moving from the line to the upstream between the two
         # reads is missed rather than counted twice: the wait errs on the long side.
-        if served + queued >= n:
-            return
-        await asyncio.sleep(0.002)
-    raise AssertionError(f"{prefix} request {n} never entered the line")
+        return served + queued >= n
+
+    await until(entered, f"{prefix} request {n} to enter the line")
 
 
 def line_is_empty(redis_server: RedisServer, group: str) -> bool:
@@ -202,10 +201,10 @@ def test_full_line_sheds_with_retry_after_and_waiting_times_out(redis_server,
                                                    json=chat_body(group, f"w{i}")))
                         for i in range(5)]
                 # Three fit in the line; the other two are turned away at once.
-                for _ in range(500):
-                    if sum(t.done() for t in rest) >= 2:
-                        break
-                    await asyncio.sleep(0.01)
+                async def two_answered() -> bool:
+                    return sum(t.done() for t in rest) >= 2
+
+                await until(two_answered, "two requests to be turned away")
                 depth = await waiting(gws[1], group)
                 assert depth and depth["waiting"] == 3
             return [await first, *await asyncio.gather(*rest), timed]

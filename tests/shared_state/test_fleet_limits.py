@@ -4,12 +4,13 @@ instances, cooldowns are shared, and each routing strategy picks what it should.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.cluster import chat_body, fleet, spread, unique
+from tests.support.cluster import chat_body, fleet, spread, unique, until
 from tests.support.fake_openai import FakeUpstream
 from tests.support.redis_server import RedisServer
 
@@ -107,6 +108,10 @@ def test_least_busy_avoids_the_slow_deployment(redis_server, fake_openai) -> Non
                                 deployment(group, fake_openai, fast)],
                  routing_strategy="least-busy")
 
+    async def reached(n: int) -> bool:
+        seen = await asyncio.to_thread(fake_openai.counts)
+        return seen.get(slow, 0) + seen.get(fast, 0) >= n
+
     async def one_at_a_time(gws) -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as c:
             calls, held = [], 0
@@ -114,13 +119,9 @@ def test_least_busy_avoids_the_slow_deployment(redis_server, fake_openai) -> Non
                 for i in range(24):
                     call = asyncio.create_task(c.post(f"{gws[i % 3].url}/v1/chat/completions",
                                                       json=chat_body(group)))
-                    for _ in range(500):  # until the request reached one of the two
-                        seen = await asyncio.to_thread(fake_openai.counts)
-                        if seen.get(slow, 0) + seen.get(fast, 0) > i:
-                            break
-                        await asyncio.sleep(0.005)
+                    await until(functools.partial(reached, i + 1), f"request {i} at an upstream")
                     calls.append(call)
-                    if seen.get(slow, 0) > held:
+                    if (await asyncio.to_thread(fake_openai.counts)).get(slow, 0) > held:
                         held += 1  # went to the slow one, where it stays in flight
                     else:
                         await call

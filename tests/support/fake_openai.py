@@ -393,10 +393,12 @@ async def _control(method: str, path: str, send: Send) -> None:
         await _send_json(send, 200, orjson.dumps(dict(STATE.counts)))
     elif path == "/_peaks":
         await _send_json(send, 200, orjson.dumps(dict(STATE.peaks)))
-    elif path.startswith("/_gates/") and method == "POST":
+    elif path.startswith("/_gates/") and path.endswith(("/open", "/close")) and method == "POST":
         name, _, action = path.removeprefix("/_gates/").rpartition("/")
-        gate = STATE.gate(name)
-        gate.set() if action == "open" else gate.clear()
+        if action == "open":
+            STATE.gate(name).set()
+        else:
+            STATE.gate(name).clear()
         await _send_json(send, 200, b"{}")
     elif path == "/_health":
         await _send_json(send, 200, b'{"ok": true}')
