@@ -6,7 +6,7 @@ models only; their other keys are provider parameters or free-form metadata, not
 
 from __future__ import annotations
 
-import difflib
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, get_args
@@ -45,7 +45,7 @@ def _walk(data: Any, model: type[Section], loc: Loc, found: ExtraKeys) -> None:
                 hint = _hint(key, model)
                 found.unknown.append(f"{format_path(here)}: unknown key, ignored{hint}")
             continue
-        nested = _nested_section(declared.annotation)
+        nested = _nested_field_section(model, key)
         if nested is None:
             continue
         if isinstance(value, list):
@@ -56,9 +56,17 @@ def _walk(data: Any, model: type[Section], loc: Loc, found: ExtraKeys) -> None:
 
 
 def _hint(key: Any, model: type[Section]) -> str:
+    import difflib  # only when a key is unknown
+
     known = [*model.model_fields, *model.accepted_unused]
     close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+@functools.cache
+def _nested_field_section(model: type[Section], key: str) -> type[Section] | None:
+    # Once per field, not once per deployment: a model_list repeats the same fields many times.
+    return _nested_section(model.model_fields[key].annotation)
 
 
 def _nested_section(annotation: Any) -> type[Section] | None:

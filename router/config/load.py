@@ -64,10 +64,12 @@ def parse_yaml(raw: bytes, location: str) -> Any:
 
 @functools.cache
 def _loader() -> type:
-    """SafeLoader that keeps dates as text: `api_version: 2024-02-01` is a string, not a date."""
+    """A safe loader that keeps dates as text: `api_version: 2024-02-01` is a string, not a date.
+    LibYAML's parser when PyYAML was built with it (several times faster on a long model_list),
+    PyYAML's own otherwise; both report errors with the same marks."""
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
         pass
 
     Loader.yaml_implicit_resolvers = {
