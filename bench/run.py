@@ -15,6 +15,7 @@ import argparse
 import itertools
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -139,41 +140,63 @@ def bench_overhead(seconds: float) -> None:
             gw.stop()
 
 
-def bench_cold_start() -> None:
+def bench_cold_start(pythons: list[str]) -> None:
     print("\n## Cold start\n")
-    # As on Lambda: the function name set (metrics as EMF lines, no Prometheus registry), and
-    # bytecode already compiled, as the Lambda artefact ships it (scripts/build-lambda.py): a
-    # warm-up run writes it to a private cache, even where PYTHONDONTWRITEBYTECODE is set.
-    cache = tempfile.mkdtemp(prefix="laneway-pyc-")
+    # What Lambda runs: the package scripts/build-lambda.py ships (dependencies and laneway with
+    # precompiled bytecode, nothing else on the path), built for this machine's CPU and Python,
+    # imported with the function name set (metrics as EMF lines, no Prometheus registry).
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    package = REPO / "build" / "bench" / f"lambda-{arch}-py{version}"
+    subprocess.run([sys.executable, str(REPO / "scripts/build-lambda.py"), "--arch", arch,
+                    "--python", version, "--out", str(package),
+                    "--zip", str(package.with_suffix(".zip"))],
+                   check=True, stdout=subprocess.DEVNULL)
     env = {**os.environ, "CONFIG_FILE_PATH": str(REPO / "examples/config.yaml"),
-           "LANEWAY_LOG_LEVEL": "WARNING", "AWS_LAMBDA_FUNCTION_NAME": "laneway-bench",
-           "PYTHONPYCACHEPREFIX": cache}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+           "LANEWAY_LOG_LEVEL": "WARNING", "AWS_LAMBDA_FUNCTION_NAME": "laneway-bench"}
     probes = {
         "import handler.aws_lambda": "import handler.aws_lambda",
         "import fastapi, mangum (the framework alone)": "import fastapi, mangum",
     }
-    code = ("import time, sys; t = time.perf_counter(); {}; "
-            "print(time.perf_counter() - t); "
+    # -S keeps the interpreter's own site-packages (this venv's) off the path.
+    code = ("import sys; sys.path.insert(0, {path!r}); import time; t = time.perf_counter(); "
+            "{stmt}; print(time.perf_counter() - t); "
             "print(int('boto3' in sys.modules), int('botocore' in sys.modules))")
-    runs: dict[str, list[float]] = {name: [] for name in probes}
-    try:
-        for i in range(10):  # interleaved, so a noisy neighbour slows both alike
+    pinned = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+    for python in pythons:
+        print(f"{python} ({_interpreter_version(python)}):")
+        runs: dict[str, list[float]] = {name: [] for name in probes}
+        for _ in range(15):  # interleaved, so a noisy neighbour slows both alike
             for name, stmt in probes.items():
-                out = subprocess.run([sys.executable, "-c", code.format(stmt)], env=env,
-                                     cwd=REPO, capture_output=True, text=True,
+                out = subprocess.run([*pinned, python, "-S", "-c",
+                                      code.format(path=str(package), stmt=stmt)],
+                                     env=env, capture_output=True, text=True,
                                      check=True).stdout.split()
-                if i:  # the first run compiles the bytecode
-                    runs[name].append(float(out[0]))
+                runs[name].append(float(out[0]))
                 if stmt.startswith("import handler"):
                     boto = out[1:]
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
-    for name, times in runs.items():
-        print(f"{name}: median {statistics.median(times) * 1000:.0f} ms, "
-              f"fastest {min(times) * 1000:.0f} ms over {len(times)} runs")
-    print(f"boto3 imported: {'yes' if boto[0] == '1' else 'no'}, "
-          f"botocore imported: {'yes' if boto[1] == '1' else 'no'}")
+        for name, times in runs.items():
+            print(f"- {name}: median {statistics.median(times) * 1000:.0f} ms, "
+                  f"fastest {min(times) * 1000:.0f} ms over {len(times)} runs")
+        print(f"- boto3 imported: {'yes' if boto[0] == '1' else 'no'}, "
+              f"botocore imported: {'yes' if boto[1] == '1' else 'no'}")
+
+
+def _interpreter_version(python: str) -> str:
+    return subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def cold_start_pythons() -> list[str]:
+    """This interpreter, and the system's build of the same Python version when there is one:
+    the package's bytecode and extensions fit any build of one minor version, and builds differ
+    (python.org's, distributions' and the official images' are optimised with PGO and LTO; a
+    plain source build, pyenv's default, is not)."""
+    pythons = [sys.executable]
+    system = Path(f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}")
+    if system.is_file() and system.resolve() != Path(sys.executable).resolve():
+        pythons.append(str(system))
+    return pythons
 
 
 def _evalsha_calls(url: str) -> int:
@@ -327,8 +350,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=["overhead", "cold", "redis", "lanes"])
     p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--cold-python", action="append", metavar="PYTHON",
+                   help="interpreter(s) of this Python version to time the cold start with "
+                        "(default: this one and /usr/bin/pythonX.Y when present)")
     args = p.parse_args()
-    runs = {"overhead": lambda: bench_overhead(args.seconds), "cold": bench_cold_start,
+    pythons = args.cold_python or cold_start_pythons()
+    runs = {"overhead": lambda: bench_overhead(args.seconds),
+            "cold": lambda: bench_cold_start(pythons),
             "redis": lambda: bench_redis(args.seconds), "lanes": lambda: bench_lanes(args.seconds)}
     for name, fn in runs.items():
         if args.only in (None, name):
