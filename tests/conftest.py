@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.fake_openai import FakeUpstream, start_fake_openai
-from tests.support.redis_server import RedisServer, start_redis
+from tests.support.redis_server import RedisCluster, RedisServer, start_redis, start_redis_cluster
 
 
 @pytest.fixture(scope="session")
@@ -14,6 +14,14 @@ def redis_server() -> Iterator[RedisServer]:
     server = start_redis()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A real three-primary Redis Cluster for the session, started only by tests that ask."""
+    cluster = start_redis_cluster()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
 """Shared state in Redis: one Lua script per operation, time from Redis, wake-ups by pub/sub.
 
 Per process: one pipelined connection for the scripts and one subscriber connection for
-wake-ups (both router/state/resp.py). Both belong to the event loop that created them; when the loop
-changes (a new Lambda invocation loop, a test) they are rebuilt instead of reused broken.
+wake-ups (both router/state/resp.py), plus one script connection per further node when the
+server is a Redis Cluster (router/state/cluster.py). All belong to the event loop that created
+them; when the loop changes (a new Lambda invocation loop, a test) they are rebuilt instead of
+reused broken.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from router.state.base import (
     Waiting,
     WakeCallback,
 )
+from router.state.cluster import ClusterAwareClient
 from router.state.keys import WAKE_CHANNEL, GroupKeys
-from router.state.resp import RedisUnavailable, RespClient
+from router.state.resp import RedisUnavailable
 from router.state.scripts import script_source
 
 log = logging.getLogger("laneway.state")
@@ -51,19 +54,19 @@ class RedisState:
         self._connect_timeout = connect_timeout
         self._op_timeout = op_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._resp: RespClient | None = None
+        self._resp: ClusterAwareClient | None = None
         self._listener: asyncio.Task[None] | None = None
         self._on_wake: WakeCallback | None = None
         self.calls = 0
         """Round trips made (scripts, pings); read by benchmarks."""
 
     # -- connection ------------------------------------------------------------------------
-    def _ensure(self) -> RespClient:
+    def _ensure(self) -> ClusterAwareClient:
         loop = asyncio.get_running_loop()
         if self._resp is None or self._loop is not loop:
             self._loop = loop
-            self._resp = RespClient(self._url, connect_timeout=self._connect_timeout,
-                                    op_timeout=self._op_timeout)
+            self._resp = ClusterAwareClient(self._url, connect_timeout=self._connect_timeout,
+                                            op_timeout=self._op_timeout)
             self._listener = None
             if self._on_wake is not None:
                 self._listener = loop.create_task(self._listen())

@@ -15,7 +15,7 @@ import hashlib
 import ssl
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -144,8 +144,8 @@ class _Subscriber(_Connection):
 class RespClient:
     """Belongs to the event loop it first runs on (the owner rebuilds it for another loop)."""
 
-    def __init__(self, url: str, *, connect_timeout: float, op_timeout: float) -> None:
-        self._address = _Address.parse(url)
+    def __init__(self, url: str | _Address, *, connect_timeout: float, op_timeout: float) -> None:
+        self._address = url if isinstance(url, _Address) else _Address.parse(url)
         self._connect_timeout = connect_timeout
         self._op_timeout = op_timeout
         self._conn: _Connection | None = None
@@ -153,8 +153,21 @@ class RespClient:
         self._shas: dict[str, str] = {}
         self._tls: ssl.SSLContext | None = None
 
-    async def execute(self, *args: Any) -> Any:
+    @property
+    def node(self) -> tuple[str, int]:
+        return self._address.host, self._address.port
+
+    def sibling(self, host: str, port: int) -> RespClient:
+        """A client for another node of the same cluster: same credentials, TLS and timeouts."""
+        return RespClient(replace(self._address, host=host, port=port),
+                          connect_timeout=self._connect_timeout, op_timeout=self._op_timeout)
+
+    async def execute(self, *args: Any, asking: bool = False) -> Any:
+        """Run one command. `asking` sends ASKING just before it on the same connection, as a
+        cluster node redirecting with ASK (a slot half-way through migration) requires."""
         conn = await self._connection()
+        if asking:
+            conn.call(("ASKING",))  # written back to back with the command; its OK is dropped
         future = conn.call(args)
         try:
             async with asyncio.timeout(self._op_timeout):
@@ -167,18 +180,19 @@ class RespClient:
             raise ScriptError(str(reply))
         return reply
 
-    async def run_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+    async def run_script(self, source: str, keys: list[str], args: list[Any], *,
+                         asking: bool = False) -> Any:
         """EVALSHA, loading the script first when this Redis does not know it yet."""
         sha = self._shas.get(source)
         if sha is None:
             sha = self._shas[source] = hashlib.sha1(source.encode()).hexdigest()
         try:
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+            return await self.execute("EVALSHA", sha, len(keys), *keys, *args, asking=asking)
         except ScriptError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
         await self.execute("SCRIPT", "LOAD", source)
-        return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+        return await self.execute("EVALSHA", sha, len(keys), *keys, *args, asking=asking)
 
     async def subscribe(self, channel: str, on_message: MessageCallback) -> None:
         """Deliver the channel's messages to `on_message` until the connection is lost (then

@@ -1,5 +1,6 @@
 """Three gateway processes sharing one Redis behave as one gateway: limits are exact across
-instances, cooldowns are shared, and each routing strategy picks what it should."""
+instances, cooldowns are shared, and each routing strategy picks what it should. The limit and
+line tests also run on a three-primary Redis Cluster, each gateway given a different node."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 
 from tests.support.cluster import chat_body, fleet, spread, unique, until
 from tests.support.fake_openai import FakeUpstream
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisCluster, RedisServer
+
+on_redis_and_cluster = pytest.mark.parametrize("store", ["redis_server", "redis_cluster"])
 
 
 def config(redis: RedisServer, models: list[dict[str, Any]], **router: Any) -> dict[str, Any]:
@@ -20,16 +23,29 @@ def config(redis: RedisServer, models: list[dict[str, Any]], **router: Any) -> d
             "router_settings": {"redis_url": redis.url, "num_retries": 0, **router}}
 
 
+def fleet_configs(redis: RedisServer | RedisCluster, models: list[dict[str, Any]],
+                  **router: Any) -> list[dict[str, Any]]:
+    """Three gateways' configs; on a cluster each names a different node, as instances in
+    different zones might."""
+    urls = ([f"redis://127.0.0.1:{node.port}" for node in redis.nodes]
+            if isinstance(redis, RedisCluster) else [redis.url])
+    return [{"model_list": models,
+             "router_settings": {"redis_url": urls[i % len(urls)], "num_retries": 0, **router}}
+            for i in range(3)]
+
+
 def deployment(group: str, upstream: FakeUpstream, model: str, **params: Any) -> dict:
     return {"model_name": group, "litellm_params": {
         "model": f"openai/{model}", "api_base": upstream.url, "api_key": "k", **params}}
 
 
-def test_rpm_is_exact_across_instances(redis_server, fake_openai) -> None:
+@on_redis_and_cluster
+def test_rpm_is_exact_across_instances(store, request, fake_openai) -> None:
+    redis = request.getfixturevalue(store)
     group = unique("rpm10")
-    cfg = config(redis_server, [deployment(group, fake_openai, group, rpm=10)],
-                 max_queue_size=0)
-    with fleet(cfg) as gws:
+    cfgs = fleet_configs(redis, [deployment(group, fake_openai, group, rpm=10)],
+                         max_queue_size=0)
+    with fleet(cfgs) as gws:
         responses = asyncio.run(spread(gws, [chat_body(group)] * 40))
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(200) == 10 and statuses.count(429) == 30
@@ -39,11 +55,13 @@ def test_rpm_is_exact_across_instances(redis_server, fake_openai) -> None:
     assert limited.json()["error"]["type"] == "rate_limit_error"
 
 
-def test_parallel_limit_never_exceeded_and_overflow_waits(redis_server, fake_openai) -> None:
+@on_redis_and_cluster
+def test_parallel_limit_never_exceeded_and_overflow_waits(store, request, fake_openai) -> None:
+    redis = request.getfixturevalue(store)
     group = unique("par2")
     model = f"{group}+delay=0.15"
-    cfg = config(redis_server, [deployment(group, fake_openai, model, max_parallel_requests=2)])
-    with fleet(cfg) as gws:
+    cfgs = fleet_configs(redis, [deployment(group, fake_openai, model, max_parallel_requests=2)])
+    with fleet(cfgs) as gws:
         responses = asyncio.run(spread(gws, [chat_body(group)] * 12))
     assert [r.status_code for r in responses] == [200] * 12
     assert fake_openai.peaks()[model] == 2

@@ -1,4 +1,4 @@
-"""One contract for both state backends: the in-process default and Redis."""
+"""One contract for the state backends: the in-process default, Redis, and Redis Cluster."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest_asyncio
 from router.state.base import AdmitRequest, Admitted, Candidate, Full, Release, Waiting
 from router.state.memory import MemoryState
 from router.state.redis_store import RedisState
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisCluster, RedisServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -35,16 +35,19 @@ class Wakes:
         await asyncio.wait_for(until(), timeout)
 
 
-@pytest_asyncio.fixture(params=["memory", "redis"], loop_scope="function")
+@pytest_asyncio.fixture(params=["memory", "redis", "redis-cluster"], loop_scope="function")
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[tuple[object, Wakes]]:
     if request.param == "memory":
         state: MemoryState | RedisState = MemoryState()
-    else:
+    elif request.param == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
         state = RedisState(server.url)
+    else:  # groups land on all three primaries; the client is given the first one only
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        state = RedisState(cluster.url)
     wakes = Wakes()
     await state.start(wakes)
-    await asyncio.sleep(0.05 if request.param == "redis" else 0)  # subscription in place
+    await asyncio.sleep(0 if request.param == "memory" else 0.05)  # subscription in place
     yield state, wakes
     await state.close()
 

@@ -22,12 +22,14 @@ def unique(name: str) -> str:
 
 @contextmanager
 def fleet(
-    config: dict[str, Any], n: int = 3, env: dict[str, str] | None = None
+    config: dict[str, Any] | list[dict[str, Any]], n: int = 3, env: dict[str, str] | None = None
 ) -> Iterator[list[Gateway]]:
+    """`n` gateways on one config, or one gateway per config of a list."""
+    configs = config if isinstance(config, list) else [config] * n
     gateways: list[Gateway] = []
     try:
-        for _ in range(n):
-            gateways.append(start_gateway(config, env))
+        for each in configs:
+            gateways.append(start_gateway(each, env))
         yield gateways
     finally:
         for gw in gateways:

@@ -1,11 +1,13 @@
-"""A real redis-server on a free loopback port, owned by the test session."""
+"""Real redis-servers on free loopback ports, owned by the test session: a standalone one, and a
+Redis Cluster of several primaries (the shape of ElastiCache Serverless or a sharded cluster)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from tests.support.procs import free_port, spawn, stop, wait_port
 
@@ -20,14 +22,14 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed; run the README's test command")
         self.workdir = self.workdir or tempfile.mkdtemp(prefix="laneway-redis-")
         self.proc = spawn(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.workdir, "--protected-mode", "no"]
+             "--appendonly", "no", "--dir", self.workdir, "--protected-mode", "no", *extra]
         )
         wait_port(self.port, self.proc)
 
@@ -49,3 +51,59 @@ def start_redis() -> RedisServer:
     server = RedisServer(port=free_port())
     server.start()
     return server
+
+
+@dataclass
+class RedisCluster:
+    """Primaries that split the 16384 slots evenly; `url` names the first, as a client's
+    configuration would name any one node."""
+
+    nodes: list[RedisServer] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.nodes[0].port}"
+
+    def client(self, node: int):  # type: ignore[no-untyped-def]
+        import redis
+
+        return redis.Redis(port=self.nodes[node].port)
+
+    def owner_of(self, slot: int) -> int:
+        """Index of the node that owns `slot` now."""
+        for start, end, primary, *_ in self.client(0).execute_command("CLUSTER SLOTS"):
+            if start <= slot <= end:
+                return next(i for i, n in enumerate(self.nodes) if n.port == int(primary[1]))
+        raise LookupError(slot)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def start_redis_cluster(primaries: int = 3) -> RedisCluster:
+    cluster = RedisCluster([RedisServer(port=free_port()) for _ in range(primaries)])
+    bus_ports = [free_port() for _ in cluster.nodes]  # the default, port + 10000, may not exist
+    for node, bus_port in zip(cluster.nodes, bus_ports, strict=True):
+        node.start("--cluster-enabled", "yes", "--cluster-port", str(bus_port),
+                   "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+    per_node = 16384 // primaries
+    for i in range(primaries):
+        last = 16383 if i == primaries - 1 else (i + 1) * per_node - 1
+        cluster.client(i).execute_command("CLUSTER ADDSLOTSRANGE", i * per_node, last)
+    for node, bus_port in zip(cluster.nodes[1:], bus_ports[1:], strict=True):
+        cluster.client(0).execute_command("CLUSTER MEET", "127.0.0.1", node.port, bus_port)
+    deadline = time.monotonic() + 20
+    while not all(_settled(cluster.client(i), primaries) for i in range(primaries)):
+        if time.monotonic() > deadline:
+            cluster.stop()
+            raise RuntimeError("the test Redis Cluster did not reach cluster_state:ok")
+        time.sleep(0.05)
+    return cluster
+
+
+def _settled(client, primaries: int) -> bool:  # type: ignore[no-untyped-def]
+    info = client.execute_command("CLUSTER INFO")  # parsed into a dict by redis-py
+    return (info.get("cluster_state") == "ok"
+            and int(info.get("cluster_known_nodes", 0)) == primaries
+            and len(client.execute_command("CLUSTER SLOTS")) == primaries)
