@@ -27,6 +27,9 @@ log = logging.getLogger("laneway.state")
 SLOTS = 16384
 _MOVED_LIMIT = 5  # more than a resharding ever needs; a loop of them is a broken cluster
 _TRYAGAIN_PAUSE = 0.02
+# Errors of a cluster between states (a primary lost, its replica not promoted yet; a node still
+# loading its data): an outage to retry later, not a script bug.
+_PASSING_OUTAGES = ("CLUSTERDOWN", "MASTERDOWN", "LOADING")
 
 
 def _crc16_table() -> list[int]:
@@ -99,6 +102,8 @@ class ClusterAwareClient:
             except ScriptError as exc:
                 redirect = _redirect(exc)
                 if redirect is None:
+                    if str(exc).startswith(_PASSING_OUTAGES):
+                        raise RedisUnavailable(f"Redis Cluster: {exc}") from None
                     if not str(exc).startswith("TRYAGAIN"):
                         raise
                     # The slot is moving and this group's keys are split between the two nodes

@@ -1,7 +1,7 @@
 """The Redis backend on a real three-primary Redis Cluster, given the address of one node only:
 each group's keys live on the node owning its slot, wake-ups cross nodes, and a group whose slot
 is moved to another node (MOVED) keeps its state, and one half-way through moving (ASK, then
-TRYAGAIN) waits for the move."""
+TRYAGAIN) waits for the move; when a primary dies, its promoted replica is found."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from router.errors import ServiceUnavailable
 from router.state.base import AdmitRequest, Admitted, Candidate, Release, Waiting
 from router.state.cluster import key_slot
 from router.state.keys import GroupKeys
 from router.state.redis_store import RedisState
 from tests.state.test_contract import Wakes
-from tests.support.redis_server import RedisCluster
+from tests.support.redis_server import RedisCluster, start_redis_cluster
 
 on_loop = pytest.mark.asyncio(loop_scope="function")
 
@@ -125,3 +126,33 @@ def _move_slot(cluster: RedisCluster, slot: int, *, source: int, target: int) ->
         src.migrate("127.0.0.1", cluster.nodes[target].port, keys, 0, 5000)
     for node in range(len(cluster.nodes)):
         cluster.client(node).cluster("SETSLOT", slot, "NODE", _node_id(cluster, target))
+
+
+@on_loop
+async def test_a_promoted_replica_takes_over_its_primarys_groups() -> None:
+    cluster = start_redis_cluster(primaries=3, replicas=1)
+    backend = RedisState(cluster.url)
+    try:
+        await backend.start(Wakes())
+        g, c = group_on(cluster, 1), Candidate("d", rpm=3)
+        assert await backend.admit(req(g, "a", c)) == Admitted(0)
+        assert await backend.admit(req(g, "b", c)) == Admitted(0)
+        assert cluster.client(1).execute_command("WAIT", 1, 2000) == 1  # the replica has both
+        cluster.nodes[1].kill()
+        # Until the replica is promoted, calls for the group fail fast as an outage (503)...
+        outages = 0
+        while True:
+            try:
+                third = await backend.admit(req(g, "c", c))
+                break
+            except ServiceUnavailable:
+                outages += 1
+                assert outages < 200, "no replica took over"
+                await asyncio.sleep(0.05)
+        # ...then the client finds the new primary by itself, with the minute's count intact.
+        assert third == Admitted(0)
+        assert isinstance(await backend.admit(req(g, "d", c)), Waiting)
+        assert cluster.owner_of(slot_of(g)) == 4  # node 1's replica
+    finally:
+        await backend.close()
+        cluster.stop()

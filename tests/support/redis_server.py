@@ -55,8 +55,8 @@ def start_redis() -> RedisServer:
 
 @dataclass
 class RedisCluster:
-    """Primaries that split the 16384 slots evenly; `url` names the first, as a client's
-    configuration would name any one node."""
+    """Primaries that split the 16384 slots evenly (and their replicas, if any); `url` names the
+    first, as a client's configuration would name any one node."""
 
     nodes: list[RedisServer] = field(default_factory=list)
 
@@ -81,29 +81,42 @@ class RedisCluster:
             node.stop()
 
 
-def start_redis_cluster(primaries: int = 3) -> RedisCluster:
-    cluster = RedisCluster([RedisServer(port=free_port()) for _ in range(primaries)])
+def start_redis_cluster(primaries: int = 3, replicas: int = 0) -> RedisCluster:
+    """`primaries` nodes sharing the slots, then `replicas` nodes per primary (listed after
+    all primaries) that take over when their primary dies."""
+    total = primaries * (1 + replicas)
+    cluster = RedisCluster([RedisServer(port=free_port()) for _ in range(total)])
     bus_ports = [free_port() for _ in cluster.nodes]  # the default, port + 10000, may not exist
     for node, bus_port in zip(cluster.nodes, bus_ports, strict=True):
         node.start("--cluster-enabled", "yes", "--cluster-port", str(bus_port),
-                   "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+                   "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000")
     per_node = 16384 // primaries
     for i in range(primaries):
         last = 16383 if i == primaries - 1 else (i + 1) * per_node - 1
         cluster.client(i).execute_command("CLUSTER ADDSLOTSRANGE", i * per_node, last)
     for node, bus_port in zip(cluster.nodes[1:], bus_ports[1:], strict=True):
         cluster.client(0).execute_command("CLUSTER MEET", "127.0.0.1", node.port, bus_port)
-    deadline = time.monotonic() + 20
-    while not all(_settled(cluster.client(i), primaries) for i in range(primaries)):
-        if time.monotonic() > deadline:
-            cluster.stop()
-            raise RuntimeError("the test Redis Cluster did not reach cluster_state:ok")
-        time.sleep(0.05)
+    _wait(cluster, lambda c: all(_settled(c.client(i), primaries, total) for i in range(total)))
+    for r in range(primaries, total):
+        primary = cluster.client((r - primaries) % primaries).cluster("MYID").decode()
+        cluster.client(r).cluster("REPLICATE", primary)
+    _wait(cluster, lambda c: all(
+        c.client(r).info("replication").get("master_link_status") == "up"
+        for r in range(primaries, total)))
     return cluster
 
 
-def _settled(client, primaries: int) -> bool:  # type: ignore[no-untyped-def]
+def _wait(cluster: RedisCluster, ready) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 20
+    while not ready(cluster):
+        if time.monotonic() > deadline:
+            cluster.stop()
+            raise RuntimeError("the test Redis Cluster did not come up")
+        time.sleep(0.05)
+
+
+def _settled(client, primaries: int, nodes: int) -> bool:  # type: ignore[no-untyped-def]
     info = client.execute_command("CLUSTER INFO")  # parsed into a dict by redis-py
     return (info.get("cluster_state") == "ok"
-            and int(info.get("cluster_known_nodes", 0)) == primaries
+            and int(info.get("cluster_known_nodes", 0)) == nodes
             and len(client.execute_command("CLUSTER SLOTS")) == primaries)
