@@ -80,6 +80,11 @@ def _encode(args: tuple[Any, ...]) -> bytes:
     return b"".join(out)
 
 
+def _drop_outcome(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved, so asyncio does not log it as forgotten
+
+
 class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.reader = hiredis.Reader()
@@ -166,8 +171,8 @@ class RespClient:
         """Run one command. `asking` sends ASKING just before it on the same connection, as a
         cluster node redirecting with ASK (a slot half-way through migration) requires."""
         conn = await self._connection()
-        if asking:
-            conn.call(("ASKING",))  # written back to back with the command; its OK is dropped
+        if asking:  # written back to back with the command; its OK (or a lost link) is dropped
+            conn.call(("ASKING",)).add_done_callback(_drop_outcome)
         future = conn.call(args)
         try:
             async with asyncio.timeout(self._op_timeout):
