@@ -61,13 +61,10 @@ def key_slot(key: str | bytes) -> int:
     return crc % SLOTS
 
 
-def _redirect(error: ScriptError) -> tuple[str, int, str, int] | None:
-    """(kind, slot, host, port) of a MOVED/ASK error, else None."""
-    parts = str(error).split()
-    if len(parts) != 3 or parts[0] not in ("MOVED", "ASK"):
-        return None
-    host, _, port = parts[2].rpartition(":")
-    return parts[0], int(parts[1]), host, int(port)
+def _target(error: str) -> tuple[str, int]:
+    """The node a MOVED or ASK error points to: `MOVED <slot> <host>:<port>`."""
+    host, _, port = error.split()[2].rpartition(":")
+    return host, int(port)
 
 
 class ClusterAwareClient:
@@ -78,15 +75,10 @@ class ClusterAwareClient:
         self._seed = RespClient(url, connect_timeout=connect_timeout, op_timeout=op_timeout)
         self._op_timeout = op_timeout
         self._nodes: dict[tuple[str, int], RespClient] = {self._seed.node: self._seed}
-        # Sorted slot-range starts, and the node owning each range up to its end.
-        self._starts: list[int] = []
-        self._ranges: list[tuple[int, tuple[str, int]]] = []
+        # (first slot, last slot, owner), sorted; empty while the server is not a cluster.
+        self._ranges: list[tuple[int, int, tuple[str, int]]] = []
         self._refreshing: asyncio.Lock | None = None
         self._subscribe_turn = 0
-
-    @property
-    def is_cluster(self) -> bool:
-        return bool(self._ranges)
 
     async def execute(self, *args: Any) -> Any:
         """A keyless command (PING): any node answers for the whole store."""
@@ -95,17 +87,23 @@ class ClusterAwareClient:
     async def run_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
         slot = key_slot(keys[0]) if keys else 0
         client, asking = self._owner(slot), False
-        moved, pause, waited_until, rerouted = 0, _TRYAGAIN_PAUSE, None, False
+        moved, pause, waited_until, rerouted = 0, _TRYAGAIN_PAUSE, 0.0, False
         while True:
             try:
                 return await client.run_script(source, keys, args, asking=asking)
             except ScriptError as exc:
-                redirect = _redirect(exc)
-                if redirect is None:
-                    if str(exc).startswith(_PASSING_OUTAGES):
-                        raise RedisUnavailable(f"Redis Cluster: {exc}") from None
-                    if not str(exc).startswith("TRYAGAIN"):
-                        raise
+                error = str(exc)
+                if error.startswith(_PASSING_OUTAGES):
+                    raise RedisUnavailable(f"Redis Cluster: {error}") from None
+                if error.startswith("ASK "):  # this one call goes to the node the slot moves to
+                    client, asking = self._client(*_target(error)), True
+                elif error.startswith("MOVED "):
+                    moved += 1
+                    if moved > _MOVED_LIMIT:
+                        raise RedisUnavailable("Redis Cluster kept redirecting (MOVED)") from None
+                    await self._refresh(client)
+                    client, asking = self._owner(slot, fallback=_target(error)), False
+                elif error.startswith("TRYAGAIN"):
                     # The slot is moving and this group's keys are split between the two nodes
                     # (or not made yet): a script needs all of them, so wait for the move.
                     now = asyncio.get_running_loop().time()
@@ -115,18 +113,10 @@ class ClusterAwareClient:
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, 0.2)
                     client, asking = self._owner(slot), False
-                    continue
-                kind, _, host, port = redirect
-                if kind == "ASK":  # this one call goes to the node the slot is moving to
-                    client, asking = self._client(host, port), True
-                    continue
-                moved += 1
-                if moved > _MOVED_LIMIT:
-                    raise RedisUnavailable("Redis Cluster kept redirecting (MOVED)") from None
-                await self._refresh(client)
-                client, asking = self._owner(slot, fallback=(host, port)), False
+                else:
+                    raise
             except RedisUnavailable:
-                if not self.is_cluster or rerouted:
+                if not self._ranges or rerouted:
                     raise
                 # The owner may have failed over to a replica: ask the others who owns it now.
                 rerouted = True
@@ -157,9 +147,9 @@ class ClusterAwareClient:
         return client
 
     def _owner(self, slot: int, fallback: tuple[str, int] | None = None) -> RespClient:
-        index = bisect.bisect_right(self._starts, slot) - 1
+        index = bisect.bisect_right(self._ranges, slot, key=lambda r: r[0]) - 1
         if index >= 0:
-            end, node = self._ranges[index]
+            _, end, node = self._ranges[index]
             if slot <= end:
                 return self._client(*node)
         return self._client(*fallback) if fallback else self._seed
@@ -192,8 +182,6 @@ class ClusterAwareClient:
             if host in ("", "?"):  # the node does not know its own address: the one we asked
                 host = answered_by[0]
             ranges.append((start, end, (host, int(primary[1]))))
-        ranges.sort()
-        self._starts = [start for start, _, _ in ranges]
-        self._ranges = [(end, node) for _, end, node in ranges]
+        self._ranges = sorted(ranges)
         log.debug("redis cluster slot map: %d ranges on %d nodes", len(ranges),
                   len({node for _, _, node in ranges}))

@@ -59,15 +59,19 @@ class RedisCluster:
     first, as a client's configuration would name any one node."""
 
     nodes: list[RedisServer] = field(default_factory=list)
+    _clients: dict[int, object] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.nodes[0].port}"
 
     def client(self, node: int):  # type: ignore[no-untyped-def]
-        import redis
+        """A redis-py client talking to that one node (kept, like its connection)."""
+        if node not in self._clients:
+            import redis
 
-        return redis.Redis(port=self.nodes[node].port)
+            self._clients[node] = redis.Redis(port=self.nodes[node].port)
+        return self._clients[node]
 
     def owner_of(self, slot: int) -> int:
         """Index of the node that owns `slot` now."""
@@ -77,6 +81,8 @@ class RedisCluster:
         raise LookupError(slot)
 
     def stop(self) -> None:
+        for client in self._clients.values():
+            client.close()  # type: ignore[attr-defined]
         for node in self.nodes:
             node.stop()
 
