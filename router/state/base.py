@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 __all__ = [
     "Admitted",
     "Candidate",
+    "DeploymentUsage",
     "Full",
     "LineDepth",
     "Order",
@@ -70,6 +71,22 @@ class LineDepth:
 
 
 @dataclass(frozen=True, slots=True)
+class DeploymentUsage:
+    """What one deployment holds right now: the numbers that must return to zero when no
+    request is in flight and every failed attempt was refunded."""
+
+    deployment_id: str
+    requests: int
+    """Admissions in the last 60 s (the rpm window)."""
+    tokens: int
+    """Tokens reserved or used in the last 60 s (the tpm window)."""
+    in_flight: int
+    """Slots whose lease has not run out."""
+    cooldown: float
+    """Seconds of cooldown left, 0 when none."""
+
+
+@dataclass(frozen=True, slots=True)
 class AdmitRequest:
     group: str
     request_id: str
@@ -94,7 +111,7 @@ class Release:
     deployment_id: str
     slot_id: str
     tokens_used: int = -1
-    """-1 keeps the reservation."""
+    """Tokens really used: 0 refunds the whole reservation, -1 keeps it as reserved."""
     latency_ms: float = -1.0
     outcome: Outcome = "ok"
     allowed_fails: int = 3
@@ -131,6 +148,9 @@ class StateBackend(Protocol):
         Returns the waiters that had already lost their place."""
 
     async def line(self, group: str) -> list[LineDepth]: ...
+
+    async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
+        """Current usage of the given deployments of a group (read only)."""
 
     async def ping(self) -> None:
         """Raise when the backend cannot serve."""

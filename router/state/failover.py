@@ -16,6 +16,7 @@ from router.errors import ServiceUnavailable
 from router.state.base import (
     AdmitRequest,
     Admitted,
+    DeploymentUsage,
     Full,
     LineDepth,
     Release,
@@ -88,3 +89,6 @@ class FailOpenState:
 
     async def line(self, group: str) -> list[LineDepth]:
         return await self._either(lambda s: s.line(group))
+
+    async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
+        return await self._either(lambda s: s.usage(group, deployment_ids))

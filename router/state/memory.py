@@ -19,6 +19,7 @@ from router.state.base import (
     AdmitRequest,
     Admitted,
     Candidate,
+    DeploymentUsage,
     Full,
     LineDepth,
     Release,
@@ -225,7 +226,7 @@ class MemoryState:
         g = self._group(rel.group)
         d = g.dep(rel.deployment_id)
         d.run.pop(rel.slot_id, None)
-        used = rel.tokens_used if rel.outcome in ("ok", "none") else 0
+        used = 0 if rel.outcome in ("fail", "fatal") else rel.tokens_used
         if used >= 0 and rel.slot_id in d.tokens:
             d.total += used - d.tokens[rel.slot_id]
             d.tokens[rel.slot_id] = used
@@ -294,3 +295,17 @@ class MemoryState:
             count, oldest = out.get(prio, (0, now))
             out[prio] = (count + 1, min(oldest, g.arrived.get(rid, now)))
         return [LineDepth(p, c, now - o) for p, (c, o) in sorted(out.items())]
+
+    async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
+        now = _now()
+        g = self._group(group)
+        out = []
+        for dep_id in deployment_ids:
+            d = g.dep(dep_id)
+            edge = now - WINDOW
+            requests = sum(1 for t in d.rpm if t > edge)
+            tokens = sum(d.tokens.get(slot, 0) for t, slot in d.token_log if t > edge)
+            running = sum(1 for until in d.run.values() if until > now)
+            out.append(DeploymentUsage(dep_id, requests, tokens, running,
+                                       max(0.0, d.cool_until - now)))
+        return out

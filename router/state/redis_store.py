@@ -20,6 +20,7 @@ from router.errors import ServiceUnavailable
 from router.state.base import (
     AdmitRequest,
     Admitted,
+    DeploymentUsage,
     Full,
     LineDepth,
     Release,
@@ -108,6 +109,7 @@ class RedisState:
             self._on_wake(request_id)
 
     async def close(self) -> None:
+        self._on_wake = None  # a late call after closing must not start a new listener
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(BaseException):
@@ -187,6 +189,21 @@ class RedisState:
             LineDepth(int(reply[i]), int(reply[i + 1]), (now - int(reply[i + 2])) / 1000)
             for i in range(1, len(reply), 3)
         ]
+
+    async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
+        g = GroupKeys.of(group)
+        keys = [g.health]
+        for dep in deployment_ids:
+            d = g.deployment(dep)
+            keys += [d.rpm, d.tpm, d.tok, d.run]
+        reply = await self._run("usage", keys, list(deployment_ids))
+        now = int(reply[0])
+        out = []
+        for i, dep in enumerate(deployment_ids):
+            requests, tokens, running, cool = (int(x) for x in reply[1 + 4 * i: 5 + 4 * i])
+            out.append(DeploymentUsage(dep, requests, tokens, running,
+                                       max(0.0, (cool - now) / 1000) if cool else 0.0))
+        return out
 
 
 def _unavailable(exc: RedisUnavailable) -> ServiceUnavailable:

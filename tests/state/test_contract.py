@@ -293,3 +293,75 @@ async def test_new_head_is_woken_when_a_dead_head_is_cleared(backend) -> None:
     # "last" asks again and clears the ghost on the way: "next" is now the head and hears it.
     assert isinstance(await state.admit(req(g, "last", c, lease=5)), Waiting)
     await wakes.wait_for("next")
+
+
+@pytest.mark.parametrize("priority", [-(2**20 - 1), -1, 0, 23_285, 30_000, 2**20 - 1])
+async def test_any_priority_in_range_is_admitted_when_capacity_returns(backend, priority
+                                                                       ) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    assert await state.admit(req(g, "busy", c)) == Admitted(0)
+    waiting = await state.admit(req(g, "w", c, priority=priority))
+    assert isinstance(waiting, Waiting) and waiting.position == 0
+    await state.release(Release(g, "d", "busy.1"))
+    assert await state.admit(req(g, "w", c, priority=priority)) == Admitted(0)
+
+
+async def test_extreme_priorities_keep_their_order(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    await state.admit(req(g, "busy", c))
+    top, low = 2**20 - 1, -(2**20 - 1)
+    for rid, prio in (("a", top), ("b", top - 1), ("c", low + 1), ("d", low), ("e", top)):
+        assert isinstance(await state.admit(req(g, rid, c, priority=prio)), Waiting)
+    positions = {rid: (await state.admit(req(g, rid, c, priority=prio))).position
+                 for rid, prio in (("a", top), ("b", top - 1), ("c", low + 1), ("d", low),
+                                   ("e", top))}
+    assert positions == {"d": 0, "c": 1, "b": 2, "a": 3, "e": 4}
+    assert [d.priority for d in await state.line(g)] == [low, low + 1, top - 1, top]
+
+
+async def test_usage_returns_to_zero_after_every_kind_of_release(backend) -> None:
+    state, _ = backend
+    g = group()
+    c = Candidate("d", rpm=100, tpm=1000, max_parallel=5)
+    for i in range(4):
+        assert await state.admit(req(g, f"r{i}", c, tokens=40)) == Admitted(0)
+    (use,) = await state.usage(g, ["d"])
+    assert (use.requests, use.tokens, use.in_flight) == (4, 160, 4)
+    await state.release(Release(g, "d", "r0.1", tokens_used=25))  # real usage
+    await state.release(Release(g, "d", "r1.1", outcome="fail", allowed_fails=9))  # refund
+    await state.release(Release(g, "d", "r2.1", outcome="fatal", cooldown=0.0))  # refund
+    await state.release(Release(g, "d", "r3.1", outcome="none", tokens_used=0))  # refund
+    (use,) = await state.usage(g, ["d"])
+    assert (use.requests, use.tokens, use.in_flight, use.cooldown) == (4, 25, 0, 0.0)
+    assert await state.line(g) == []
+
+
+async def test_usage_shows_cooldown_left(backend) -> None:
+    state, _ = backend
+    g = group()
+    await state.admit(req(g, "a", Candidate("d")))
+    await state.release(Release(g, "d", "a.1", outcome="fatal", cooldown=30))
+    (use, other) = await state.usage(g, ["d", "unseen"])
+    assert 29 < use.cooldown <= 30 and other.cooldown == 0.0 and other.requests == 0
+
+
+@pytest.mark.parametrize("priority", [30_000, 2**20 - 1, -(2**20 - 1)])
+async def test_waiters_at_large_priorities_are_served_in_arrival_order(backend, priority
+                                                                       ) -> None:
+    # Lua prints numbers with "%.14g": a rounded-up score made a request count itself as
+    # ahead of itself (it then waited forever); rounded-down ones jumped the line.
+    state, _ = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    await state.admit(req(g, "busy", c))
+    arrivals = ["w9", "w8", "w7", "w6", "w5", "w4", "w3", "w2", "w1"]  # names against arrival
+    for rid in arrivals:
+        await state.admit(req(g, rid, c, priority=priority))
+    holder = "busy"
+    for rid in arrivals:
+        await state.release(Release(g, "d", holder + ".1"))
+        for other in arrivals[arrivals.index(rid) + 1:]:
+            assert isinstance(await state.admit(req(g, other, c, priority=priority)), Waiting)
+        assert await state.admit(req(g, rid, c, priority=priority)) == Admitted(0), rid
+        holder = rid

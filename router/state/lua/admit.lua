@@ -64,7 +64,7 @@ if fresh then
 end
 local ahead = 0
 if not retry then
-  ahead = redis.call('ZCOUNT', line, '-inf', '(' .. score)
+  ahead = redis.call('ZCOUNT', line, '-inf', '(' .. int(score))
 end
 
 -- Inspect every candidate once: usage, capacity, when capacity returns.
@@ -154,7 +154,7 @@ if fresh then
   local full = max_group >= 0 and depth >= max_group
   if not full and max_prio >= 0 then
     local lo = priority * SHIFT
-    full = redis.call('ZCOUNT', line, lo, lo + SHIFT - 1) >= max_prio
+    full = redis.call('ZCOUNT', line, int(lo), int(lo + SHIFT - 1)) >= max_prio
   end
   if full then
     -- Estimated drain time: the line at the rate requests were admitted over the last minute.
@@ -165,7 +165,7 @@ if fresh then
     if drain < 0 and soonest >= 0 then drain = soonest - now end
     return {-1, depth, drain}
   end
-  redis.call('ZADD', line, score, rid)
+  redis.call('ZADD', line, int(score), rid)
   redis.call('HSET', wmeta, rid, now)
 end
 redis.call('ZADD', wlease, now + lease, rid)

@@ -2,6 +2,12 @@
   common (include): the clock and the clearing of expired waiters, shared by every script.
 ]]
 
+-- An integer as Redis should see it. Lua turns numbers into strings with "%.14g", which rounds
+-- line scores (priority * 2^32 + arrival) above 10^14, so every score is formatted with this.
+local function int(x)
+  return string.format('%.0f', x)
+end
+
 -- Milliseconds from Redis' own clock, so every instance agrees on the time.
 local function now_ms()
   local t = redis.call('TIME')

@@ -12,7 +12,7 @@
 
   ARGV[1] slot id
   ARGV[2] deployment id
-  ARGV[3] tokens actually used (-1 = keep the reservation)
+  ARGV[3] tokens actually used (0 = refund all; -1 = keep the reservation)
   ARGV[4] latency in ms to record (-1 = none)
   ARGV[5] outcome: ok | fail | fatal (cool down at once) | none (cancelled, not the deployment's fault)
   ARGV[6] allowed failures per minute before a cooldown
@@ -34,8 +34,9 @@ local now = now_ms()
 
 redis.call('ZREM', run, slot)
 
--- Reconcile: the window keeps what was really used (nothing, when the attempt failed).
-if outcome ~= 'ok' and outcome ~= 'none' then used = 0 end
+-- Reconcile: the window keeps what was really used; a failed attempt used nothing (a full
+-- refund), and a caller that passes 0 refunds an attempt of any outcome.
+if outcome == 'fail' or outcome == 'fatal' then used = 0 end
 if used >= 0 then
   local reserved = tonumber(redis.call('HGET', tok, slot))
   if reserved ~= nil then
