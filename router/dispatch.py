@@ -1,33 +1,39 @@
-"""One request against one model group: admission, the upstream call, retries with backoff,
-and the release that reconciles tokens, records the outcome and wakes the next waiter."""
+"""One request against one model group: admission, the upstream call, retries with backoff.
+
+Policy lives here (which deployment next, whether to retry, when to pause); every state
+transition of an admitted attempt lives in `Lanes` and its `Attempt`, which releases the slot
+exactly once whatever happens here.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from router.errors import (
-    AuthenticationFailed,
     BadRequest,
-    NotFound,
-    PermissionDenied,
     QueueFull,
     RateLimited,
     RequestError,
     RequestTimeout,
+    UpstreamError,
 )
 from router.groups import Deployment, Group
-from router.lanes import Lanes
+from router.lanes import KEEP_RESERVATION, Attempt, Lanes
 from router.options import RouterOptions
-from router.providers.base import JSON, CallContext
+from router.providers.base import JSON, CallContext, Provider
 from router.providers.catalog import get_provider
 from router.records import CallRecord
-from router.state.base import AdmitRequest, Candidate, Release
+from router.state.base import AdmitRequest, Candidate
 from router.strategies import Strategy
+
+log = logging.getLogger("laneway.dispatch")
 
 __all__ = ["Call", "Dispatcher", "Served"]
 
@@ -45,6 +51,9 @@ class Call:
     deadline: float
     """time.monotonic() by which the whole request must be done."""
     priority: int
+    line_id: str = ""
+    """The request's identity in shared state: laneway's own, never the client's
+    `x-request-id` (two requests sending the same id each keep their own place in line)."""
     stream: bool = False
     include_usage: bool = False
     tokens: int | None = None
@@ -54,7 +63,8 @@ class Call:
     force_queue: bool = False
     """Wait in line even where the group's `max_queue_size` is 0 (the /queue/ routes)."""
     mock_response: Any = None
-    """A request-level `mock_response`: admitted like any call, answered by the mock adapter."""
+    """A request-level `mock_response`: answered by the mock adapter without admission, so it
+    never uses a deployment's capacity nor changes its health."""
 
 
 @dataclass(slots=True)
@@ -63,15 +73,6 @@ class Served:
 
     response: JSON | AsyncIterator[JSON]
     deployment: Deployment
-
-
-def _outcome(exc: RequestError) -> str:
-    """How a failure counts against the deployment that produced it."""
-    if isinstance(exc, AuthenticationFailed | PermissionDenied | NotFound):
-        return "fatal"  # misconfigured deployment: retrying it soon will not help
-    if isinstance(exc, BadRequest):
-        return "none"  # the request's fault, not the deployment's
-    return "fail"
 
 
 class Dispatcher:
@@ -90,69 +91,88 @@ class Dispatcher:
         self._estimate = estimate
         self._running: set[asyncio.Future[Served]] = set()
 
+    async def aclose(self) -> None:
+        """Shutting down: upstream calls still running for clients that left are cancelled,
+        and so release their slots while the state backend is still there."""
+        running = list(self._running)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
     def _candidate(self, d: Deployment) -> Candidate:
         par = d.max_parallel_requests or self.options.default_max_parallel_requests or 0
         return Candidate(d.id, d.rpm or 0, d.tpm or 0, par)
 
     async def run(self, group: Group, call: Call) -> Served:
         """Serve `call` from `group`, retrying on other deployments (or after a pause)."""
+        if call.mock_response is not None:
+            return await self._mock(group, call)
         failed: set[str] = set()
-        attempt = 0
+        tries = 0
         while True:
-            attempt += 1
+            tries += 1
             candidates = self.strategy.arrange(group.deployments, failed)
-            if (call.tokens is None and any(d.tpm for d in candidates)) or (
-                call.tokens is None and self.strategy.order == "usage"
-            ):
+            if call.tokens is None and (
+                self.strategy.order == "usage" or any(d.tpm for d in candidates)):
                 call.tokens = self._estimate(candidates[0], call)
-            lim = self.options.queue_limits(group.name, call.priority)
-            req = AdmitRequest(
-                group=group.name,
-                request_id=call.record.request_id,
-                slot_id=f"{call.record.request_id}.{attempt}",
-                priority=call.priority,
-                tokens=call.tokens or 0,
-                candidates=[self._candidate(d) for d in candidates],
-                order=self.strategy.order,
-                lease=self.options.queue_lease,
-                max_waiting=-1 if call.force_queue and lim[0] == 0 else lim[0],
-                max_waiting_priority=lim[1],
-                retry=attempt > 1,
-                latency_buffer=self.strategy.latency_buffer,
-            )
+                _check_fits(group, call.tokens)
+            attempt = await self._admit(group, call, candidates, tries)
+            deployment = candidates[attempt.index]
             try:
-                admitted, waited = await self.lanes.acquire(req, call.deadline, call.abandoned)
-            except QueueFull as exc:
-                if req.max_waiting == 0:  # waiting is switched off: plain rate limiting
-                    raise RateLimited(
-                        f"No capacity left on model group `{group.name}`; "
-                        f"retry after {exc.retry_after:.0f}s.",
-                        retry_after=exc.retry_after,
-                    ) from None
-                raise
-            if waited:
-                call.record.queued = True
-                call.record.queue_seconds += waited
-            deployment = candidates[admitted.index]
-            try:
-                return await self._attempt(deployment, group, call, req.slot_id)
+                return await self._attempt(deployment, group, call, attempt)
             except RequestError as exc:
-                if not exc.retryable or attempt > self.options.num_retries:
+                if not exc.retryable or tries > self.options.num_retries:
                     raise
                 failed.add(deployment.id)
                 call.record.retries += 1
-                await self._pause(exc, attempt, group, failed, call)
+                await self._pause(exc, tries, group, failed, call)
+            finally:
+                if attempt.cooled:  # a stream's attempt is still open here: its relay notes it
+                    call.record.cooldowns.append(deployment.id)
+
+    async def _admit(
+        self, group: Group, call: Call, candidates: list[Deployment], tries: int
+    ) -> Attempt:
+        lim = self.options.queue_limits(group.name, call.priority)
+        req = AdmitRequest(
+            group=group.name,
+            request_id=call.line_id,
+            slot_id=f"{call.line_id}.{tries}",
+            priority=call.priority,
+            tokens=call.tokens or 0,
+            candidates=[self._candidate(d) for d in candidates],
+            order=self.strategy.order,
+            lease=self.options.queue_lease,
+            max_waiting=-1 if call.force_queue and lim[0] == 0 else lim[0],
+            max_waiting_priority=lim[1],
+            retry=tries > 1,
+            latency_buffer=self.strategy.latency_buffer,
+        )
+        try:
+            attempt = await self.lanes.admit(req, call.deadline, call.abandoned)
+        except QueueFull as exc:
+            if req.max_waiting == 0:  # waiting is switched off: plain rate limiting
+                raise RateLimited(
+                    f"No capacity left on model group `{group.name}`; "
+                    f"retry after {exc.retry_after:.0f}s.",
+                    retry_after=exc.retry_after,
+                ) from None
+            raise
+        if attempt.waited:
+            call.record.queued = True
+            call.record.queue_seconds += attempt.waited
+        return attempt
 
     async def _pause(
-        self, exc: RequestError, attempt: int, group: Group, failed: set[str], call: Call
+        self, exc: RequestError, tries: int, group: Group, failed: set[str], call: Call
     ) -> None:
         """Back off before retrying when no untried deployment is left."""
         if any(d.id not in failed for d in group.deployments):
             return
-        base = max(self.options.retry_after, 0.1 * 2 ** (attempt - 1))
-        pause = max(base * (0.5 + random.random()), exc.retry_after or 0.0)
-        remaining = call.deadline - time.monotonic()
-        if pause >= remaining:
+        base = max(self.options.retry_after, 0.1 * 2 ** (tries - 1))
+        asked = exc.retry_after if exc.retry_after and math.isfinite(exc.retry_after) else 0.0
+        pause = max(base * (0.5 + random.random()), asked)
+        if pause >= call.deadline - time.monotonic():
             raise exc
         await asyncio.sleep(pause)
 
@@ -166,103 +186,87 @@ class Dispatcher:
             http=self._http(),
             timeout=timeout,
             stream_timeout=min(stream_timeout, remaining) if stream_timeout else None,
-            drop_params=self.options.drop_params,
+            drop_params=_drop_all(d, self.options.drop_params),
             request_id=call.record.request_id,
+            deadline=call.deadline,
         )
 
     def _upstream_body(self, d: Deployment, call: Call) -> JSON:
-        body = {**d.defaults, **call.body, "model": d.model} if d.defaults else {
-            **call.body, "model": d.model}
+        body = {**d.defaults, **call.body} if d.defaults else {**call.body}
+        extra = d.params.get("extra_body")
+        if isinstance(extra, Mapping):
+            body.update(extra)  # the operator's fixed additions win over the client's
+        drop = d.params.get("drop_params")
+        if isinstance(drop, list | tuple):
+            for name in drop:
+                body.pop(name, None)
+        body["model"] = d.model
         return body
 
-    async def _attempt(self, d: Deployment, group: Group, call: Call, slot: str) -> Served:
-        if call.mock_response is not None:
-            d = replace(d, provider="mock", mock_response=call.mock_response)
-        provider = get_provider(d.provider)
+    # -- one attempt -------------------------------------------------------------------------
+    async def _attempt(self, d: Deployment, group: Group, call: Call, attempt: Attempt
+                       ) -> Served:
         rec = call.record
         rec.deployment_id, rec.provider, rec.model_group = d.id, d.provider, group.name
-        # The slot's lease is renewed for as long as the call runs, however long that is.
-        self.lanes.hold(group.name, d.id, slot)
-        try:
-            ctx = self._context(d, call)
-        except RequestError as exc:
-            await self._release(group, d, slot, time.monotonic(), exc=exc, rec=rec)
-            raise
-        body = self._upstream_body(d, call)
+        provider = get_provider(d.provider)
         if call.stream and call.endpoint != EMBED:
-            return await self._open_stream(provider, d, group, call, slot, body, ctx)
+            async with attempt:
+                return await self._open_stream(provider, d, call, attempt)
         # If the client goes away, the upstream still works on the call (a non-streamed answer
         # is generated anyway), so the call runs on and keeps its slot until the upstream
         # answers: the upstream never sees more calls at once than the limit allows.
-        task = asyncio.ensure_future(self._complete(provider, d, group, call, slot, body, ctx))
+        task = asyncio.ensure_future(self._complete(provider, d, call, attempt))
         self._running.add(task)
         task.add_done_callback(_forget(self._running))
         return await asyncio.shield(task)
 
-    async def _complete(
-        self, provider: Any, d: Deployment, group: Group, call: Call, slot: str,
-        body: JSON, ctx: CallContext,
-    ) -> Served:
+    async def _complete(self, provider: Provider, d: Deployment, call: Call, attempt: Attempt
+                        ) -> Served:
         rec = call.record
-        started = time.monotonic()
-        try:
-            if call.endpoint == EMBED:
-                response = await provider.embed(d, body, ctx)
-            elif call.endpoint == CHAT:
-                response = await provider.chat(d, body, ctx)
-            else:
-                response = await provider.text_completion(d, body, ctx)
-        except RequestError as exc:
-            rec.upstream_seconds += time.monotonic() - started
-            await self._release(group, d, slot, started, exc=exc, rec=rec)
-            raise
-        except BaseException:
-            rec.upstream_seconds += time.monotonic() - started
-            await self._release(group, d, slot, started, outcome="none")
-            raise
-        usage = response.get("usage") or {}
-        rec.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        rec.completion_tokens = int(usage.get("completion_tokens") or 0)
-        # Summed over attempts, so that time outside upstream calls is laneway's own.
-        rec.upstream_seconds += time.monotonic() - started
-        await self._release(group, d, slot, started, used=_total(usage), rec=rec)
+        async with attempt:
+            ctx = self._context(d, call)
+            body = self._upstream_body(d, call)
+            started = time.monotonic()
+            try:
+                response = await _guarded(d, _answer(provider, call.endpoint, d, body, ctx))
+                tokens = _usage(d, response, rec)
+            finally:
+                # Summed over attempts, so that time outside upstream calls is laneway's own.
+                rec.upstream_seconds += time.monotonic() - started
+            attempt.succeeded(tokens)
         return Served(response, d)
 
     async def _open_stream(
-        self, provider: Any, d: Deployment, group: Group, call: Call, slot: str,
-        body: JSON, ctx: CallContext,
+        self, provider: Provider, d: Deployment, call: Call, attempt: Attempt
     ) -> Served:
         """Start the upstream stream and wait for its first chunk, so that failures before any
         byte reached the client can still be retried, fall back, or get their own status."""
+        ctx = self._context(d, call)
+        body = self._upstream_body(d, call)
         started = time.monotonic()
-        chunks = (provider.chat_stream if call.endpoint == CHAT
-                  else provider.text_completion_stream)(d, body, ctx)
+        chunks = cast(AsyncGenerator[JSON, None], (
+            provider.chat_stream if call.endpoint == CHAT
+            else provider.text_completion_stream)(d, body, ctx))
         try:
-            try:
-                async with asyncio.timeout(ctx.timeout):
-                    first = await anext(chunks)
-            except StopAsyncIteration:
-                first = None
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"No response from the upstream within {ctx.timeout:.0f}s."
-                ) from None
-        except RequestError as exc:
+            async with asyncio.timeout(ctx.timeout):
+                first = await _guarded(d, anext(chunks))
+        except StopAsyncIteration:
+            first = None
+        except TimeoutError:
             await chunks.aclose()
-            call.record.upstream_seconds += time.monotonic() - started
-            await self._release(group, d, slot, started, exc=exc, rec=call.record)
-            raise
+            raise RequestTimeout(
+                f"No response from the upstream within {ctx.timeout:.0f}s.") from None
         except BaseException:
             await chunks.aclose()
-            call.record.upstream_seconds += time.monotonic() - started
-            await self._release(group, d, slot, started, outcome="none")
             raise
+        finally:
+            call.record.upstream_seconds += time.monotonic() - started
         call.record.time_to_first_token = time.monotonic() - started
-        call.record.upstream_seconds += call.record.time_to_first_token
-        relay = self._relay(first, chunks, d, group, call, slot, started)
+        relay = cast(AsyncGenerator[JSON, None],
+                     self._relay(first, chunks, d, call, attempt.hand_off(), started))
         # Start the relay now: a started async generator that is dropped unread (the client
         # left before the first byte) is closed by the event loop, which runs its `finally`
-        # and so releases the slot. One never started would keep it forever.
+        # and so ends the attempt. One never started would hold it until its deadline.
         try:
             head = await anext(relay)
         except StopAsyncIteration:
@@ -271,13 +275,13 @@ class Dispatcher:
 
     async def _relay(
         self, first: JSON | None, chunks: AsyncGenerator[JSON, None], d: Deployment,
-        group: Group,
-        call: Call, slot: str, started: float,
+        call: Call, attempt: Attempt, started: float,
     ) -> AsyncIterator[JSON]:
         rec = call.record
         gap = d.stream_timeout or self.options.stream_timeout
-        usage: dict[str, Any] = {}
-        outcome, error = "ok", None
+        deadline = call.deadline
+        usage: Any = None
+        ended: BaseException | None = None
         try:
             pending = [first] if first is not None else []
             while True:
@@ -286,12 +290,14 @@ class Dispatcher:
                 else:
                     try:
                         if gap:
-                            async with asyncio.timeout(gap):
-                                chunk = await anext(chunks)
-                        else:  # the read timeout of the upstream call still applies
-                            chunk = await anext(chunks)
+                            async with asyncio.timeout(min(gap, deadline - time.monotonic())):
+                                chunk = await _guarded(d, anext(chunks))
+                        else:  # the read timeout (and the deadline) of the upstream call apply
+                            chunk = await _guarded(d, anext(chunks))
                     except StopAsyncIteration:
                         break
+                if time.monotonic() > deadline:
+                    raise RequestTimeout("The stream ran past the request's timeout.")
                 if chunk.get("usage"):
                     usage = chunk["usage"]
                     if not call.include_usage:
@@ -300,69 +306,128 @@ class Dispatcher:
                         else:
                             continue
                 yield chunk
-        except RequestError as exc:
-            outcome, error = _outcome(exc), exc
-            raise
+            tokens = _usage(d, {"usage": usage}, rec) if usage else KEEP_RESERVATION
+            attempt.succeeded(tokens, latency=rec.time_to_first_token)
         except TimeoutError:
-            outcome = "fail"
-            raise RequestTimeout("The upstream stream stalled.") from None
-        except BaseException:
-            outcome = "none"  # the client went away
+            ended = RequestTimeout("The upstream stream stalled.")
+            raise ended from None
+        except BaseException as exc:
+            ended = exc
             raise
         finally:
             await chunks.aclose()
-            rec.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            rec.completion_tokens = int(usage.get("completion_tokens") or 0)
             rec.upstream_seconds += time.monotonic() - started - (rec.time_to_first_token or 0.0)
-            await asyncio.shield(self._release(
-                group, d, slot, started, used=_total(usage) if usage else -1,
-                outcome=outcome, exc=error,
-                latency=rec.time_to_first_token, rec=rec,
-            ))
+            if await asyncio.shield(attempt.end(ended)):
+                rec.cooldowns.append(d.id)
 
-    async def _release(
-        self,
-        group: Group,
-        d: Deployment,
-        slot: str,
-        started: float,
-        *,
-        used: int = -1,
-        outcome: str = "ok",
-        exc: RequestError | None = None,
-        latency: float | None = None,
-        rec: CallRecord | None = None,
-    ) -> None:
-        self.lanes.drop(group.name, slot)
-        demanded = 0.0
-        if exc is not None:
-            outcome = _outcome(exc)
-            if exc.status == 429 and exc.retry_after:
-                demanded = exc.retry_after
-        elapsed = latency if latency is not None else time.monotonic() - started
-        cooled = await self.lanes.state.release(
-            Release(
-                group=group.name,
-                deployment_id=d.id,
-                slot_id=slot,
-                tokens_used=used,
-                latency_ms=elapsed * 1000,
-                outcome=outcome,  # type: ignore[arg-type]
-                allowed_fails=self.options.allowed_fails,
-                cooldown=self.options.cooldown_time,
-                demanded_cooldown=demanded,
-            )
-        )
-        if cooled and rec is not None:
-            rec.cooldowns.append(d.id)
+    # -- request-level mocks -----------------------------------------------------------------
+    async def _mock(self, group: Group, call: Call) -> Served:
+        """A `mock_response` sent by the client: answered at once by the mock adapter. It is
+        never admitted, so it takes no capacity and records nothing against a deployment."""
+        d = replace(group.deployments[0], provider="mock", mock_response=call.mock_response)
+        rec = call.record
+        rec.deployment_id, rec.provider, rec.model_group = d.id, "mock", group.name
+        provider = get_provider("mock")
+        ctx = self._context(d, call)
+        body = self._upstream_body(d, call)
+        if call.stream and call.endpoint != EMBED:
+            stream = (provider.chat_stream if call.endpoint == CHAT
+                      else provider.text_completion_stream)(d, body, ctx)
+            return Served(_strip_usage(stream, call.include_usage), d)
+        return Served(await _answer(provider, call.endpoint, d, body, ctx), d)
 
 
-async def _chunks(*head: JSON, rest: AsyncIterator[JSON] | None = None) -> AsyncIterator[JSON]:
-    for chunk in head:
+def _answer(provider: Provider, endpoint: str, d: Deployment, body: JSON, ctx: CallContext
+            ) -> Awaitable[JSON]:
+    if endpoint == EMBED:
+        return provider.embed(d, body, ctx)
+    if endpoint == CHAT:
+        return provider.chat(d, body, ctx)
+    return provider.text_completion(d, body, ctx)
+
+
+async def _guarded(d: Deployment, pending: Awaitable[Any]) -> Any:
+    """Await an adapter. Adapters raise RequestErrors only; anything else means a reply they
+    could not read, which is the upstream's failure (502), not the gateway's."""
+    try:
+        return await pending
+    except (RequestError, StopAsyncIteration):
+        raise
+    except Exception as exc:
+        log.warning("unusable reply from %s/%s: %s", d.provider, d.model, type(exc).__name__,
+                    exc_info=exc)
+        raise UpstreamError(
+            f"{d.provider}/{d.model}: the upstream's reply could not be used "
+            f"({type(exc).__name__}).") from None
+
+
+def _count(d: Deployment, usage: Mapping[str, Any], name: str) -> int:
+    value = usage.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            math.isfinite(value) and 0 <= value < 2**53):
+        raise UpstreamError(
+            f"{d.provider}/{d.model}: the upstream's reply has an unusable `usage.{name}`.")
+    return int(value)
+
+
+def _usage(d: Deployment, response: Any, rec: CallRecord) -> int:
+    """Record the reply's token usage; returns the tokens to reconcile the reservation with
+    (KEEP_RESERVATION when the reply says nothing). An unusable reply is a 502."""
+    if not isinstance(response, dict):
+        raise UpstreamError(f"{d.provider}/{d.model}: the upstream's reply is not an object.")
+    usage = response.get("usage")
+    if usage is None:
+        return KEEP_RESERVATION
+    if not isinstance(usage, Mapping):
+        raise UpstreamError(f"{d.provider}/{d.model}: the upstream's `usage` is not an object.")
+    rec.prompt_tokens = _count(d, usage, "prompt_tokens")
+    rec.completion_tokens = _count(d, usage, "completion_tokens")
+    if usage.get("total_tokens") is not None:
+        return _count(d, usage, "total_tokens")
+    return rec.prompt_tokens + rec.completion_tokens
+
+
+def _check_fits(group: Group, tokens: int) -> None:
+    """A request larger than every deployment's tpm could never be admitted: a 400 now,
+    instead of heading the line until its timeout."""
+    limits = [d.tpm or 0 for d in group.deployments]
+    if tokens and limits and all(limits) and tokens > max(limits):
+        raise BadRequest(
+            f"This request needs about {tokens} tokens (prompt plus max_tokens), more than any "
+            f"deployment of model group `{group.name}` allows per minute ({max(limits)}); "
+            "shorten it or lower `max_tokens`.",
+            param="max_tokens", code="tokens_exceed_limit")
+
+
+def _drop_all(d: Deployment, default: bool) -> bool:
+    """A deployment's own `drop_params: true/false` over the router's (a list names params to
+    drop, see `_upstream_body`, and leaves the router's setting for the rest)."""
+    own = d.params.get("drop_params")
+    return own if isinstance(own, bool) else default
+
+
+async def _strip_usage(chunks: AsyncIterator[JSON], include_usage: bool) -> AsyncIterator[JSON]:
+    async for chunk in chunks:
+        if chunk.get("usage") and not include_usage:
+            if not chunk.get("choices"):
+                continue
+            chunk = {**chunk, "usage": None}
         yield chunk
-    if rest is not None:
-        async for chunk in rest:
+
+
+async def _chunks(*head: JSON, rest: AsyncGenerator[JSON, None] | None = None
+                  ) -> AsyncIterator[JSON]:
+    try:
+        for chunk in head:
             yield chunk
+        if rest is not None:
+            async for chunk in rest:
+                yield chunk
+    finally:
+        if rest is not None:  # closed early (the client left): end the relay now, not at GC
+            await rest.aclose()
 
 
 def _forget(running: set[asyncio.Future[Served]]) -> Callable[[asyncio.Future[Served]], None]:
@@ -372,10 +437,3 @@ def _forget(running: set[asyncio.Future[Served]]) -> Callable[[asyncio.Future[Se
             task.exception()  # retrieved: a call whose client left may fail unobserved
 
     return done
-
-
-def _total(usage: JSON) -> int:
-    total = usage.get("total_tokens")
-    if total is None:
-        total = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
-    return int(total)

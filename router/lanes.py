@@ -7,6 +7,9 @@ capacity is known to return, or at most `safety_interval` (a safety net, not a p
 asks again. A per-process renewer keeps the leases of waiting and in-flight requests alive, so
 entries of a crashed instance expire within one lease. A request that stops waiting for any
 reason (served, timed out, cancelled by a client disconnect) leaves the line in a `finally`.
+
+An admission is an `Attempt`: the slot it holds on one deployment, from admission to exactly one
+release (see `Attempt`). `Lanes` is the only place that releases a slot.
 """
 
 from __future__ import annotations
@@ -14,17 +17,142 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from types import TracebackType
 
-from router.errors import ClientDisconnected, QueueFull, RequestTimeout
-from router.state.base import AdmitRequest, Admitted, Full, LineDepth, StateBackend
+from router.errors import (
+    AuthenticationFailed,
+    BadRequest,
+    ClientDisconnected,
+    NotFound,
+    PermissionDenied,
+    QueueFull,
+    RequestError,
+    RequestTimeout,
+)
+from router.state.base import (
+    AdmitRequest,
+    Admitted,
+    Full,
+    LineDepth,
+    Outcome,
+    Release,
+    StateBackend,
+)
 
 log = logging.getLogger("laneway.lanes")
 
-__all__ = ["Lanes"]
+__all__ = ["Attempt", "Lanes", "outcome_of"]
+
+KEEP_RESERVATION = -1
+"""`tokens_used` of an attempt whose real usage is unknown but the upstream did work on it."""
+
+
+def outcome_of(exc: BaseException) -> Outcome:
+    """How an attempt that ended with `exc` counts against its deployment's health."""
+    if isinstance(exc, AuthenticationFailed | PermissionDenied | NotFound):
+        return "fatal"  # misconfigured deployment: retrying it soon will not help
+    if isinstance(exc, BadRequest | ClientDisconnected):
+        return "none"  # the request's fault, not the deployment's
+    if isinstance(exc, Exception):
+        return "fail"  # the upstream failed, or its reply could not be used
+    return "none"  # cancelled: the client went away
+
+
+class Attempt:
+    """One admitted try on one deployment: the slot it holds, from admission to one release.
+
+    Use it as `async with attempt:`. Inside, whoever learns how the call ended says so
+    (`succeeded`, `failed`, `gone`); leaving the block releases the slot exactly once, whatever
+    raised: an attempt that ends by an exception without a word is released as failed by that
+    exception, with its whole token reservation refunded. A stream hands the attempt to its
+    relay (`hand_off`), which ends it with `end()` when the stream is over. Only the first
+    release counts; later ones do nothing.
+    """
+
+    __slots__ = ("_handed_off", "_lanes", "_released", "cooled", "demanded_cooldown",
+                 "deployment_id",
+                 "group", "index", "latency", "outcome", "slot_id", "started", "tokens_used",
+                 "waited")
+
+    def __init__(self, lanes: Lanes, req: AdmitRequest, admitted: Admitted, waited: float
+                 ) -> None:
+        self._lanes = lanes
+        self.group = req.group
+        self.index = admitted.index
+        self.deployment_id = req.candidates[admitted.index].deployment_id
+        self.slot_id = req.slot_id
+        self.waited = waited
+        self.started = time.monotonic()
+        self.outcome: Outcome | None = None
+        self.tokens_used = 0
+        self.latency: float | None = None
+        """Seconds to record as the deployment's latency (None: since admission)."""
+        self.demanded_cooldown = 0.0
+        self.cooled = 0.0
+        """Seconds of cooldown the release started (0: none, or not released yet)."""
+        self._handed_off = False
+        self._released = False
+
+    # -- how it ended ------------------------------------------------------------------------
+    def succeeded(self, tokens_used: int, latency: float | None = None) -> None:
+        """The upstream answered; `tokens_used` reconciles the reservation (-1 keeps it)."""
+        self.outcome, self.tokens_used, self.latency = "ok", tokens_used, latency
+
+    def failed(self, exc: BaseException) -> None:
+        """The attempt failed with `exc`: full refund, health by the kind of failure."""
+        self.outcome, self.tokens_used = outcome_of(exc), 0
+        if isinstance(exc, RequestError) and exc.status == 429 and exc.retry_after:
+            self.demanded_cooldown = exc.retry_after
+
+    def gone(self, tokens_used: int = KEEP_RESERVATION) -> None:
+        """The client left mid-call: not the deployment's fault, but the upstream worked on
+        it, so its reservation stays unless the real usage is known."""
+        self.outcome, self.tokens_used = "none", tokens_used
+
+    @property
+    def released(self) -> bool:
+        return self._released
+
+    # -- ownership ---------------------------------------------------------------------------
+    def hand_off(self) -> Attempt:
+        """Pass the attempt on (to a stream's relay): the `async with` block this is called in
+        no longer ends it; the new owner must call `end()`."""
+        self._handed_off = True
+        return self
+
+    async def __aenter__(self) -> Attempt:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._handed_off:
+            await self.end(exc)
+
+    async def end(self, exc: BaseException | None = None) -> float:
+        """Record `exc` (unless the outcome is already known) and release; returns the
+        cooldown this started, in seconds."""
+        if exc is not None and self.outcome is None:
+            if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+                self.gone()
+            else:
+                self.failed(exc)
+        return await self.release()
+
+    async def release(self) -> float:
+        if self._released:
+            return 0.0
+        self._released = True
+        if self.outcome is None:  # ended without a word and without an error: refund it
+            self.outcome, self.tokens_used = "none", 0
+        self.cooled = await self._lanes.release(self)
+        return self.cooled
 
 
 class Lanes:
@@ -34,15 +162,24 @@ class Lanes:
         *,
         lease: float = 5.0,
         safety_interval: float = 1.0,
+        allowed_fails: int = 3,
+        cooldown: float = 5.0,
+        max_cooldown: float = 300.0,
     ) -> None:
         self.state = state
         self.lease = lease
         self.safety_interval = safety_interval
+        self.allowed_fails = allowed_fails
+        self.cooldown = cooldown
+        self.max_cooldown = max_cooldown
         self._events: dict[str, asyncio.Event] = {}
         self._waiting: dict[str, set[str]] = defaultdict(set)  # group -> request ids
-        self._slots: dict[str, dict[str, str]] = defaultdict(dict)  # group -> slot -> deployment
+        # group -> slot -> (deployment, monotonic time after which it is no longer renewed)
+        self._slots: dict[str, dict[str, tuple[str, float]]] = defaultdict(dict)
         self._renewer: asyncio.Task[None] | None = None
         self._started_on: asyncio.AbstractEventLoop | None = None
+
+
 
     async def start(self) -> None:
         """Connect to the state backend and subscribe to wake-ups ahead of the first request."""
@@ -130,14 +267,54 @@ class Lanes:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.state.cancel(req.group, req.request_id))
 
-    # -- leases ------------------------------------------------------------------------------
-    def hold(self, group: str, deployment_id: str, slot_id: str) -> None:
-        """Keep renewing an in-flight slot until `drop`."""
-        self._slots[group][slot_id] = deployment_id
+    async def admit(
+        self,
+        req: AdmitRequest,
+        deadline: float,
+        abandoned: Callable[[], Awaitable[None]] | None = None,
+    ) -> Attempt:
+        """Admit `req` (waiting in line as `acquire` does) and hold its slot: the returned
+        attempt's lease is renewed until it is released, and at the latest until a lease
+        after `deadline`, so that even an attempt nobody ends frees its slot by itself."""
+        admitted, waited = await self.acquire(req, deadline, abandoned)
+        attempt = Attempt(self, req, admitted, waited)
+        self._slots[req.group][req.slot_id] = (attempt.deployment_id, deadline + self.lease)
         self._ensure_renewer()
+        return attempt
 
-    def drop(self, group: str, slot_id: str) -> None:
-        self._slots[group].pop(slot_id, None)
+    async def release(self, attempt: Attempt) -> float:
+        """The one place a slot is released (through `Attempt.release`). A state backend that
+        cannot be reached now does not turn a finished call into an error: the slot is no
+        longer renewed, so it frees itself within one lease."""
+        self._slots[attempt.group].pop(attempt.slot_id, None)
+        latency = attempt.latency
+        if latency is None:
+            latency = time.monotonic() - attempt.started
+        release = Release(
+            group=attempt.group,
+            deployment_id=attempt.deployment_id,
+            slot_id=attempt.slot_id,
+            tokens_used=attempt.tokens_used,
+            latency_ms=latency * 1000,
+            outcome=attempt.outcome or "none",
+            allowed_fails=self.allowed_fails,
+            cooldown=self.cooldown,
+            demanded_cooldown=self._capped(attempt.demanded_cooldown),
+        )
+        try:
+            return await asyncio.shield(self.state.release(release))
+        except Exception as exc:
+            log.warning("releasing a slot of %s failed (%s); its lease runs out by itself",
+                        attempt.group, type(exc).__name__)
+            return 0.0
+
+    def _capped(self, demanded: float) -> float:
+        """An upstream's Retry-After, kept finite and within `max_cooldown`."""
+        if not math.isfinite(demanded) or demanded <= 0:
+            return self.max_cooldown if demanded == math.inf else 0.0
+        return min(demanded, self.max_cooldown)
+
+    # -- leases ------------------------------------------------------------------------------
 
     def _ensure_renewer(self) -> None:
         if self._renewer is None or self._renewer.done():
@@ -147,9 +324,17 @@ class Lanes:
         period = self.lease / 3
         while any(self._waiting.values()) or any(self._slots.values()):
             await asyncio.sleep(period)
+            now = time.monotonic()
             for group in list(set(self._waiting) | set(self._slots)):
                 waiters = list(self._waiting.get(group, ()))
-                slots = [(dep, slot) for slot, dep in self._slots.get(group, {}).items()]
+                held = self._slots.get(group, {})
+                for slot in [s for s, (_, until) in held.items() if until < now]:
+                    # Held past its request's deadline: a bug left it unreleased. Stop
+                    # renewing it, so the fleet gets the capacity back within a lease.
+                    log.error("slot %s of %s was never released; letting its lease expire",
+                              slot, group)
+                    del held[slot]
+                slots = [(dep, slot) for slot, (dep, _) in held.items()]
                 if not waiters and not slots:
                     self._waiting.pop(group, None)
                     self._slots.pop(group, None)

@@ -32,6 +32,8 @@ class RouterOptions:
     """Smallest pause before retrying on the same deployment."""
     allowed_fails: int = 3
     cooldown_time: float = 5.0
+    max_cooldown: float = 300.0
+    """The longest cooldown an upstream's Retry-After (or rate-limit reset) may start."""
     fallbacks: Mapping[str, list[str]] = field(default_factory=dict)
     context_window_fallbacks: Mapping[str, list[str]] = field(default_factory=dict)
     content_policy_fallbacks: Mapping[str, list[str]] = field(default_factory=dict)
@@ -73,6 +75,7 @@ class RouterOptions:
             "retry_after": pick("retry_after"),
             "allowed_fails": pick("allowed_fails"),
             "cooldown_time": pick("cooldown_time"),
+            "max_cooldown": pick("max_cooldown_seconds"),
             "default_priority": pick("default_priority"),
             "queue_lease": pick("queue_lease_seconds"),
             "polling_interval": pick("polling_interval"),

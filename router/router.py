@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,7 +45,12 @@ log = logging.getLogger("laneway.router")
 __all__ = ["LANEWAY_FIELDS", "Router"]
 
 LANEWAY_FIELDS = frozenset({"priority", "mock_response", "metadata", "timeout", "num_retries"})
-"""Request fields laneway consumes itself; they are never sent upstream."""
+"""Request fields laneway consumes itself; they are never sent upstream as they are (an
+OpenAI-shaped `metadata` is passed on to upstreams that take it, see `_openai_metadata`)."""
+
+PRIORITY_LIMIT = 2**20 - 1
+"""`priority` is an integer in [-PRIORITY_LIMIT, PRIORITY_LIMIT]: with the arrival counter
+below it, every line score stays an exact integer in a double (2^52)."""
 
 _ROUTER_SETTING_KEYS = {"drop_params", "request_timeout", "success_callback", "failure_callback"}
 
@@ -114,7 +120,12 @@ class Router:
         """Called after each Redis round trip with (operation, seconds, error or None)."""
         self.state = _state_for(settings, config.env, self.state_observers)
         self.lanes = Lanes(self.state, lease=self.options.queue_lease,
-                           safety_interval=self.options.safety_interval)
+                           safety_interval=self.options.safety_interval,
+                           allowed_fails=self.options.allowed_fails,
+                           cooldown=self.options.cooldown_time,
+                           max_cooldown=self.options.max_cooldown)
+        self.allow_request_mocks = bool(
+            config.general_settings.allow_client_side_mock_response)
         self.dispatcher = Dispatcher(self.lanes, self.strategy, self.options, self._http,
                                      _estimate_tokens(self.options))
         self.observers: list[Observer] = []
@@ -140,6 +151,7 @@ class Router:
                 d.token_counter().text("x")
 
     async def aclose(self) -> None:
+        await self.dispatcher.aclose()
         if self._client is not None and self._client_loop is asyncio.get_running_loop():
             await self._client.aclose()
         self._client = None
@@ -164,20 +176,31 @@ class Router:
         prio = self._priority(body.get("priority") if priority is None else priority)
         stream = bool(body.get("stream")) and endpoint != EMBED
         timeout = self.options.timeout
-        if isinstance(body.get("timeout"), int | float) and body["timeout"] > 0:
-            timeout = min(timeout, float(body["timeout"]))
+        asked = body.get("timeout")
+        if isinstance(asked, int | float) and not isinstance(asked, bool) and asked > 0:
+            timeout = min(timeout, float(asked))  # NaN and inf fail `min` harmlessly
+        _check_params(body)
         clean = {k: v for k, v in body.items() if k not in LANEWAY_FIELDS}
+        metadata = _openai_metadata(body.get("metadata"))
+        if metadata is not None:
+            clean["metadata"] = metadata
         options = clean.get("stream_options") or {}
-        record = CallRecord(request_id=request_id or uuid.uuid4().hex, endpoint=endpoint,
+        line_id = uuid.uuid4().hex
+        record = CallRecord(request_id=request_id or line_id, endpoint=endpoint,
                             model=model, priority=prio, stream=stream)
         call = Call(
             endpoint=endpoint, body=clean, record=record, priority=prio, stream=stream,
-            deadline=time.monotonic() + timeout,
-            include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+            deadline=time.monotonic() + timeout, line_id=line_id,
+            include_usage=bool(options.get("include_usage")),
             force_queue=queue,
             abandoned=abandoned,
         )
         if body.get("mock_response") is not None:
+            if not self.allow_request_mocks:
+                raise BadRequest(
+                    "`mock_response` in a request is turned off on this gateway "
+                    "(general_settings.allow_client_side_mock_response).",
+                    param="mock_response")
             call.mock_response = body["mock_response"]
         try:
             served = await self._with_fallbacks(model, call)
@@ -198,16 +221,7 @@ class Router:
     def _priority(self, value: Any) -> int:
         if value is None:
             return self.options.default_priority or 0
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.lstrip("-").isdigit():
-                value = int(value)
-            else:
-                raise BadRequest("`priority` must be an integer (lower is served first).",
-                                 param="priority")
-        if not -(2**20) < value < 2**20:
-            raise BadRequest("`priority` must be between -1048575 and 1048575.",
-                             param="priority")
-        return value
+        return parse_priority(value)
 
     async def _with_fallbacks(self, model: str, call: Call) -> Served:
         group = self.groups.resolve(model)
@@ -261,6 +275,7 @@ class Router:
             record.status, record.error_type = exc.status, type(exc).__name__
             raise
         finally:
+            await _close(chunks)  # closed early: the relay below ends (and releases) now
             self._notify(record)
 
     # -- the Python API ----------------------------------------------------------------------
@@ -302,9 +317,59 @@ class Router:
         return out
 
 
+def parse_priority(value: Any) -> int:
+    """A client's `priority`: an integer (or a string of one, as headers carry it) within
+    ±PRIORITY_LIMIT; anything else is a 400."""
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest("`priority` must be an integer (lower is served first).",
+                         param="priority")
+    if not -PRIORITY_LIMIT <= value <= PRIORITY_LIMIT:
+        raise BadRequest(f"`priority` must be between {-PRIORITY_LIMIT} and {PRIORITY_LIMIT}.",
+                         param="priority")
+    return value
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,16}")
+
+
+def _check_params(body: dict[str, Any]) -> None:
+    """The request params laneway itself reads, checked before they are used."""
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 < value < 2**31):
+            raise BadRequest(f"`{name}` must be a positive integer.", param=name)
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise BadRequest("`stream_options` must be an object.", param="stream_options")
+
+
+def _openai_metadata(value: Any) -> dict[str, str] | None:
+    """The request's `metadata` as OpenAI takes it (at most 16 string pairs, keys up to 64 and
+    values up to 512 characters), passed on to upstreams that accept it; LiteLLM-style
+    metadata (tags, trace ids, nested values) stays laneway's, for logs and callbacks."""
+    if not isinstance(value, dict) or not value or len(value) > 16:
+        return None
+    for k, v in value.items():
+        if not (isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512):
+            return None
+    return value
+
+
 async def _wrapped_stream(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[Any]:
-    async for chunk in chunks:
-        yield wrap(chunk)
+    try:
+        async for chunk in chunks:
+            yield wrap(chunk)
+    finally:
+        await _close(chunks)
+
+
+async def _close(chunks: AsyncIterator[Any]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _as_text(value: Any) -> str | list[str]:

@@ -118,6 +118,8 @@ class TokenCounter:
         count = _REPLY_PRIMER if self._framed and messages else 0
         parts: list[str] = []
         for message in messages:
+            if not isinstance(message, dict):
+                continue
             if self._framed:
                 count += _PER_MESSAGE
                 if message.get("name"):
@@ -125,15 +127,19 @@ class TokenCounter:
             for key, value in message.items():
                 if key == "content":
                     count += self._content(value, parts)
-                elif key == "tool_calls" and value:
+                elif key == "tool_calls" and isinstance(value, list):
                     for call in value:
-                        fn = call.get("function") or {}
-                        parts.append(str(fn.get("name", "")))
-                        parts.append(str(fn.get("arguments", "")))
+                        fn = call.get("function") if isinstance(call, dict) else None
+                        if isinstance(fn, dict):
+                            parts.append(str(fn.get("name", "")))
+                            parts.append(str(fn.get("arguments", "")))
                 elif isinstance(value, str) and (self._framed or key == "name"):
                     parts.append(value)
         if tools:
-            parts.append(orjson.dumps(tools).decode())
+            try:
+                parts.append(orjson.dumps(tools).decode())
+            except TypeError:  # not JSON (from Python callers): count its text instead
+                parts.append(str(tools))
         return count + sum(self._len(p) for p in parts if p)
 
     @staticmethod
@@ -141,8 +147,13 @@ class TokenCounter:
         if isinstance(value, str):
             parts.append(value)
             return 0
+        if not isinstance(value, list):
+            # Not OpenAI's shape (a number, an object): the upstream judges it; count its text.
+            if value is not None:
+                parts.append(str(value))
+            return 0
         images = 0
-        for part in value or ():
+        for part in value:
             kind = part.get("type") if isinstance(part, dict) else None
             if kind == "text":
                 parts.append(str(part.get("text", "")))

@@ -68,6 +68,10 @@ class LitellmParams(Section):
     max_retries: NonNegativeInt | None = None
     extra_headers: TextMap | None = Field(default=None, repr=False)
     mock_response: Any = None
+    extra_body: AnyMap | None = None
+    """Merged into every upstream request body (the operator's values win)."""
+    drop_params: bool | list[str] | None = None
+    """True/false overrides `litellm_settings.drop_params` here; a list names params to drop."""
     litellm_credential_name: Text | None = None
     # AWS (Bedrock)
     aws_region_name: Text | None = None

@@ -85,6 +85,7 @@ class RouterSettings(Section):
     retry_after: NonNegativeNumber | None = None
     allowed_fails: NonNegativeInt | None = None
     cooldown_time: NonNegativeNumber | None = None
+    max_cooldown_seconds: PositiveNumber | None = None
     redis_host: Text | None = None
     redis_port: Port | None = None
     redis_password: Text | None = Field(default=None, repr=False)
@@ -193,5 +194,6 @@ class GeneralSettings(Section):
     )
 
     master_key: Text | None = Field(default=None, repr=False)
+    allow_client_side_mock_response: Flag = True
     alerting: TextList | None = None
     alerting_threshold: PositiveNumber | None = None

@@ -60,9 +60,10 @@ _NEUTRAL = {"n": 1, "logprobs": False, "stream": False, "parallel_tool_calls": T
 
 
 def without_neutral(body: JSON) -> JSON:
-    """`body` minus None values and params that sit at their no-op default."""
+    """`body` minus None values, params that sit at their no-op default, and OpenAI's
+    `metadata` (a label for the caller's records: it never changes an answer)."""
     return {k: v for k, v in body.items()
-            if v is not None and not (k in _NEUTRAL and v == _NEUTRAL[k])}
+            if v is not None and k != "metadata" and not (k in _NEUTRAL and v == _NEUTRAL[k])}
 
 
 def prompt_messages(prompt: Any) -> list[JSON]:

@@ -45,6 +45,8 @@ class CallContext:
     drop_params: bool = False
     """Drop request params the provider does not support instead of failing with 400."""
     request_id: str = ""
+    deadline: float | None = None
+    """time.monotonic() by which the whole request must be done, streams included."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 

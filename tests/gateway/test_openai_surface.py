@@ -77,9 +77,10 @@ def test_chat_completion_round_trip(gw: Gateway, fake_openai: FakeUpstream) -> N
     assert resp.headers["x-laneway-model-group"] == "gpt-4o"
     assert len(resp.headers["x-laneway-deployment-id"]) == 16
     sent = last_request(fake_openai, "gpt-4o-2024")
-    # Deployment defaults are merged in, laneway's own fields never leave the gateway.
+    # Deployment defaults are merged in, laneway's own fields never leave the gateway;
+    # OpenAI's own `metadata` (string pairs) does.
     assert sent["body"]["temperature"] == 0.25 and sent["body"]["seed"] == 7
-    assert "priority" not in sent["body"] and "metadata" not in sent["body"]
+    assert "priority" not in sent["body"] and sent["body"]["metadata"] == {"team": "a"}
     assert sent["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
 
 
