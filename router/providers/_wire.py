@@ -274,6 +274,12 @@ async def iter_sse(resp: UpstreamResponse) -> AsyncIterator[tuple[str, bytes]]:
     async for chunk in resp.aiter_bytes():
         if held_cr or b"\r" in chunk:
             chunk, held_cr = _lines(chunk, held_cr)
+        if not buffer and chunk.endswith(b"\n\n"):  # the usual read: whole events only
+            for block in chunk[:-2].split(b"\n\n"):
+                event, data = _parse_sse_block(block)
+                if data is not None:
+                    yield event, data
+            continue
         searched = len(buffer) - 1  # the old part holds no boundary; one may straddle its end
         buffer += chunk
         pos = 0
