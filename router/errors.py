@@ -196,7 +196,10 @@ _BY_STATUS: dict[int, type[RequestError]] = {
 
 
 def error_for_status(status: int, message: str, **kwargs: Any) -> RequestError:
-    """The laneway error for an upstream's HTTP status, keeping the status itself."""
+    """The laneway error for an upstream's HTTP status, keeping the status itself when it is
+    an error status (400-599); anything else cannot be a client's status and becomes a 502."""
+    if not 400 <= status <= 599:
+        return UpstreamError(message, **kwargs)
     cls = _BY_STATUS.get(status, UpstreamError)
     if cls is NotFound:
         kwargs.setdefault("code", "upstream_not_found")

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from router.httpclient.errors import DEFAULT_MAX_RESPONSE_BYTES
+
 __all__ = ["RouterOptions", "fallback_map"]
 
 DEFAULT_TIMEOUT = 600.0
@@ -47,6 +49,8 @@ class RouterOptions:
     default_max_parallel_requests: int | None = None
     default_completion_tokens: int = 256
     """Completion tokens reserved for tpm when a request sets no max_tokens."""
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    """Largest upstream body (non-streamed) or stream event taken; bigger ones are a 502."""
 
     def queue_limits(self, group: str, priority: int) -> tuple[int, int]:
         """(max waiters in the group, max waiters at this priority); -1 = unlimited."""
@@ -82,6 +86,7 @@ class RouterOptions:
             "drop_params": pick("drop_params"),
             "default_max_parallel_requests": pick("default_max_parallel_requests"),
             "default_completion_tokens": pick("default_max_tokens"),
+            "max_response_bytes": pick("max_response_bytes"),
         }
         kw = {k: v for k, v in kw.items() if v is not None}
         return cls(

@@ -100,6 +100,7 @@ class RouterSettings(Section):
     queue_lease_seconds: PositiveNumber | None = None
     default_max_parallel_requests: PositiveInt | None = None
     enable_pre_call_checks: Flag | None = None
+    max_response_bytes: PositiveInt | None = None
 
 
 class LitellmSettings(Section):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from router.httpclient.connection import Connection, Response
-from router.httpclient.errors import http_errors
+from router.httpclient.errors import DEFAULT_MAX_RESPONSE_BYTES, ResponseTooLarge, http_errors
 
 if TYPE_CHECKING:
     import httpx
@@ -61,20 +61,37 @@ def _wants_proxy() -> bool:
     return any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARS)
 
 
+class _Buffered:
+    """A fully read httpx response, as `post` returns it on the proxy path."""
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes) -> None:
+        self.status_code, self.headers, self.content = status_code, headers, content
+
+
 class UpstreamClient:
-    def __init__(self, *, max_idle_per_host: int = 256) -> None:
+    def __init__(self, *, max_idle_per_host: int = 256,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._max_idle = max_idle_per_host
+        self.max_response_bytes = max_response_bytes
+        """Most bytes of a non-streamed body, or of one event of a stream."""
         self._ssl: ssl.SSLContext | None = None
         self._fallback: httpx.AsyncClient | None = None
         self._use_httpx = _wants_proxy()
 
     # -- the httpx-like surface --------------------------------------------------------------
     async def post(self, url: str, *, content: bytes, headers: Mapping[str, str],
-                   timeout: httpx.Timeout) -> Response | httpx.Response:
+                   timeout: httpx.Timeout) -> Response | _Buffered:
         if self._use_httpx:
-            return await self._httpx().post(url, content=content, headers=headers,
-                                             timeout=timeout)
+            async with self._httpx().stream("POST", url, content=content, headers=headers,
+                                            timeout=timeout) as resp:
+                chunks, size = [], 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        raise ResponseTooLarge(self.max_response_bytes)
+                    chunks.append(chunk)
+            return _Buffered(resp.status_code, resp.headers, b"".join(chunks))
         async with self._exchange("POST", url, content, headers, timeout) as response:
             await response.aread()
             return response
@@ -134,7 +151,7 @@ class UpstreamClient:
             conn = idle.pop()
             if conn.closed:
                 continue
-            response = conn.send(request)
+            response = conn.send(request, self.max_response_bytes)
             try:
                 await response.wait_headers(timeout.read)
             except http_errors().RemoteProtocolError:
@@ -150,7 +167,7 @@ class UpstreamClient:
             response.read_timeout = timeout.read
             return conn, response
         conn = await self._connect(key, timeout.connect)
-        response = conn.send(request)
+        response = conn.send(request, self.max_response_bytes)
         try:
             await response.wait_headers(timeout.read)
         except BaseException:

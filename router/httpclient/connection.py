@@ -13,7 +13,12 @@ from collections.abc import AsyncIterator
 
 import httptools
 
-from router.httpclient.errors import http_errors
+from router.httpclient.errors import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    InvalidResponse,
+    ResponseTooLarge,
+    http_errors,
+)
 
 __all__ = ["Connection", "Response"]
 
@@ -33,6 +38,8 @@ class Response:
         self.read_timeout: float | None = None
         self._decoder: zlib._Decompress | None = None
         self._content: bytes | None = None
+        self.max_bytes = DEFAULT_MAX_RESPONSE_BYTES
+        """The most bytes `aread` takes, and (read by the stream framers) one event may have."""
 
     # -- fed by the connection ---------------------------------------------------------------
     def _headers(self, status: int, headers: dict[str, str]) -> None:
@@ -44,8 +51,14 @@ class Response:
             self._headers_done.set_result(None)
 
     def _body(self, data: bytes) -> None:
+        if self.complete:  # failed part-way through a read: the rest is dropped
+            return
         if self._decoder is not None:
-            data = self._decoder.decompress(data)
+            # Bounded, so that a few compressed bytes cannot expand into gigabytes at once.
+            data = self._decoder.decompress(data, self.max_bytes + 1)
+            if len(data) > self.max_bytes:
+                self._conn._fail(ResponseTooLarge(self.max_bytes))
+                return
         if data:
             self._chunks.append(data)
             self._arrived.set()
@@ -104,7 +117,17 @@ class Response:
 
     async def aread(self) -> bytes:
         if self._content is None:
-            self._content = b"".join([chunk async for chunk in self.aiter_bytes()])
+            limit = self.max_bytes
+            declared = self.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise ResponseTooLarge(limit)  # nothing of it is read: the caller drops the line
+            chunks, size = [], 0
+            async for chunk in self.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise ResponseTooLarge(limit)
+                chunks.append(chunk)
+            self._content = b"".join(chunks)
         return self._content
 
     @property
@@ -122,6 +145,7 @@ class Connection(asyncio.Protocol):
         self.response: Response | None = None
         self.received_any = False
         self._header_list: list[tuple[str, str]] = []
+        self._interim = False  # parsing a 1xx response, which precedes the real one
 
     # -- asyncio.Protocol --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -132,7 +156,7 @@ class Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(http_errors().RemoteProtocolError(f"invalid HTTP response: {exc}"))
+            self._fail(InvalidResponse(f"invalid HTTP response: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -150,23 +174,34 @@ class Connection(asyncio.Protocol):
         self._header_list.append((name.decode("latin-1").lower(), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            # 100 Continue, 103 Early Hints: informational, the real response follows.
+            self._interim = True
+            self._header_list = []
+            return
         if self.response is not None:
-            self.response._headers(self.parser.get_status_code(), dict(self._header_list))
+            self.response._headers(status, dict(self._header_list))
 
     def on_body(self, body: bytes) -> None:
         if self.response is not None:
             self.response._body(body)
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         if self.response is not None:
             self.response._finish()
         if not self.parser.should_keep_alive():
             self.close()
 
     # -- use ---------------------------------------------------------------------------------
-    def send(self, request: bytes) -> Response:
+    def send(self, request: bytes, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> Response:
         self.response = Response(self)
+        self.response.max_bytes = max_bytes
         self._header_list = []
+        self._interim = False
         self.received_any = False
         assert self.transport is not None
         self.transport.write(request)

@@ -31,7 +31,13 @@ from router.errors import (
 if TYPE_CHECKING:
     from router.groups import Deployment
 
-__all__ = ["ErrorFields", "error_from_response", "map_transport_error", "retry_after_seconds"]
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "ErrorFields",
+    "error_from_response",
+    "map_transport_error",
+    "retry_after_seconds",
+]
 
 ErrorFields = Callable[[Any], tuple[str | None, str | None, str | None, str | None]]
 """Reads (message, code, param, type) out of a provider's parsed error body."""
@@ -45,29 +51,44 @@ _CONTEXT_PHRASES = re.compile(
 )
 _CONTENT_CODES = {"content_filter", "content_policy_violation", "ResponsibleAIPolicyViolation"}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
+
+
+# However long an upstream asks for, waiting more than a day is not advice worth taking.
+MAX_RETRY_AFTER = 86_400.0
+
+
+def _seconds(value: float) -> float | None:
+    """`value` as a wait: NaN means nothing, negatives are now, and huge or infinite a day."""
+    if value != value:  # NaN
+        return None
+    return min(max(value, 0.0), MAX_RETRY_AFTER)
 
 
 def _duration(text: str) -> float | None:
-    """Seconds in "20", "1.5", "6m0s", "250ms" or an HTTP date."""
+    """Seconds in "20", "1.5", "6m0s", "250ms" or an HTTP date; None when it is none of them."""
     text = text.strip()
     with contextlib.suppress(ValueError):
-        return max(0.0, float(text))
-    parts = _DURATION_PART.findall(text)
-    if parts:
+        return _seconds(float(text))
+    if _DURATION.fullmatch(text):
+        parts = _DURATION_PART.findall(text)
         scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-        return sum(float(n) * scale[unit] for n, unit in parts)
-    with contextlib.suppress(TypeError, ValueError):
+        return _seconds(sum(float(n) * scale[unit] for n, unit in parts))
+    with contextlib.suppress(TypeError, ValueError, OverflowError, IndexError):
         when = email.utils.parsedate_to_datetime(text)
-        return max(0.0, when.timestamp() - time.time())
+        return _seconds(when.timestamp() - time.time())
     return None
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """How long the upstream asks us to wait, from Retry-After and the rate-limit reset hints."""
+    """How long the upstream asks us to wait, from Retry-After and the rate-limit reset hints:
+    None, or a finite number of seconds between 0 and `MAX_RETRY_AFTER`."""
     ms = headers.get("retry-after-ms")
     if ms:
         with contextlib.suppress(ValueError):
-            return max(0.0, float(ms) / 1000.0)
+            seconds = _seconds(float(ms) / 1000.0)
+            if seconds is not None:
+                return seconds
     value = headers.get("retry-after")
     if value:
         seconds = _duration(value)

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from router.providers.base import JSON
 
 __all__ = [
+    "chunks_from_completion",
+    "clean_usage",
     "completion_id",
     "encode_embedding",
     "no_endpoint",
@@ -34,6 +36,61 @@ def usage(prompt_tokens: int, completion_tokens: int) -> JSON:
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
+
+
+_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def clean_usage(raw: Any) -> JSON:
+    """An upstream's `usage` whose token counts are ints the router can add up: numbers sent
+    as floats or digit strings are converted; anything else raises ValueError/TypeError (read
+    inside `reply_shape`, a 502)."""
+    if type(raw) is not dict:
+        raise TypeError(f"usage is a {type(raw).__name__}, not an object")
+    fixed: JSON | None = None
+    for key in _COUNTS:
+        value = raw.get(key)
+        if value is None or (type(value) is int and value >= 0):
+            continue
+        numeric = type(value) is float and 0 <= value < 2**53
+        digits = type(value) is str and 0 < len(value) <= 15 and value.isascii() and value.isdigit()
+        if not (numeric or digits):
+            raise ValueError(f"usage.{key} is not a token count: {str(value)[:40]!r}")
+        count = int(value)
+        if fixed is None:
+            fixed = dict(raw)
+        fixed[key] = count
+    return raw if fixed is None else fixed
+
+
+def chunks_from_completion(result: JSON, *, text: bool) -> list[JSON]:
+    """A finished `chat.completion` (or `text_completion`) as the chunks its stream would have
+    carried: per choice its message as one delta, then its finish_reason; then the usage."""
+    kind = "text_completion" if text else "chat.completion.chunk"
+    head = {"id": result.get("id") or completion_id("cmpl" if text else "chatcmpl"),
+            "object": kind, "created": result.get("created") or int(time.time()),
+            "model": result.get("model")}
+    out: list[JSON] = []
+    for i, choice in enumerate(result.get("choices") or ()):
+        index = choice.get("index", i)
+        if text:
+            out.append({**head, "choices": [{
+                "index": index, "text": choice.get("text") or "",
+                "finish_reason": choice.get("finish_reason"), "logprobs": choice.get("logprobs")}]})
+            continue
+        message = choice.get("message") or {}
+        delta = {k: v for k, v in message.items() if v is not None}
+        if isinstance(delta.get("tool_calls"), list):
+            delta["tool_calls"] = [{"index": n, **call}
+                                   for n, call in enumerate(delta["tool_calls"])]
+        out.append({**head, "choices": [{"index": index, "delta": delta,
+                                         "logprobs": choice.get("logprobs"),
+                                         "finish_reason": None}]})
+        out.append({**head, "choices": [{"index": index, "delta": {}, "logprobs": None,
+                                         "finish_reason": choice.get("finish_reason")}]})
+    if result.get("usage"):
+        out.append({**head, "choices": [], "usage": result["usage"]})
+    return out
 
 
 def reject_unsupported(

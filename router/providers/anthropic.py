@@ -24,9 +24,11 @@ from router.providers._wire import (
     iter_sse,
     no_endpoint,
     open_stream,
+    parse_chunk,
     post_json,
     prompt_messages,
     reject_unsupported,
+    reply_shape,
     text_chunk_from_chat,
     text_completion_from_chat,
     usage,
@@ -69,7 +71,8 @@ class AnthropicProvider:
                                      self._headers(deployment), fields=_fields)
         except UpstreamError as exc:
             raise _overloaded(exc) from exc
-        return _from_message(result)
+        with reply_shape(deployment):
+            return _from_message(result)
 
     async def chat_stream(
         self, deployment: Deployment, body: JSON, ctx: CallContext
@@ -79,11 +82,12 @@ class AnthropicProvider:
         try:
             async with open_stream(ctx, deployment, self._url(deployment), request,
                                    self._headers(deployment), fields=_fields) as resp:
-                async for event, data in iter_sse(resp):
-                    if event == "error":
-                        raise error_from_response(529, data, {}, deployment, fields=_fields)
-                    for chunk in state.translate(event, orjson.loads(data)):
-                        yield chunk
+                with reply_shape(deployment):
+                    async for event, data in iter_sse(resp):
+                        if event == "error":
+                            raise error_from_response(529, data, {}, deployment, fields=_fields)
+                        for chunk in state.translate(event, parse_chunk(data, deployment)):
+                            yield chunk
         except UpstreamError as exc:
             raise _overloaded(exc) from exc
 

@@ -26,8 +26,10 @@ from router.providers._wire import (
     encode_embedding,
     error_from_response,
     open_stream,
+    parse_chunk,
     post_json,
     prompt_messages,
+    reply_shape,
     text_chunk_from_chat,
     text_completion_from_chat,
     usage,
@@ -76,7 +78,8 @@ class BedrockProvider:
             prompt = render(body.get("messages") or [], template)
             return await self._invoke_text(deployment, prompt, body, ctx)
         reply = await self._post(deployment, "converse", to_converse(body, ctx.drop_params), ctx)
-        return from_converse(reply, model_id(deployment))
+        with reply_shape(deployment):
+            return from_converse(reply, model_id(deployment))
 
     async def chat_stream(
         self, deployment: Deployment, body: JSON, ctx: CallContext
@@ -90,13 +93,15 @@ class BedrockProvider:
         state = ConverseStream(model_id(deployment))
         decoder = EventStreamDecoder()
         async with open_stream(ctx, deployment, url, request, headers) as resp:
-            async for data in resp.aiter_bytes():
-                for frame in decoder.feed(data):
-                    if frame.message_type != "event":
-                        status = _STREAM_ERRORS.get(frame.event_type, 500)
-                        raise error_from_response(status, frame.payload, {}, deployment)
-                    for chunk in state.translate(frame.event_type, orjson.loads(frame.payload)):
-                        yield chunk
+            with reply_shape(deployment):  # a broken frame (EventStreamError) included
+                async for data in resp.aiter_bytes():
+                    for frame in decoder.feed(data):
+                        if frame.message_type != "event":
+                            status = _STREAM_ERRORS.get(frame.event_type, 500)
+                            raise error_from_response(status, frame.payload, {}, deployment)
+                        event = parse_chunk(frame.payload, deployment)
+                        for chunk in state.translate(frame.event_type, event):
+                            yield chunk
 
     async def text_completion(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         if family(model_id(deployment)) in _TEXT_FAMILIES:
@@ -128,7 +133,8 @@ class BedrockProvider:
         bodies, count = embedding_bodies(model, body, ctx.drop_params)
         replies = await asyncio.gather(*(self._post(deployment, "invoke", b, ctx)
                                          for b in bodies))
-        vectors, tokens = embedding_vectors(model, list(replies))
+        with reply_shape(deployment):
+            vectors, tokens = embedding_vectors(model, list(replies))
         if tokens is None:
             from router.tokens import counter_for
 
@@ -148,7 +154,12 @@ class BedrockProvider:
         model = model_id(dep)
         reply = await self._post(dep, "invoke", text_body(model, prompt, body, ctx.drop_params),
                                  ctx)
-        text, finish, prompt_tokens, completion_tokens = text_reply(model, reply)
+        with reply_shape(dep):
+            text, finish, prompt_tokens, completion_tokens = text_reply(model, reply)
+            if not isinstance(text, str):
+                raise TypeError(f"the generated text is a {type(text).__name__}")
+            prompt_tokens = None if prompt_tokens is None else int(prompt_tokens)
+            completion_tokens = None if completion_tokens is None else int(completion_tokens)
         if prompt_tokens is None or completion_tokens is None:
             from router.tokens import counter_for
 

@@ -26,6 +26,7 @@ from router.providers._wire import (
     open_stream,
     post_json,
     reject_unsupported,
+    reply_shape,
     text_chunk_from_chat,
     text_completion_from_chat,
     usage,
@@ -54,7 +55,8 @@ class OllamaProvider:
         path, request = self._chat_request(deployment, body, ctx)
         reply = await post_json(ctx, deployment, self._url(deployment, path), request,
                                 self._headers(deployment))
-        return _completion(reply, _Ids())
+        with reply_shape(deployment):
+            return _completion(reply, _Ids())
 
     async def chat_stream(
         self, deployment: Deployment, body: JSON, ctx: CallContext
@@ -64,18 +66,20 @@ class OllamaProvider:
         ids = _Ids()
         yield ids.chunk({"role": "assistant", "content": ""})
         async with open_stream(ctx, deployment, self._url(deployment, path), request,
-                               self._headers(deployment)) as resp:
-            async for line in iter_ndjson(resp):
-                if "error" in line:
-                    raise UpstreamError(f"ollama/{deployment.model}: {line['error']}")
-                for chunk in _stream_chunks(line, ids):
-                    yield chunk
+                               self._headers(deployment), json_ok=True) as resp:
+            with reply_shape(deployment):
+                async for line in iter_ndjson(resp):
+                    if "error" in line:
+                        raise UpstreamError(f"ollama/{deployment.model}: {line['error']}")
+                    for chunk in _stream_chunks(line, ids):
+                        yield chunk
 
     async def text_completion(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         request = self._generate_request(deployment, body, ctx)
         reply = await post_json(ctx, deployment, self._url(deployment, "api/generate"), request,
                                 self._headers(deployment))
-        return text_completion_from_chat(_completion(reply, _Ids()))
+        with reply_shape(deployment):
+            return text_completion_from_chat(_completion(reply, _Ids()))
 
     async def text_completion_stream(
         self, deployment: Deployment, body: JSON, ctx: CallContext
@@ -83,12 +87,13 @@ class OllamaProvider:
         request = {**self._generate_request(deployment, body, ctx), "stream": True}
         ids = _Ids()
         async with open_stream(ctx, deployment, self._url(deployment, "api/generate"), request,
-                               self._headers(deployment)) as resp:
-            async for line in iter_ndjson(resp):
-                if "error" in line:
-                    raise UpstreamError(f"ollama/{deployment.model}: {line['error']}")
-                for chunk in _stream_chunks(line, ids):
-                    yield text_chunk_from_chat(chunk)
+                               self._headers(deployment), json_ok=True) as resp:
+            with reply_shape(deployment):
+                async for line in iter_ndjson(resp):
+                    if "error" in line:
+                        raise UpstreamError(f"ollama/{deployment.model}: {line['error']}")
+                    for chunk in _stream_chunks(line, ids):
+                        yield text_chunk_from_chat(chunk)
 
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         body = reject_unsupported(without_neutral(body), _EMBED_SUPPORTED, "ollama",
@@ -99,12 +104,13 @@ class OllamaProvider:
         reply = await post_json(ctx, deployment, self._url(deployment, "api/embed"), request,
                                 self._headers(deployment))
         fmt = body.get("encoding_format")
-        tokens = int(reply.get("prompt_eval_count") or 0)
-        return {"object": "list", "model": deployment.model,
-                "data": [{"object": "embedding", "index": i,
-                          "embedding": encode_embedding(vector, fmt)}
-                         for i, vector in enumerate(reply.get("embeddings") or [])],
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        with reply_shape(deployment):
+            tokens = int(reply.get("prompt_eval_count") or 0)
+            return {"object": "list", "model": deployment.model,
+                    "data": [{"object": "embedding", "index": i,
+                              "embedding": encode_embedding(vector, fmt)}
+                             for i, vector in enumerate(reply.get("embeddings") or [])],
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
     # ------------------------------------------------------------ requests
 

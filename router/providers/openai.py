@@ -11,14 +11,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from router.errors import BadRequest, InternalError
 from router.providers._wire import (
-    error_from_response,
+    chunks_from_completion,
+    clean_usage,
+    embedded_error,
+    is_json,
     iter_sse,
     open_stream,
+    parse_chunk,
     post_json,
+    read_reply,
+    reply_shape,
 )
 from router.providers.catalog import hosted_base, hosted_key
 
@@ -64,7 +68,8 @@ class OpenAIProvider:
 
     async def _call(self, dep: Deployment, path: str, body: JSON, ctx: CallContext) -> JSON:
         result: JSON = await post_json(ctx, dep, self.url(dep, path), body, self.headers(dep))
-        return result
+        with reply_shape(dep):
+            return _checked(result, "data" if path == "embeddings" else "choices")
 
     async def _stream(
         self, dep: Deployment, path: str, body: JSON, ctx: CallContext
@@ -87,15 +92,26 @@ class OpenAIProvider:
     async def _sse_chunks(
         self, dep: Deployment, url: str, payload: JSON, headers: dict[str, str], ctx: CallContext
     ) -> AsyncIterator[JSON]:
-        async with open_stream(ctx, dep, url, payload, headers) as resp:
-            async for _event, data in iter_sse(resp):
-                if data == b"[DONE]":
-                    return
-                chunk = orjson.loads(data)
-                if "error" in chunk:
-                    # An error after the stream started arrives as an SSE event.
-                    raise error_from_response(500, data, {}, dep)
-                yield chunk
+        async with open_stream(ctx, dep, url, payload, headers, json_ok=True) as resp:
+            if is_json(resp):
+                # Some servers ignore `stream` and answer with the whole completion: relay it
+                # as the stream it would have been rather than lose it.
+                result = await read_reply(resp, dep)
+                with reply_shape(dep):
+                    chunks = chunks_from_completion(_checked(result, "choices"),
+                                                    text="messages" not in payload)
+                for chunk in chunks:
+                    yield chunk
+                return
+            with reply_shape(dep):
+                async for _event, data in iter_sse(resp):
+                    if data == b"[DONE]":
+                        return
+                    chunk = parse_chunk(data, dep)
+                    if chunk.get("error"):
+                        # An error after the stream started arrives as an SSE event.
+                        raise embedded_error(chunk, data, {}, dep, default=500)
+                    yield _checked(chunk, "choices")
 
     def url(self, dep: Deployment, path: str) -> str:
         base = self._bases.get(dep.id)
@@ -128,6 +144,24 @@ class OpenAIProvider:
             headers["openai-organization"] = dep.organization
         headers.update(_str_headers(dep.extra_headers))
         return headers
+
+
+def _checked(reply: JSON, items: str) -> JSON:
+    """`reply` if its `choices` (or `data`) is a list of objects; its usage made countable.
+    Raises TypeError/ValueError otherwise (inside `reply_shape`: a 502)."""
+    listed = reply.get(items)
+    if listed is not None:
+        if type(listed) is not list:
+            raise TypeError(f"{items} is a {type(listed).__name__}, not a list")
+        for item in listed:
+            if type(item) is not dict:
+                raise TypeError(f"{items} holds a {type(item).__name__}, not an object")
+    raw = reply.get("usage")
+    if raw is not None:
+        fixed = clean_usage(raw)
+        if fixed is not raw:
+            reply["usage"] = fixed
+    return reply
 
 
 def _str_headers(extra: Any) -> dict[str, str]:

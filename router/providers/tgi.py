@@ -15,8 +15,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from router.errors import BadRequest
 from router.prompts import render, template_for
 from router.providers._wire import (
@@ -24,8 +22,10 @@ from router.providers._wire import (
     error_from_response,
     iter_sse,
     open_stream,
+    parse_chunk,
     post_json,
     reject_unsupported,
+    reply_shape,
     usage,
     without_neutral,
 )
@@ -82,13 +82,16 @@ class TGIProvider(OpenAIProvider):
                         chat: bool) -> JSON:
         request = {"inputs": prompt, "parameters": _parameters(body, ctx)}
         reply = await post_json(ctx, dep, self._root(dep) + "/generate", request,
-                                self.headers(dep))
+                                self.headers(dep), allow_list=True)
         if isinstance(reply, list):  # the hosted Inference API wraps the answer in a list
             reply = reply[0]
-        details = reply.get("details") or {}
-        text = reply.get("generated_text", "")
-        finish = _FINISH.get(details.get("finish_reason", ""), "stop")
-        tokens = usage(_count(dep, prompt), int(details.get("generated_tokens") or 0))
+        with reply_shape(dep):
+            details = reply.get("details") or {}
+            text = reply.get("generated_text", "")
+            if not isinstance(text, str):
+                raise TypeError(f"generated_text is a {type(text).__name__}")
+            finish = _FINISH.get(details.get("finish_reason", ""), "stop")
+            tokens = usage(_count(dep, prompt), int(details.get("generated_tokens") or 0))
         head = {"id": completion_id("chatcmpl" if chat else "cmpl"), "created": int(time.time()),
                 "model": dep.model, "usage": tokens}
         if chat:
@@ -119,19 +122,20 @@ class TGIProvider(OpenAIProvider):
             yield chunk("", first=True)
         async with open_stream(ctx, dep, self._root(dep) + "/generate_stream", request,
                                self.headers(dep)) as resp:
-            async for _event, data in iter_sse(resp):
-                event = orjson.loads(data)
-                if "error" in event:
-                    raise error_from_response(422 if event.get("error_type") == "validation"
-                                              else 500, data, {}, dep)
-                token = event.get("token") or {}
-                if token.get("text") and not token.get("special"):
-                    yield chunk(token["text"])
-                details = event.get("details")
-                if details is not None:
-                    yield chunk(None, _FINISH.get(details.get("finish_reason", ""), "stop"))
-                    yield {**head, "choices": [], "usage": usage(
-                        _count(dep, prompt), int(details.get("generated_tokens") or 0))}
+            with reply_shape(dep):
+                async for _event, data in iter_sse(resp):
+                    event = parse_chunk(data, dep)
+                    if "error" in event:
+                        raise error_from_response(422 if event.get("error_type") == "validation"
+                                                  else 500, data, {}, dep)
+                    token = event.get("token") or {}
+                    if token.get("text") and not token.get("special"):
+                        yield chunk(str(token["text"]))
+                    details = event.get("details")
+                    if details is not None:
+                        yield chunk(None, _FINISH.get(details.get("finish_reason", ""), "stop"))
+                        yield {**head, "choices": [], "usage": usage(
+                            _count(dep, prompt), int(details.get("generated_tokens") or 0))}
 
     # ------------------------------------------------------------ endpoints
 
