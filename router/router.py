@@ -139,7 +139,7 @@ class Router:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
             self._client_loop = loop
-            self._client = UpstreamClient()
+            self._client = UpstreamClient(max_response_bytes=self.options.max_response_bytes)
         return self._client
 
     async def warm(self) -> None:

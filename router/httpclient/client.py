@@ -98,14 +98,18 @@ class UpstreamClient:
 
     @contextlib.asynccontextmanager
     async def stream(self, method: str, url: str, *, content: bytes,
-                     headers: Mapping[str, str], timeout: httpx.Timeout
+                     headers: Mapping[str, str], timeout: httpx.Timeout,
+                     deadline: float | None = None,
                      ) -> AsyncIterator[Response | httpx.Response]:
+        """A streamed exchange. `deadline` (time.monotonic()) bounds every read of the body,
+        so a stream kept alive by comments still ends with its request."""
         if self._use_httpx:
             async with self._httpx().stream(method, url, content=content, headers=headers,
                                             timeout=timeout) as resp:
                 yield resp
             return
         async with self._exchange(method, url, content, headers, timeout) as response:
+            response.deadline = deadline
             yield response
 
     async def aclose(self) -> None:

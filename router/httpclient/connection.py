@@ -7,6 +7,7 @@ it arrives, so streams are relayed without buffering.
 from __future__ import annotations
 
 import asyncio
+import math
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator
@@ -36,6 +37,8 @@ class Response:
         self.complete = False
         self.error: BaseException | None = None
         self.read_timeout: float | None = None
+        self.deadline: float | None = None
+        """time.monotonic() after which no read may wait any longer (the request's end)."""
         self._decoder: zlib._Decompress | None = None
         self._content: bytes | None = None
         self.max_bytes = DEFAULT_MAX_RESPONSE_BYTES
@@ -97,7 +100,7 @@ class Response:
     async def _wait_for_data(self) -> None:
         # A bare timer rather than asyncio.timeout(): this runs once per stream chunk, and the
         # timeout context costs several times more than the wait itself.
-        if self.read_timeout is None:
+        if self.read_timeout is None and self.deadline is None:
             await self._arrived.wait()
             return
         expired = False
@@ -107,7 +110,12 @@ class Response:
             expired = True
             self._arrived.set()
 
-        timer = asyncio.get_running_loop().call_later(self.read_timeout, expire)
+        loop = asyncio.get_running_loop()
+        # asyncio's clock is time.monotonic(), so the deadline is a loop time as it is.
+        until = loop.time() + self.read_timeout if self.read_timeout is not None else math.inf
+        if self.deadline is not None:
+            until = min(until, self.deadline)
+        timer = loop.call_at(until, expire)
         try:
             await self._arrived.wait()
         finally:

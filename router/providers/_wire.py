@@ -194,7 +194,8 @@ async def open_stream(
     content = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     try:
         async with ctx.http.stream(
-            "POST", url, content=content, headers=headers, timeout=_timeout(ctx, stream=True)
+            "POST", url, content=content, headers=headers, timeout=_timeout(ctx, stream=True),
+            deadline=ctx.deadline,
         ) as resp:
             if not 200 <= resp.status_code < 300:
                 body = await resp.aread()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,7 +44,7 @@ SCRIPTS: dict[str, Script] = {
     "invalid-json": raw(200, b"{not json"),
     "json-array": raw(200, b"[1, 2, 3]"),
     "json-number": raw(200, b"42"),
-    "usage-string": raw(200, completion(usage={"prompt_tokens": "12", "completion_tokens": 1})),
+    "usage-string": raw(200, completion(usage={"prompt_tokens": "twelve", "completion_tokens": 1})),
     "usage-list": raw(200, completion(usage=[1, 2])),
     "usage-negative": raw(200, completion(usage={"prompt_tokens": -5, "total_tokens": -5})),
     "usage-huge": raw(200, completion(usage={"total_tokens": 1e300})),
@@ -61,12 +62,14 @@ SCRIPTS: dict[str, Script] = {
     "stream-bad-usage": sse([chunk("a"), b'data: {"choices": [], "usage": {"total_tokens":'
                              b' "many"}}\n\n', b"data: [DONE]\n\n"]),
     "stream-hang": sse([chunk("a")], gap=3600),
+    "stream-keepalive": sse([chunk("a"), *[b": keep-alive\n\n"] * 1000], gap=0.05),
 }
 
 NON_STREAM_FAILURES = ["invalid-json", "json-array", "json-number", "usage-string", "usage-list",
                        "usage-negative", "usage-huge", "status-500", "status-400", "status-401",
                        "status-429-inf", "status-429-day", "drop", "hang"]
 STREAM_FAILURES = ["stream-cut", "stream-garbage", "stream-bad-usage", "stream-hang",
+                   "stream-keepalive",
                    "invalid-json", "status-500", "drop", "hang"]
 
 
@@ -228,3 +231,14 @@ async def test_request_mock_never_touches_the_deployment(engine: tuple[Router, A
     assert not up.arrivals.get("good")
     served, _ = await router.serve("chat", ask("good"))
     assert orjson.loads(orjson.dumps(served.response))["choices"][0]["message"]["content"] == "ok"
+
+
+async def test_stream_kept_alive_by_comments_ends_with_its_timeout(
+        engine: tuple[Router, Any]) -> None:
+    router, _ = engine
+    started = time.monotonic()
+    served, _ = await router.serve("chat", ask("stream-keepalive", stream=True))
+    with pytest.raises(RequestError) as info:
+        await drain(served.response)  # type: ignore[arg-type]
+    assert info.value.status == 408
+    assert 1.4 < time.monotonic() - started < 2.5  # the request's timeout is 1.5 s
