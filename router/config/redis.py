@@ -67,8 +67,10 @@ def _url_problems(url: str, where: str) -> list[str]:
         what = "a port that is not a number from 1 to 65535" if "port" in str(exc).lower() else (
             "something that cannot be read as a URL")
         return [f"{where}: has {what} (expected redis://[:password@]host:port/db)"]
+    if "://" not in url:
+        return [f"{where}: must be a URL such as redis://host:6379 (rediss:// for TLS)"]
     if parts.scheme not in _SCHEMES:
-        shown = f"'{parts.scheme}'" if parts.scheme.isalnum() else "none"
+        shown = f"'{parts.scheme}'" if parts.scheme.isalnum() else "another scheme"
         return [f"{where}: must start with redis:// or rediss:// (TLS), not {shown}"]
     if port == 0:
         return [f"{where}: has a port that is not a number from 1 to 65535"]
