@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from tests.gateway.test_startup import MOCK, run_cli
 from tests.support.gateway import start_gateway, write_config
@@ -22,6 +24,23 @@ def refused(config: dict[str, Any], *args: str, env: dict[str, str] | None = Non
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     return result.stderr
+
+
+def test_included_models_are_served_and_a_missing_include_is_named(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "chat.yaml").write_text(yaml.safe_dump(MOCK))
+    config = {"include": ["models/chat.yaml"], "router_settings": {"num_retries": 0}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    gw = start_gateway(config, {"CONFIG_FILE_PATH": str(tmp_path / "config.yaml")})
+    try:
+        r = httpx.post(f"{gw.url}/v1/chat/completions",
+                       json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+        assert r.json()["choices"][0]["message"]["content"] == "hi"
+    finally:
+        gw.stop()
+    stderr = refused({"include": ["models/absent.yaml"]})
+    assert "include[0] (models/absent.yaml): config file " in stderr
+    assert "absent.yaml not found" in stderr
 
 
 def test_no_models_at_all() -> None:
