@@ -25,15 +25,16 @@ __all__ = ["deployment_problems"]
 
 def deployment_problems(models: list[ModelEntry], env: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
+    served = known_prefixes()
     for index, entry in enumerate(models):
         where = f"model_list[{index}]"
         params = entry.litellm_params
         mocked = params.mock_response is not None  # answered locally, whatever the prefix
         prefix, sep, _ = params.model.partition("/")
-        if sep and not mocked and prefix not in known_prefixes() and prefix in LITELLM_PROVIDERS:
+        if sep and not mocked and prefix not in served and prefix in LITELLM_PROVIDERS:
             problems.append(
                 f"{where}.litellm_params.model: provider '{prefix}' is not served by laneway "
-                f"(laneway serves: {', '.join(sorted(known_prefixes()))}); for a model id that "
+                f"(laneway serves: {', '.join(sorted(served))}); for a model id that "
                 f"only looks like a provider, served by an OpenAI-compatible api_base, write "
                 f"openai/{params.model}")
         elif not mocked and split_model(params.model)[0] == "bedrock" and _needs_botocore(
