@@ -18,6 +18,7 @@ from handler.auth import Authenticator
 from handler.errors import install_error_handlers
 from handler.observability import install_observability
 from handler.routes import add_routes
+from router.config.serving import require_models
 from router.router import Router
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
         openapi_url=None if no_docs else "/openapi.json",
     )
     router = Router.from_config(config)
+    require_models(config, router.deployments())  # the gateway refuses to serve nothing
     app.state.router = router
     # Under uvicorn the state backend connects before the first request; under Mangum
     # (lifespan off) it connects on first use instead.

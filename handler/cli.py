@@ -24,12 +24,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--detailed_debug", "--detailed-debug", action="store_true",
                    help="log at DEBUG level")
     p.add_argument("--num_workers", "--workers", type=int, default=1,
-                   help="uvicorn worker processes")
+                   help="uvicorn worker processes (more than one needs Redis, see below)")
+    p.add_argument("--allow_per_worker_state", "--allow-per-worker-state", action="store_true",
+                   help="run several workers without Redis: each keeps its own lines, windows "
+                   "and limits, so every limit is multiplied by the number of workers")
     return p
 
 
+def _per_worker_state(args: argparse.Namespace, state: str) -> str | None:
+    """Why several workers cannot run on `state`, or None when they may."""
+    if args.num_workers <= 1 or state != "memory" or args.allow_per_worker_state:
+        return None
+    return (f"--num_workers {args.num_workers} needs Redis: without it each worker keeps its "
+            f"own lines and limits, so every rpm, tpm and max_parallel_requests limit would be "
+            f"{args.num_workers} times the configured one. Configure Redis (router_settings."
+            f"redis_url or redis_host, or REDIS_URL / REDIS_HOST), run one worker, or pass "
+            f"--allow_per_worker_state to accept per-worker limits")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.num_workers < 1:
+        parser.error("--num_workers must be 1 or more")
     level = "DEBUG" if args.detailed_debug else os.environ.get("LANEWAY_LOG_LEVEL", "INFO")
     setup_logging(level)
 
@@ -42,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(config)  # settings read from the environment are checked here too
     except ConfigError as exc:
         print(f"laneway: {exc}", file=sys.stderr)
+        return 2
+    refusal = _per_worker_state(args, app.state.router.state.name)
+    if refusal:
+        print(f"laneway: {refusal}", file=sys.stderr)
         return 2
 
     import uvicorn

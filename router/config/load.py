@@ -11,9 +11,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from router.config.callbacks import callback_warnings
+from router.config.deployments import deployment_problems
 from router.config.env import file_environment, resolve
+from router.config.include import expand_includes
 from router.config.keys import extra_keys
 from router.config.paths import format_path
+from router.config.redis import redis_problems
 from router.config.schema import Config
 from router.config.sources import fetch, locate
 from router.errors import ConfigError
@@ -35,7 +39,11 @@ def load_config(source: str | None = None, *, environ: Mapping[str, str] | None 
     env = os.environ if environ is None else environ
     location = locate(source, env)
     data = parse_yaml(fetch(location, env), location)
-    return parse_config(data, environ=env, source=location)
+    data, errors, warnings = expand_includes(
+        data, location, lambda where: parse_yaml(fetch(where, env), where))
+    if errors:
+        raise _problems(location, errors)
+    return _parse(data, env, location, warnings)
 
 
 def parse_yaml(raw: bytes, location: str) -> Any:
@@ -82,7 +90,17 @@ def _loader() -> type:
 def parse_config(
     data: Any, *, environ: Mapping[str, str] | None = None, source: str = "<config>"
 ) -> Config:
-    """Validate an already-parsed YAML document; raise one ConfigError listing every problem."""
+    """Validate an already-parsed YAML document; raise one ConfigError listing every problem.
+
+    `include:` is resolved only by `load_config`, which knows where the document came from."""
+    if isinstance(data, dict) and data.get("include") is not None:
+        raise _problems(source, ["include: files are included only when the config is read "
+                                 "with load_config (from a file or a bucket)"])
+    return _parse(data, environ, source, [])
+
+
+def _parse(data: Any, environ: Mapping[str, str] | None, source: str,
+           warnings: list[str]) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(
             f"config {source} must be a mapping with sections such as model_list and "
@@ -91,7 +109,8 @@ def parse_config(
     process_env = dict(os.environ if environ is None else environ)
     file_env, errors = file_environment(data.get("environment_variables"), process_env)
     env = {**file_env, **process_env}
-    sections = {key: value for key, value in data.items() if key != "environment_variables"}
+    sections = {key: value for key, value in data.items()
+                if key not in ("environment_variables", "include")}
     document, env_errors = resolve(sections, env)
     errors += env_errors
     document["environment_variables"] = file_env
@@ -107,18 +126,28 @@ def parse_config(
         errors += [
             line for line in _validation_lines(exc) if line.partition(": ")[0] not in reported
         ]
+    if config is not None:
+        errors += deployment_problems(config.model_list, env)
+        errors += redis_problems(config.router_settings, env)
     if errors or config is None:
-        count = f"{len(errors)} problems" if len(errors) > 1 else "a problem"
-        raise ConfigError(f"config {source} has {count}:\n" + "\n".join(errors))
+        raise _problems(source, errors)
 
-    if extras.unknown:
-        logger.warning("config %s: ignoring unknown keys:\n%s", source, "\n".join(extras.unknown))
+    warnings = [*extras.unknown, *warnings, *callback_warnings(config.litellm_settings)]
+    if warnings:
+        # Logged here and only here: whatever reads the config later does not repeat them.
+        logger.warning("config %s: ignoring or overriding:\n%s", source, "\n".join(warnings))
     if extras.unused:
         logger.info("config %s: accepted but not used by laneway: %s", source,
                     ", ".join(extras.unused))
     config._env = MappingProxyType(env)
-    config._warnings = tuple(extras.unknown)
+    config._warnings = tuple(warnings)
+    config._source = source
     return config
+
+
+def _problems(source: str, errors: list[str]) -> ConfigError:
+    count = f"{len(errors)} problems" if len(errors) > 1 else "a problem"
+    return ConfigError(f"config {source} has {count}:\n" + "\n".join(errors))
 
 
 def _validation_lines(exc: ValidationError) -> list[str]:

@@ -184,6 +184,7 @@ class Config(Section):
     # Set by parse_config; private so the process environment never shows up in repr().
     _env: Mapping[str, str] = PrivateAttr(default_factory=lambda: MappingProxyType({}))
     _warnings: tuple[str, ...] = PrivateAttr(default=())
+    _source: str = PrivateAttr(default="<config>")
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -196,5 +197,12 @@ class Config(Section):
 
     @property
     def warnings(self) -> list[str]:
-        """One line per unknown key that was ignored, e.g. `router_settings.foo: unknown key`."""
+        """One line per thing that was ignored or overridden, by YAML path: an unknown key
+        (`router_settings.foo: unknown key, ignored`), an unsupported callback, a section an
+        include replaced."""
         return list(self._warnings)
+
+    @property
+    def source(self) -> str:
+        """Where the config was read from (a path or URI), as error messages name it."""
+        return self._source

@@ -3,8 +3,8 @@
 From the config file: `litellm_settings.success_callback` / `failure_callback` / `callbacks`
 and `general_settings.alerting` / `alerting_threshold`. Everything else comes from environment
 variables (which a config may also set under `environment_variables:`); docs/observability.md
-lists them. Problems (a callback without its keys, an unknown callback) are returned as
-messages for the gateway to log; they never stop it from serving.
+lists them. Problems (a callback without its keys) are returned as messages for the gateway to
+log; they never stop it from serving. An unknown callback is one of the config's warnings.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from router.config.callbacks import CALLBACKS
 from router.errors import ConfigError
 from router.observe.langfuse import DEFAULT_HOST, LangfuseTarget
 from router.observe.webhook import WebhookTarget, parse_headers
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AlertSettings", "ObserveSettings"]
 
-CALLBACKS = ("langfuse", "webhook", "generic_api", "prometheus")
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -69,8 +69,8 @@ class ObserveSettings:
         problems: list[str] = []
         ls, gs = config.litellm_settings, config.general_settings
         both = set(ls.callbacks or ())
-        success = _names(set(ls.success_callback or ()) | both, problems)
-        failure = _names(set(ls.failure_callback or ()) | both, problems)
+        success = _names(set(ls.success_callback or ()) | both)
+        failure = _names(set(ls.failure_callback or ()) | both)
         content = not (_flag(getattr(ls, "turn_off_message_logging", None))
                        or _flag(env.get("LANEWAY_TURN_OFF_MESSAGE_LOGGING")))
         wanted = success | failure
@@ -110,15 +110,13 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 
     return value
 
 
-def _names(names: set[str], problems: list[str]) -> frozenset[str]:
+def _names(names: set[str]) -> frozenset[str]:
+    # Unsupported names were already reported, once each, with their path (config.warnings).
     out = set()
     for name in names:
         key = name.strip().lower()
-        if key not in CALLBACKS:
-            problems.append(f"callback '{name}' is not supported by laneway and is ignored "
-                            f"(supported: {', '.join(CALLBACKS)})")
-            continue
-        out.add("webhook" if key == "generic_api" else key)
+        if key in CALLBACKS:
+            out.add("webhook" if key == "generic_api" else key)
     return frozenset(out)
 
 
