@@ -16,10 +16,10 @@ from types import MappingProxyType
 from typing import Any
 
 __all__ = [
-    "KeyRecord",
-    "Limits",
     "ANONYMOUS",
     "MASTER",
+    "KeyRecord",
+    "Limits",
     "Principal",
     "TeamRecord",
     "duration_seconds",
