@@ -8,6 +8,7 @@ hash of its params) so every instance of laneway names it the same way in shared
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 import hashlib
 import os
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from router.config import Config, ModelEntry
     from router.tokens import TokenCounter
 
-__all__ = ["Deployment", "Group", "ModelGroups", "build_deployments", "is_secret_name"]
+__all__ = ["Deployment", "Group", "ModelGroups", "build_deployments", "is_secret_name",
+           "remember_secret"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _WILDCARD_CACHE_SIZE = 1024
@@ -36,6 +38,18 @@ _WILDCARD_CACHE_SIZE = 1024
 _SECRET_WORDS = frozenset({"key", "apikey", "secret", "token", "password", "passwd", "pwd",
                            "credential", "credentials", "auth", "authorization", "bearer",
                            "signature", "sas", "cookie"})
+# Credentials adapters obtain at run time (AWS credentials from a profile or an instance role):
+# the latest few, as they rotate.
+_RUNTIME_SECRETS: collections.deque[str] = collections.deque(maxlen=32)
+
+
+def remember_secret(value: str | None) -> None:
+    """Note a credential an adapter sends that the config and environment do not hold, so that
+    error messages redact it too."""
+    if value and len(value) >= 4 and value not in _RUNTIME_SECRETS:
+        _RUNTIME_SECRETS.append(value)
+
+
 _NAME_PARTS = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 
@@ -91,6 +105,7 @@ class Deployment:
         if self.api_key:
             found.add(str(self.api_key))
         found.update(v for k, v in self.env.items() if v and is_secret_name(k))
+        found.update(_RUNTIME_SECRETS)
         return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
 
     def token_counter(self) -> TokenCounter:

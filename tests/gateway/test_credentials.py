@@ -36,14 +36,18 @@ ENV_SECRETS = {  # given under environment_variables: or the process environment
     "AWS_BEARER_TOKEN_BEDROCK": "envbedrockbearer-0123456789",
 }
 PROCESS_SECRETS = {"GROQ_API_KEY": "envgroq-process-0123456789"}
+PROFILE_SECRETS = ("profilesecret-0123456789", "profilesession-0123456789")
+SIGNING_SECRETS = {"AKIDECHOTEST00000001": BEDROCK_SECRET,
+                   "AKIDPROFILETEST00001": PROFILE_SECRETS[0]}
 
 
 def _echo(got: Received) -> tuple[int, bytes, str]:
-    """A careless upstream: its error repeats every header it was sent (and, to Bedrock
+    """A careless upstream: its error repeats every header it was sent (and, to signed Bedrock
     requests, as if it had looked it up, the secret key that signed them)."""
     seen = " ".join(v for k, v in got.headers.items() if k not in ("host", "content-length"))
-    signed = got.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256")
-    looked_up = BEDROCK_SECRET if signed else ""
+    auth = got.headers.get("authorization", "")
+    looked_up = next((secret for key_id, secret in SIGNING_SECRETS.items()
+                      if f"Credential={key_id}/" in auth), "")
     message = f"unauthorized; you sent {seen} {looked_up}"
     body = {"error": {"message": message, "type": "authentication_error"}, "message": message}
     return 401, orjson.dumps(body), "application/json"
@@ -60,7 +64,14 @@ def _entry(name: str, **params: object) -> dict:
 
 
 @pytest.fixture(scope="module")
-def gw(echo: Receiver) -> Iterator[Gateway]:
+def gw(echo: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    # AWS credentials that only botocore's chain knows (a profile): laneway learns them when
+    # it signs, and must redact them all the same.
+    credentials = tmp_path_factory.mktemp("aws") / "credentials"
+    credentials.write_text(
+        "[echo]\naws_access_key_id = AKIDPROFILETEST00001\n"
+        f"aws_secret_access_key = {PROFILE_SECRETS[0]}\n"
+        f"aws_session_token = {PROFILE_SECRETS[1]}\n")
     config = {
         "environment_variables": {**ENV_SECRETS, "OPENAI_API_BASE": echo.url,
                                   "GROQ_API_BASE": echo.url},
@@ -87,13 +98,17 @@ def gw(echo: Receiver) -> Iterator[Gateway]:
                    aws_region_name="us-east-1"),
             _entry("echo-bedrock-bearer", model="bedrock/echo-h",
                    aws_bedrock_runtime_endpoint=echo.url),
+            _entry("echo-bedrock-profile", model="bedrock/echo-i", aws_profile_name="echo",
+                   aws_bedrock_runtime_endpoint=echo.url, aws_region_name="us-east-1"),
         ],
         # A 401 cools the deployment down; keep that short so each test's second call is quick.
         "router_settings": {"num_retries": 0, "cooldown_time": 0.01},
         "general_settings": {"master_key": "os.environ/CRED_MASTER_KEY"},
     }
     env = {**{k: v for k, v in clean_env().items() if k not in ENV_SECRETS},
-           **PROCESS_SECRETS, "CRED_MASTER_KEY": MASTER}
+           **PROCESS_SECRETS, "CRED_MASTER_KEY": MASTER,
+           "AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_CONFIG_FILE": "/nonexistent",
+           "AWS_EC2_METADATA_DISABLED": "true"}
     gateway = start_gateway(config, env, key=MASTER, args=("--detailed_debug",))
     yield gateway
     gateway.stop()
@@ -101,7 +116,8 @@ def gw(echo: Receiver) -> Iterator[Gateway]:
 
 def _all_secrets() -> list[str]:
     return [*CONFIG_SECRETS.values(), "vtx-private-0123456789", *URL_SECRETS, HEADER_SECRET,
-            TOKENIZER_SECRET, *ENV_SECRETS.values(), *PROCESS_SECRETS.values(), BEDROCK_SECRET]
+            TOKENIZER_SECRET, *ENV_SECRETS.values(), *PROCESS_SECRETS.values(), BEDROCK_SECRET,
+            *PROFILE_SECRETS]
 
 
 def test_model_info_shows_no_credential(gw: Gateway) -> None:
@@ -123,7 +139,7 @@ def test_model_info_shows_no_credential(gw: Gateway) -> None:
 
 @pytest.mark.parametrize("model", [
     "echo-openai-env", "echo-groq-process", "echo-headers", "echo-azure-ad", "echo-azure-env-ad",
-    "echo-anthropic", "echo-bedrock", "echo-bedrock-bearer",
+    "echo-anthropic", "echo-bedrock", "echo-bedrock-bearer", "echo-bedrock-profile",
 ])
 def test_echoed_credentials_are_redacted(gw: Gateway, echo: Receiver, model: str) -> None:
     echo.clear()
@@ -140,6 +156,8 @@ def test_echoed_credentials_are_redacted(gw: Gateway, echo: Receiver, model: str
     assert len(echo.received) == 2
     sent = " ".join(echo.received[0].headers.values())
     assert any(s in sent for s in _all_secrets()) or "AWS4-HMAC-SHA256" in sent
+    if model == "echo-bedrock-profile":  # signed with the profile, its session token sent
+        assert echo.received[0].headers["x-amz-security-token"] == PROFILE_SECRETS[1]
 
 
 def test_gateway_log_holds_no_credential(gw: Gateway) -> None:
