@@ -104,7 +104,9 @@ class Deployment:
         found.update(str(v) for v in self.extra_headers.values())
         if self.api_key:
             found.add(str(self.api_key))
-        found.update(v for k, v in self.env.items() if v and is_secret_name(k))
+        # From the environment only values long enough to be keys: a `..._TOKEN_ENABLED=true`
+        # must not blank out every "true" of an error message.
+        found.update(v for k, v in self.env.items() if len(v) >= 8 and is_secret_name(k))
         found.update(_RUNTIME_SECRETS)
         return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
 
