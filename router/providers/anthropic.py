@@ -10,7 +10,6 @@ else `DEFAULT_MAX_TOKENS`. The key comes from `api_key` or ANTHROPIC_API_KEY; `a
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -139,8 +138,8 @@ class AnthropicProvider:
         return request
 
     def _url(self, dep: Deployment) -> str:
-        base = (dep.api_base or os.environ.get("ANTHROPIC_API_BASE")
-                or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com")
+        base = (dep.api_base or dep.env.get("ANTHROPIC_API_BASE")
+                or dep.env.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com")
         base = base.rstrip("/")
         if base.endswith("/v1/messages"):
             return base
@@ -148,7 +147,7 @@ class AnthropicProvider:
 
     def _headers(self, dep: Deployment) -> dict[str, str]:
         headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
-        key = dep.api_key or os.environ.get("ANTHROPIC_API_KEY")
+        key = dep.api_key or dep.env.get("ANTHROPIC_API_KEY")
         if key:
             headers["x-api-key"] = key
         headers.update({str(k).lower(): str(v) for k, v in dep.extra_headers.items()})

@@ -16,11 +16,11 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import orjson
 
 from router.prompts import render, template_for
+from router.providers._urls import path_segment
 from router.providers._wire import (
     completion_id,
     encode_embedding,
@@ -178,7 +178,7 @@ class BedrockProvider:
         auth = self._auth.get(dep.id)
         if auth is None:
             auth = self._auth[dep.id] = BedrockAuth(dep)
-        url = f"{auth.endpoint}/model/{quote(model_id(dep), safe='')}/{action}"
+        url = f"{auth.endpoint}/model/{path_segment(model_id(dep))}/{action}"
         headers = await auth.headers(url, content, accept)
         # Added after signing: AWS only checks the headers listed as signed.
         headers.update({str(k).lower(): str(v) for k, v in dep.extra_headers.items()})

@@ -9,7 +9,6 @@ OLLAMA_API_BASE, else http://localhost:11434; an `api_key` is sent as a bearer t
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from router.errors import BadRequest, UpstreamError
+from router.errors import BadRequest, UpstreamError, redact
 from router.prompts import message_text, render, template_for
 from router.providers._wire import (
     completion_id,
@@ -70,7 +69,8 @@ class OllamaProvider:
             with reply_shape(deployment):
                 async for line in iter_ndjson(resp):
                     if "error" in line:
-                        raise UpstreamError(f"ollama/{deployment.model}: {line['error']}")
+                        raise UpstreamError(redact(f"ollama/{deployment.model}: {line['error']}",
+                                                   deployment.secrets))
                     for chunk in _stream_chunks(line, ids):
                         yield chunk
 
@@ -91,7 +91,8 @@ class OllamaProvider:
             with reply_shape(deployment):
                 async for line in iter_ndjson(resp):
                     if "error" in line:
-                        raise UpstreamError(f"ollama/{deployment.model}: {line['error']}")
+                        raise UpstreamError(redact(f"ollama/{deployment.model}: {line['error']}",
+                                                   deployment.secrets))
                     for chunk in _stream_chunks(line, ids):
                         yield text_chunk_from_chat(chunk)
 
@@ -161,7 +162,7 @@ class OllamaProvider:
         return request
 
     def _url(self, dep: Deployment, path: str) -> str:
-        base = dep.api_base or os.environ.get("OLLAMA_API_BASE") or "http://localhost:11434"
+        base = dep.api_base or dep.env.get("OLLAMA_API_BASE") or "http://localhost:11434"
         return f"{base.rstrip('/')}/{path}"
 
     def _headers(self, dep: Deployment) -> dict[str, str]:

@@ -39,7 +39,8 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self) -> None:
-        # Headers and URLs depend only on the deployment (and the environment at first use).
+        # Headers and URLs depend only on the deployment's provider, base, key and environment,
+        # never on its model: every deployment made from one wildcard entry shares its id.
         self._headers: dict[str, dict[str, str]] = {}
         self._bases: dict[str, str] = {}
 
@@ -116,12 +117,14 @@ class OpenAIProvider:
     def url(self, dep: Deployment, path: str) -> str:
         base = self._bases.get(dep.id)
         if base is None:
-            raw = dep.api_base or hosted_base(dep.provider)
+            raw = dep.api_base or hosted_base(dep.provider, dep.env)
             if not raw:
                 raise InternalError(
                     f"deployment {dep.model_name!r} ({dep.provider}/{dep.model}) has no api_base"
                 )
             base = raw.rstrip("/")
+            if len(self._bases) >= _HEADER_CACHE_MAX:
+                self._bases.clear()
             self._bases[dep.id] = base
         return f"{base}/{path}"
 
@@ -137,7 +140,7 @@ class OpenAIProvider:
         headers = {"content-type": "application/json", "accept": "application/json"}
         key = dep.api_key
         if key is None and (dep.provider != "openai" or dep.api_base is None):
-            key = hosted_key(dep.provider)
+            key = hosted_key(dep.provider, dep.env)
         if key:
             headers["authorization"] = f"Bearer {key}"
         if dep.organization:

@@ -10,7 +10,6 @@ router is used. The key is `api_key`, else HF_TOKEN / HUGGINGFACE_API_KEY.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -148,7 +147,7 @@ class TGIProvider(OpenAIProvider):
 
     def build_headers(self, dep: Deployment) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
-        key = dep.api_key or os.environ.get("HF_TOKEN") or os.environ.get("HUGGINGFACE_API_KEY")
+        key = dep.api_key or dep.env.get("HF_TOKEN") or dep.env.get("HUGGINGFACE_API_KEY")
         if key:
             headers["authorization"] = f"Bearer {key}"
         headers.update(_str_headers(dep.extra_headers))
