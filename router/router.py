@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -229,7 +229,7 @@ class Router:
         try:
             return await self.dispatcher.run(group, call)
         except RequestError as exc:
-            targets = self._fallbacks_for(group.name, exc)
+            targets = self._fallbacks_for((model, group.name), exc)
             if not targets:
                 raise
             last: RequestError = exc
@@ -246,17 +246,23 @@ class Router:
                     last = again
             raise last from None
 
-    def _fallbacks_for(self, group: str, exc: RequestError) -> list[str]:
+    def _fallbacks_for(self, names: tuple[str, str], exc: RequestError) -> list[str]:
+        """Fallbacks configured for the requested name, else for its group (a wildcard's
+        group is its pattern, so `openai/gpt-4o` may have fallbacks of its own)."""
         o = self.options
+
+        def first(table: Mapping[str, list[str]]) -> list[str]:
+            return next((list(table[n]) for n in names if n in table), [])
+
         if isinstance(exc, ContextWindowExceeded):
-            return list(o.context_window_fallbacks.get(group, ()))
+            return first(o.context_window_fallbacks)
         if isinstance(exc, ContentPolicyViolation):
-            return list(o.content_policy_fallbacks.get(group, ()))
+            return first(o.content_policy_fallbacks)
         if isinstance(exc, BadRequest | QueueFull):
             return []  # the request itself is at fault, or the line is full on purpose
         if isinstance(exc, NotFound) and exc.code != "upstream_not_found":
             return []
-        return list(o.fallbacks.get(group) or o.default_fallbacks)
+        return first(o.fallbacks) or list(o.default_fallbacks)
 
     def _notify(self, record: CallRecord) -> None:
         for observer in self.observers:
