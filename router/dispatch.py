@@ -25,13 +25,16 @@ from router.errors import (
     UpstreamError,
 )
 from router.groups import Deployment, Group
-from router.lanes import KEEP_RESERVATION, Attempt, Lanes
+from router.lanes import KEEP_RESERVATION, Attempt, Lanes, TenantHold, TenantRefusal
 from router.options import RouterOptions
+from router.pricing import NANO, call_cost, price_of
 from router.providers.base import JSON, CallContext, Provider
 from router.providers.catalog import get_provider
 from router.records import CallRecord
-from router.state.base import AdmitRequest, Candidate
+from router.state.base import AdmitRequest, Candidate, TenantAsk
 from router.strategies import Strategy
+from router.tenants.gate import ask_for, needs_estimate, refusal_error
+from router.tenants.records import ANONYMOUS, Principal
 
 log = logging.getLogger("laneway.dispatch")
 
@@ -57,7 +60,13 @@ class Call:
     stream: bool = False
     include_usage: bool = False
     tokens: int | None = None
-    """Tokens to reserve; estimated on first need."""
+    """Tokens to reserve (prompt plus the completion's cap); estimated on first need."""
+    estimate: tuple[int, int] = (0, 0)
+    """(prompt tokens, completion cap) behind `tokens`."""
+    principal: Principal = ANONYMOUS
+    """Who is calling: a virtual key's limits and budgets apply to the whole request."""
+    tenant: TenantHold | None = None
+    """The request's reservation on its key's and team's limits (virtual keys only)."""
     abandoned: Callable[[], Awaitable[None]] | None = None
     """Returns once the client has gone away (watched while the request waits in line)."""
     force_queue: bool = False
@@ -82,7 +91,7 @@ class Dispatcher:
         strategy: Strategy,
         options: RouterOptions,
         http: Callable[[], Any],
-        estimate: Callable[[Deployment, Call], int],
+        estimate: Callable[[Deployment, Call], tuple[int, int]],
     ) -> None:
         self.lanes = lanes
         self.strategy = strategy
@@ -113,8 +122,10 @@ class Dispatcher:
             tries += 1
             candidates = self.strategy.arrange(group.deployments, failed)
             if call.tokens is None and (
-                self.strategy.order == "usage" or any(d.tpm for d in candidates)):
-                call.tokens = self._estimate(candidates[0], call)
+                    self.strategy.order == "usage" or any(d.tpm for d in candidates)
+                    or (call.tenant is not None and needs_estimate(call.principal, group.name))):
+                call.estimate = self._estimate(candidates[0], call)
+                call.tokens = sum(call.estimate)
                 _check_fits(group, call.tokens)
             attempt = await self._admit(group, call, candidates, tries)
             deployment = candidates[attempt.index]
@@ -147,9 +158,12 @@ class Dispatcher:
             max_waiting_priority=lim[1],
             retry=tries > 1,
             latency_buffer=self.strategy.latency_buffer,
+            tenant=self._tenant_ask(group, call),
         )
         try:
-            attempt = await self.lanes.admit(req, call.deadline, call.abandoned)
+            attempt = await self.lanes.admit(req, call.deadline, call.abandoned, call.tenant)
+        except TenantRefusal as refusal:
+            raise refusal_error(refusal.refused, call.principal) from None
         except QueueFull as exc:
             if req.max_waiting == 0:  # waiting is switched off: plain rate limiting
                 raise RateLimited(
@@ -162,6 +176,18 @@ class Dispatcher:
             call.record.queued = True
             call.record.queue_seconds += attempt.waited
         return attempt
+
+    def _tenant_ask(self, group: Group, call: Call) -> TenantAsk | None:
+        """What the request's first admission asks of its tenant (None once it holds it)."""
+        hold = call.tenant
+        if hold is None or hold.held or hold.ended:
+            return None
+        prompt, completion = call.estimate
+        # The most the call can cost on any deployment of the group, held against budgets.
+        cost = max((call_cost(price_of(d), prompt, completion) for d in group.deployments),
+                   default=0)
+        hold.ask = ask_for(call.principal, group.name, cost)
+        return hold.ask
 
     async def _pause(
         self, exc: RequestError, tries: int, group: Group, failed: set[str], call: Call
@@ -233,7 +259,7 @@ class Dispatcher:
             finally:
                 # Summed over attempts, so that time outside upstream calls is laneway's own.
                 rec.upstream_seconds += time.monotonic() - started
-            attempt.succeeded(tokens)
+            attempt.succeeded(tokens, cost=_cost(d, rec))
         return Served(response, d)
 
     async def _open_stream(
@@ -307,7 +333,7 @@ class Dispatcher:
                             continue
                 yield chunk
             tokens = _usage(d, {"usage": usage}, rec) if usage else KEEP_RESERVATION
-            attempt.succeeded(tokens, latency=rec.time_to_first_token)
+            attempt.succeeded(tokens, latency=rec.time_to_first_token, cost=_cost(d, rec))
         except TimeoutError:
             ended = RequestTimeout("The upstream stream stalled.")
             raise ended from None
@@ -387,6 +413,13 @@ def _usage(d: Deployment, response: Any, rec: CallRecord) -> int:
     if usage.get("total_tokens") is not None:
         return _count(d, usage, "total_tokens")
     return rec.prompt_tokens + rec.completion_tokens
+
+
+def _cost(d: Deployment, rec: CallRecord) -> int:
+    """What the call cost in nano-USD (recorded in USD for headers, logs and metrics)."""
+    cost = call_cost(price_of(d), rec.prompt_tokens, rec.completion_tokens)
+    rec.cost = cost / NANO
+    return cost
 
 
 def _check_fits(group: Group, tokens: int) -> None:

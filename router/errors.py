@@ -5,13 +5,15 @@
     └── RequestError                anything that ends one request; carries an OpenAI error body
         ├── BadRequest              400  invalid_request_error
         │   ├── ContextWindowExceeded   400  code=context_length_exceeded
-        │   └── ContentPolicyViolation  400  code=content_policy_violation
+        │   ├── ContentPolicyViolation  400  code=content_policy_violation
+        │   └── BudgetExceeded          400  type=budget_exceeded (a key's or team's budget)
         ├── AuthenticationFailed    401  authentication_error
         ├── PermissionDenied        403  permission_error
         ├── NotFound                404  not_found_error
         ├── RequestTimeout          408  timeout (retryable)
         ├── RateLimited             429  rate_limit_error (retryable, may carry retry_after)
-        │   └── QueueFull           429  code=queue_full
+        │   ├── QueueFull           429  code=queue_full
+        │   └── TenantLimited       429  a key's or team's own limit (not retried)
         ├── UpstreamError           5xx or any status an upstream answered with
         │   └── UpstreamUnavailable 503 (connection refused, reset ...; retryable)
         ├── ServiceUnavailable      503  laneway itself cannot serve (state backend down, ...)
@@ -31,6 +33,7 @@ from typing import Any
 __all__ = [
     "AuthenticationFailed",
     "BadRequest",
+    "BudgetExceeded",
     "ClientDisconnected",
     "ConfigError",
     "ContentPolicyViolation",
@@ -44,6 +47,7 @@ __all__ = [
     "RequestError",
     "RequestTimeout",
     "ServiceUnavailable",
+    "TenantLimited",
     "UpstreamError",
     "UpstreamUnavailable",
     "error_for_status",
@@ -113,6 +117,11 @@ class ContentPolicyViolation(BadRequest):
     code = "content_policy_violation"
 
 
+class BudgetExceeded(BadRequest):
+    type = "budget_exceeded"
+    code = "budget_exceeded"
+
+
 class AuthenticationFailed(RequestError):
     status = 401
     type = "authentication_error"
@@ -146,6 +155,12 @@ class RateLimited(RequestError):
 
 class QueueFull(RateLimited):
     code = "queue_full"
+    retryable = False
+
+
+class TenantLimited(RateLimited):
+    """The caller's key or team is over its own limit: another deployment would not help."""
+
     retryable = False
 
 

@@ -22,6 +22,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from types import TracebackType
 
 from router.errors import (
@@ -40,13 +41,17 @@ from router.state.base import (
     Full,
     LineDepth,
     Outcome,
+    Refused,
     Release,
     StateBackend,
+    TenantAsk,
+    TenantEnd,
+    TenantReleased,
 )
 
 log = logging.getLogger("laneway.lanes")
 
-__all__ = ["Attempt", "Lanes", "outcome_of"]
+__all__ = ["Attempt", "Lanes", "TenantHold", "TenantRefusal", "outcome_of"]
 
 KEEP_RESERVATION = -1
 """`tokens_used` of an attempt whose real usage is unknown but the upstream did work on it."""
@@ -63,6 +68,34 @@ def outcome_of(exc: BaseException) -> Outcome:
     return "none"  # cancelled: the client went away
 
 
+class TenantRefusal(Exception):
+    """A key or team limit refused the request (raised by `Lanes.acquire`, turned into the
+    client's error by the caller, which knows the tenant)."""
+
+    def __init__(self, refused: Refused) -> None:
+        super().__init__(refused.limit)
+        self.refused = refused
+
+
+class TenantHold:
+    """A request's reservation on its key's (and team's) limits and budgets: taken with its
+    first admission, kept through waiting, retries and fallbacks, ended exactly once — with
+    the request's last successful attempt when it has one (one script), else on its own."""
+
+    __slots__ = ("ask", "deadline", "ended", "held", "released", "request_id")
+
+    def __init__(self, request_id: str, deadline: float) -> None:
+        self.request_id = request_id
+        self.deadline = deadline
+        self.ask: TenantAsk | None = None
+        """What the first admission asked; set by the caller before it."""
+        self.held = False
+        """The state backend holds the reservation (the first admission got that far)."""
+        self.ended = False
+        self.released: TenantReleased | None = None
+        """What the end reported (spend after it, soft budgets crossed)."""
+
+
 class Attempt:
     """One admitted try on one deployment: the slot it holds, from admission to one release.
 
@@ -74,10 +107,24 @@ class Attempt:
     release counts; later ones do nothing.
     """
 
-    __slots__ = ("_handed_off", "_lanes", "_released", "cooled", "demanded_cooldown",
-                 "deployment_id",
-                 "group", "index", "latency", "outcome", "slot_id", "started", "tokens_used",
-                 "waited")
+    __slots__ = (
+        "_handed_off",
+        "_lanes",
+        "_released",
+        "cooled",
+        "cost",
+        "demanded_cooldown",
+        "deployment_id",
+        "group",
+        "index",
+        "latency",
+        "outcome",
+        "slot_id",
+        "started",
+        "tenant",
+        "tokens_used",
+        "waited",
+    )
 
     def __init__(self, lanes: Lanes, req: AdmitRequest, admitted: Admitted, waited: float
                  ) -> None:
@@ -95,13 +142,18 @@ class Attempt:
         self.demanded_cooldown = 0.0
         self.cooled = 0.0
         """Seconds of cooldown the release started (0: none, or not released yet)."""
+        self.cost = 0
+        """What the call cost (nano-USD), charged to the tenant when it succeeds."""
+        self.tenant: TenantHold | None = None
+        """The request's tenant reservation, ended with this attempt when it succeeds."""
         self._handed_off = False
         self._released = False
 
     # -- how it ended ------------------------------------------------------------------------
-    def succeeded(self, tokens_used: int, latency: float | None = None) -> None:
+    def succeeded(self, tokens_used: int, latency: float | None = None, cost: int = 0) -> None:
         """The upstream answered; `tokens_used` reconciles the reservation (-1 keeps it)."""
-        self.outcome, self.tokens_used, self.latency = "ok", tokens_used, latency
+        self.outcome, self.tokens_used, self.latency, self.cost = (
+            "ok", tokens_used, latency, cost)
 
     def failed(self, exc: BaseException) -> None:
         """The attempt failed with `exc`: full refund, health by the kind of failure."""
@@ -176,6 +228,7 @@ class Lanes:
         self._waiting: dict[str, set[str]] = defaultdict(set)  # group -> request ids
         # group -> slot -> (deployment, monotonic time after which it is no longer renewed)
         self._slots: dict[str, dict[str, tuple[str, float]]] = defaultdict(dict)
+        self._tenant_holds: dict[str, TenantHold] = {}  # request id -> hold
         self._renewer: asyncio.Task[None] | None = None
         self._started_on: asyncio.AbstractEventLoop | None = None
 
@@ -203,14 +256,21 @@ class Lanes:
         req: AdmitRequest,
         deadline: float,
         abandoned: Callable[[], Awaitable[None]] | None = None,
+        tenant: TenantHold | None = None,
     ) -> tuple[Admitted, float]:
         """Admit `req`, waiting in line until `deadline` (monotonic). Returns the admission and
-        the seconds spent waiting (0.0 when admitted at once).
+        the seconds spent waiting (0.0 when admitted at once). With `req.tenant`, the first
+        admission also reserves the tenant's limits for `tenant` (or raises TenantRefusal).
 
         `abandoned()`, when given, returns once the client has gone away; it is watched only
         while the request waits, so a departed client frees its place at once."""
         await self._ensure_started()
         result = await self.state.admit(req)
+        if isinstance(result, Refused):
+            raise TenantRefusal(result)
+        if tenant is not None and req.tenant is not None and not isinstance(result, Full):
+            self._hold_tenant(tenant)
+            req = replace(req, tenant=None)  # asked once: later admissions are the group's
         if isinstance(result, Admitted):
             return result, 0.0
         if isinstance(result, Full):
@@ -257,6 +317,8 @@ class Lanes:
                     return result, time.monotonic() - started
                 if isinstance(result, Full):
                     raise _full(req.group, result)
+                if isinstance(result, Refused):  # not asked again, so never: for the types
+                    raise TenantRefusal(result)
         finally:
             if gone is not None:
                 gone.cancel()
@@ -272,12 +334,14 @@ class Lanes:
         req: AdmitRequest,
         deadline: float,
         abandoned: Callable[[], Awaitable[None]] | None = None,
+        tenant: TenantHold | None = None,
     ) -> Attempt:
         """Admit `req` (waiting in line as `acquire` does) and hold its slot: the returned
         attempt's lease is renewed until it is released, and at the latest until a lease
         after `deadline`, so that even an attempt nobody ends frees its slot by itself."""
-        admitted, waited = await self.acquire(req, deadline, abandoned)
+        admitted, waited = await self.acquire(req, deadline, abandoned, tenant)
         attempt = Attempt(self, req, admitted, waited)
+        attempt.tenant = tenant
         self._slots[req.group][req.slot_id] = (attempt.deployment_id, deadline + self.lease)
         self._ensure_renewer()
         return attempt
@@ -301,12 +365,44 @@ class Lanes:
             cooldown=self.cooldown,
             demanded_cooldown=self._capped(attempt.demanded_cooldown),
         )
+        hold = attempt.tenant
         try:
+            if hold is not None and attempt.outcome == "ok" and hold.held and not hold.ended:
+                # The request's last attempt: its tenant ends with it, in the same script.
+                hold.ended = True
+                self._tenant_holds.pop(hold.request_id, None)
+                assert hold.ask is not None
+                end = TenantEnd(hold.ask, hold.request_id, attempt.tokens_used, attempt.cost)
+                cooled, hold.released = await asyncio.shield(
+                    self.state.release_with_tenant(release, end))
+                return cooled
             return await asyncio.shield(self.state.release(release))
         except Exception as exc:
             log.warning("releasing a slot of %s failed (%s); its lease runs out by itself",
                         attempt.group, type(exc).__name__)
             return 0.0
+
+    def _hold_tenant(self, hold: TenantHold) -> None:
+        hold.held = True
+        self._tenant_holds[hold.request_id] = hold
+        self._ensure_renewer()
+
+    async def end_tenant(self, hold: TenantHold, tokens_used: int = 0, cost: int = 0
+                         ) -> TenantReleased | None:
+        """End a request's tenant reservation on its own (the request failed, timed out or
+        left). The one place besides `release` that ends one; only the first call counts."""
+        if not hold.held or hold.ended:
+            return hold.released
+        hold.ended = True
+        self._tenant_holds.pop(hold.request_id, None)
+        assert hold.ask is not None
+        try:
+            hold.released = await asyncio.shield(self.state.tenant_release(
+                TenantEnd(hold.ask, hold.request_id, tokens_used, cost)))
+        except Exception as exc:
+            log.warning("ending a tenant reservation failed (%s); its lease runs out by itself",
+                        type(exc).__name__)
+        return hold.released
 
     def _capped(self, demanded: float) -> float:
         """An upstream's Retry-After, kept finite and within `max_cooldown`."""
@@ -322,9 +418,10 @@ class Lanes:
 
     async def _renew_forever(self) -> None:
         period = self.lease / 3
-        while any(self._waiting.values()) or any(self._slots.values()):
+        while any(self._waiting.values()) or any(self._slots.values()) or self._tenant_holds:
             await asyncio.sleep(period)
             now = time.monotonic()
+            await self._renew_tenants(now)
             for group in list(set(self._waiting) | set(self._slots)):
                 waiters = list(self._waiting.get(group, ()))
                 held = self._slots.get(group, {})
@@ -346,6 +443,23 @@ class Lanes:
                     continue
                 for rid in lost:  # ask again at once: it re-enters the line
                     self._wake(rid)
+
+    async def _renew_tenants(self, now: float) -> None:
+        """One call per tenant per period for all of this instance's requests of it."""
+        by_tenant: dict[tuple[str, tuple[str, ...]], list[TenantHold]] = defaultdict(list)
+        for rid, hold in list(self._tenant_holds.items()):
+            if hold.deadline + self.lease < now:  # never ended: a bug; let the lease run out
+                log.error("tenant reservation of %s was never ended", rid)
+                del self._tenant_holds[rid]
+            elif hold.ask is not None:
+                by_tenant[(hold.ask.tag, tuple(e.name for e in hold.ask.entities))].append(hold)
+        for holds in by_tenant.values():
+            ask = holds[0].ask
+            assert ask is not None
+            try:
+                await self.state.tenant_renew(ask, [h.request_id for h in holds], self.lease)
+            except Exception as exc:  # the next round tries again
+                log.debug("tenant lease renewal failed: %s", type(exc).__name__)
 
     async def depth(self, group: str) -> list[LineDepth]:
         return await self.state.line(group)

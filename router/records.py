@@ -30,6 +30,13 @@ class CallRecord:
     error_type: str | None = None
     retries: int = 0
     fallback_from: str | None = None
+    cost: float = 0.0
+    """USD the call cost (0 when no price is known)."""
+    key_alias: str | None = None
+    """The virtual key's alias (never the key), None for the master key."""
+    team_id: str | None = None
+    soft_budget_crossed: tuple[str, ...] = ()
+    """"key" and/or "team" when this request's spend crossed a soft budget."""
     cooldowns: list[str] = field(default_factory=list)
     """Deployment ids this request's failures put into cooldown."""
 

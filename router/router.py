@@ -30,12 +30,14 @@ from router.errors import (
 )
 from router.groups import Deployment, ModelGroups, build_deployments
 from router.httpclient import UpstreamClient
-from router.lanes import Lanes
+from router.lanes import Lanes, TenantHold
 from router.objects import wrap
 from router.options import RouterOptions
 from router.records import CallRecord, Observer
 from router.state.base import LineDepth, StateBackend
 from router.strategies import strategy_named
+from router.tenants.gate import check_access, clamp_priority, default_priority
+from router.tenants.records import ANONYMOUS, Principal
 
 if TYPE_CHECKING:
     from router.observe.state_timing import StateObserver
@@ -167,13 +169,15 @@ class Router:
         priority: Any = None,
         queue: bool = False,
         abandoned: Callable[[], Awaitable[None]] | None = None,
+        principal: Principal = ANONYMOUS,
     ) -> tuple[Served, CallRecord]:
-        """Serve one OpenAI request body. `priority` (if given) overrides the body's; `queue`
-        lets the request wait in line even where `max_queue_size` is 0."""
+        """Serve one OpenAI request body for `principal`. `priority` (if given) overrides the
+        body's; `queue` lets the request wait in line even where `max_queue_size` is 0."""
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("`model` is required and must be a string.", param="model")
-        prio = self._priority(body.get("priority") if priority is None else priority)
+        prio = self._priority(body.get("priority") if priority is None else priority,
+                              principal, body.get("metadata"))
         stream = bool(body.get("stream")) and endpoint != EMBED
         timeout = self.options.timeout
         asked = body.get("timeout")
@@ -194,7 +198,12 @@ class Router:
             include_usage=bool(options.get("include_usage")),
             force_queue=queue,
             abandoned=abandoned,
+            principal=principal,
         )
+        if principal.key is not None:
+            call.tenant = TenantHold(line_id, call.deadline)
+            record.key_alias = principal.key.key_alias
+            record.team_id = principal.key.team_id
         if body.get("mock_response") is not None:
             if not self.allow_request_mocks:
                 raise BadRequest(
@@ -206,26 +215,48 @@ class Router:
             served = await self._with_fallbacks(model, call)
         except RequestError as exc:
             record.status, record.error_type = exc.status, type(exc).__name__
+            await self._end_tenant(call)
             self._notify(record)
             raise
         except asyncio.CancelledError:  # the client went away (possibly while in line)
             record.status, record.error_type = 499, "ClientDisconnected"
+            await self._end_tenant(call)
             self._notify(record)
             raise
         if isinstance(served.response, dict):
+            await self._end_tenant(call)
             self._notify(record)
         else:
-            served.response = self._notify_after(served.response, record)
+            served.response = self._notify_after(served.response, call)
         return served, record
 
-    def _priority(self, value: Any) -> int:
-        if value is None:
-            return self.options.default_priority or 0
-        return parse_priority(value)
+    def _priority(self, value: Any, principal: Principal, metadata: Any) -> int:
+        if value is not None:
+            priority = parse_priority(value)
+        else:
+            own = default_priority(principal, metadata)
+            priority = own if own is not None else self.options.default_priority or 0
+        return clamp_priority(principal, priority)
+
+    async def _end_tenant(self, call: Call, gone: bool = False) -> None:
+        """The request is over: its tenant reservation ends, unless its last attempt already
+        ended it with the real usage. A failed request used nothing; a client that left in
+        the middle of a stream is charged what was reserved (it got part of the answer)."""
+        hold = call.tenant
+        if hold is None:
+            return
+        if not hold.ended:
+            cost = hold.ask.cost if gone and hold.ask is not None else 0
+            await self.lanes.end_tenant(hold, -1 if gone else 0, cost)
+        released = hold.released
+        if released is not None and released.soft_crossed:
+            call.record.soft_budget_crossed = tuple(
+                ("key", "team")[i] for i in released.soft_crossed if i < 2)
 
     async def _with_fallbacks(self, model: str, call: Call) -> Served:
         group = self.groups.resolve(model)
         call.record.model_group = group.name  # known even if the request never gets admitted
+        check_access(call.principal, model, group)
         try:
             return await self.dispatcher.run(group, call)
         except RequestError as exc:
@@ -272,16 +303,21 @@ class Router:
                 log.exception("observer failed")
 
     async def _notify_after(
-        self, chunks: AsyncIterator[dict[str, Any]], record: CallRecord
+        self, chunks: AsyncIterator[dict[str, Any]], call: Call
     ) -> AsyncIterator[dict[str, Any]]:
+        record, gone = call.record, False
         try:
             async for chunk in chunks:
                 yield chunk
         except RequestError as exc:
             record.status, record.error_type = exc.status, type(exc).__name__
             raise
+        except BaseException:
+            gone = True  # the client went away mid-stream
+            raise
         finally:
             await _close(chunks)  # closed early: the relay below ends (and releases) now
+            await self._end_tenant(call, gone=gone)
             self._notify(record)
 
     # -- the Python API ----------------------------------------------------------------------
@@ -388,7 +424,7 @@ def _as_text(value: Any) -> str | list[str]:
 
 
 def _estimate_tokens(options: RouterOptions) -> Any:
-    def estimate(d: Deployment, call: Call) -> int:
+    def estimate(d: Deployment, call: Call) -> tuple[int, int]:
         counter = d.token_counter()
         body = call.body
         if call.endpoint == CHAT:
@@ -397,9 +433,9 @@ def _estimate_tokens(options: RouterOptions) -> Any:
             prompt = counter.text(_as_text(body.get("prompt") if call.endpoint == TEXT
                                            else body.get("input")))
         if call.endpoint == EMBED:
-            return prompt
+            return prompt, 0
         completion = (body.get("max_completion_tokens") or body.get("max_tokens")
                       or d.defaults.get("max_tokens") or options.default_completion_tokens)
-        return prompt + int(completion)
+        return prompt, int(completion)
 
     return estimate

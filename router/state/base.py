@@ -22,7 +22,13 @@ __all__ = [
     "LineDepth",
     "Order",
     "Outcome",
+    "Refused",
     "StateBackend",
+    "TenantAsk",
+    "TenantEnd",
+    "TenantEntity",
+    "TenantReleased",
+    "TenantUsage",
     "Waiting",
 ]
 
@@ -60,6 +66,86 @@ class Full:
     depth: int
     retry_in: float | None
     """Estimated seconds until the line drains enough to take one more."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A tenant (key or team) limit refuses the request; nothing was reserved."""
+
+    limit: str
+    """"rpm", "tpm", "parallel", "budget", "model_rpm" or "model_tpm"."""
+    entity: int
+    """0: the key's limit, 1: its team's."""
+    retry_in: float | None
+    """Seconds until the limit may let it pass; None when unknown."""
+
+
+REFUSAL_CODES = ("", "rpm", "tpm", "parallel", "budget", "model_rpm", "model_tpm")
+
+
+@dataclass(frozen=True, slots=True)
+class TenantEntity:
+    """One key or team as the admission scripts see it: its counters' name and its limits
+    (0 = none; budgets in nano-USD, -1 = none)."""
+
+    name: str
+    """"key:<sha256>" or "team:<id>"."""
+    rpm: int = 0
+    tpm: int = 0
+    parallel: int = 0
+    model_rpm: int = 0
+    model_tpm: int = 0
+    budget: int = -1
+    soft_budget: int = -1
+    period_ms: int = 0
+    """Budget period: spend starts again at zero after it (0 = never)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantAsk:
+    """What a request asks of its tenant, held from its first admission to its end."""
+
+    tag: str
+    """The hash tag all of the tenant's counters share (its team, or the key alone)."""
+    entities: tuple[TenantEntity, ...]
+    """The key, then its team when it has one."""
+    group: str
+    """The model group the request was made for (per-model limits)."""
+    cost: int = 0
+    """Nano-USD reserved against the budgets: the most the call can cost."""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantEnd:
+    """A request's end for its tenant: real usage and cost replace the reservation."""
+
+    ask: TenantAsk
+    request_id: str
+    tokens_used: int = -1
+    """-1 keeps the token reservation (the usage is unknown)."""
+    cost: int = 0
+    undo: bool = False
+    """Take the reservation back as if it never was (the request's line was full)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantReleased:
+    spent: int
+    """The key's spend in the current budget period after this request (nano-USD)."""
+    soft_crossed: tuple[int, ...] = ()
+    """Entities (0 key, 1 team) whose spend just crossed their soft budget."""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantUsage:
+    requests: int
+    tokens: int
+    in_flight: int
+    spent: int
+    """nano-USD spent in the current period."""
+    reserved: int
+    period_start: float
+    """Unix time the current budget period began."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +189,9 @@ class AdmitRequest:
     retry: bool = False
     rnd: float = 0.0
     latency_buffer: float = 0.0
+    tenant: TenantAsk | None = None
+    """The request's first admission also checks and reserves its tenant's limits, atomically
+    with the group's admission where both live on one node."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +217,23 @@ class StateBackend(Protocol):
 
     async def close(self) -> None: ...
 
-    async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full: ...
+    async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full | Refused: ...
 
     async def release(self, rel: Release) -> float:
         """End an attempt; returns the cooldown started (seconds), 0 when none."""
+
+    async def release_with_tenant(self, rel: Release, end: TenantEnd
+                                  ) -> tuple[float, TenantReleased]:
+        """End a request's last attempt and its tenant reservation together."""
+
+    async def tenant_release(self, end: TenantEnd) -> TenantReleased:
+        """End a request's tenant reservation (it left the line, or its last attempt failed)."""
+
+    async def tenant_renew(self, ask: TenantAsk, request_ids: Sequence[str], lease: float
+                           ) -> None:
+        """Extend the parallel-slot leases of these requests of one tenant."""
+
+    async def tenant_usage(self, tag: str, entity: TenantEntity) -> TenantUsage: ...
 
     async def cancel(self, group: str, request_id: str) -> bool:
         """Remove a waiter; True when it was in the line."""

@@ -80,6 +80,11 @@ class ClusterAwareClient:
         self._refreshing: asyncio.Lock | None = None
         self._subscribe_turn = 0
 
+    @property
+    def is_cluster(self) -> bool:
+        """True once the server has shown it is a Redis Cluster (it answered MOVED)."""
+        return bool(self._ranges)
+
     async def execute(self, *args: Any) -> Any:
         """A keyless command (PING): any node answers for the whole store."""
         return await self._seed.execute(*args)

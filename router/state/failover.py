@@ -19,7 +19,13 @@ from router.state.base import (
     DeploymentUsage,
     Full,
     LineDepth,
+    Refused,
     Release,
+    TenantAsk,
+    TenantEnd,
+    TenantEntity,
+    TenantReleased,
+    TenantUsage,
     Waiting,
     WakeCallback,
 )
@@ -71,7 +77,7 @@ class FailOpenState:
     async def ping(self) -> None:
         await self._either(lambda s: s.ping())
 
-    async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full:
+    async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full | Refused:
         return await self._either(lambda s: s.admit(req))
 
     async def release(self, rel: Release) -> float:
@@ -92,3 +98,17 @@ class FailOpenState:
 
     async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
         return await self._either(lambda s: s.usage(group, deployment_ids))
+
+    async def release_with_tenant(self, rel: Release, end: TenantEnd
+                                  ) -> tuple[float, TenantReleased]:
+        return await self._either(lambda s: s.release_with_tenant(rel, end))
+
+    async def tenant_release(self, end: TenantEnd) -> TenantReleased:
+        return await self._either(lambda s: s.tenant_release(end))
+
+    async def tenant_renew(self, ask: TenantAsk, request_ids: Sequence[str], lease: float
+                           ) -> None:
+        await self._either(lambda s: s.tenant_renew(ask, request_ids, lease))
+
+    async def tenant_usage(self, tag: str, entity: TenantEntity) -> TenantUsage:
+        return await self._either(lambda s: s.tenant_usage(tag, entity))

@@ -14,7 +14,7 @@ LAYOUT = "v1"
 PREFIX = f"lw:{LAYOUT}"
 WAKE_CHANNEL = f"{PREFIX}:wake"
 
-__all__ = ["PREFIX", "WAKE_CHANNEL", "DeploymentKeys", "GroupKeys"]
+__all__ = ["PREFIX", "WAKE_CHANNEL", "DeploymentKeys", "GroupKeys", "TenantKeys"]
 
 
 def _tag(group: str) -> str:
@@ -64,3 +64,22 @@ class GroupKeys:
     def deployment(self, deployment_id: str) -> DeploymentKeys:
         d = f"{self.base}:d:{deployment_id}"
         return DeploymentKeys(f"{d}:rpm", f"{d}:tpm", f"{d}:tok", f"{d}:run", f"{d}:fails")
+
+
+@dataclass(frozen=True, slots=True)
+class TenantKeys:
+    """A tenant's counters: one hash tag per team (its keys' counters live with it, so one
+    script checks a key and its team together), or per key without a team."""
+
+    base: str
+
+    @classmethod
+    def of(cls, tag: str) -> TenantKeys:
+        return cls(f"{PREFIX}:{{t:{_tag(tag)}}}")
+
+    def entity(self, name: str, group: str) -> list[str]:
+        """The 8 keys tenant.lua takes for one key or team, with `group`'s own windows."""
+        e = f"{self.base}:{name}"
+        m = f"{e}:m:{hashlib.sha1(group.encode()).hexdigest()[:16]}"
+        return [f"{e}:rpm", f"{e}:tpm", f"{e}:tok", f"{e}:run", f"{e}:spend",
+                f"{m}:rpm", f"{m}:tpm", f"{m}:tok"]

@@ -22,7 +22,13 @@ from router.state.base import (
     DeploymentUsage,
     Full,
     LineDepth,
+    Refused,
     Release,
+    TenantAsk,
+    TenantEnd,
+    TenantEntity,
+    TenantReleased,
+    TenantUsage,
     Waiting,
     WakeCallback,
 )
@@ -129,11 +135,85 @@ class _Group:
         return self.line[0][1] if self.line else None
 
 
+@dataclass
+class _Window:
+    """Requests and their tokens over the last 60 s (a tenant's, or its per-model share)."""
+
+    times: deque[tuple[float, str]] = field(default_factory=deque)
+    tokens: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+
+    def prune(self, now: float) -> None:
+        while self.times and self.times[0][0] <= now - WINDOW:
+            _, rid = self.times.popleft()
+            self.total -= self.tokens.pop(rid, 0)
+
+    def add(self, rid: str, tokens: int, now: float) -> None:
+        self.times.append((now, rid))
+        self.tokens[rid] = tokens
+        self.total += tokens
+
+    def reconcile(self, rid: str, used: int) -> None:
+        if used >= 0 and rid in self.tokens:
+            self.total += used - self.tokens[rid]
+            self.tokens[rid] = used
+
+    def back(self) -> float:
+        return self.times[0][0] + WINDOW if self.times else -1.0
+
+
+@dataclass
+class _Tenant:
+    """One key's or team's counters, as tenant.lua keeps them."""
+
+    window: _Window = field(default_factory=_Window)
+    run: dict[str, float] = field(default_factory=dict)
+    models: dict[str, _Window] = field(default_factory=dict)
+    spent: int = 0
+    reserved: int = 0
+    holds: dict[str, int] = field(default_factory=dict)
+    period_start: float | None = None
+    alerted: float | None = None
+
+    def period(self, e: TenantEntity, now: float) -> float:
+        if self.period_start is None:
+            self.period_start = now
+        period = e.period_ms / 1000
+        if period > 0 and now >= self.period_start + period:
+            self.period_start = now - (now - self.period_start) % period
+            self.spent = 0
+        return self.period_start
+
+    def refusal(self, e: TenantEntity, group: str, tokens: int, cost: int, now: float
+                ) -> tuple[str, float] | None:
+        w = self.window
+        w.prune(now)
+        if e.rpm and len(w.times) >= e.rpm:
+            return "rpm", w.back()
+        if e.tpm and w.total > 0 and w.total + tokens > e.tpm:
+            return "tpm", w.back()
+        self.run = {r: t for r, t in self.run.items() if t > now}
+        if e.parallel and len(self.run) >= e.parallel:
+            return "parallel", -1.0
+        m = self.models.setdefault(group, _Window())
+        m.prune(now)
+        if e.model_rpm and len(m.times) >= e.model_rpm:
+            return "model_rpm", m.back()
+        if e.model_tpm and m.total > 0 and m.total + tokens > e.model_tpm:
+            return "model_tpm", m.back()
+        if e.budget >= 0:
+            start = self.period(e, now)
+            if self.spent + self.reserved + cost > e.budget or self.spent >= e.budget:
+                return "budget", start + e.period_ms / 1000 if e.period_ms else -1.0
+        return None
+
+
 class MemoryState:
     name = "memory"
 
     def __init__(self) -> None:
         self._groups: dict[str, _Group] = {}
+        self._tenants: dict[tuple[str, str], _Tenant] = {}
         self._on_wake: WakeCallback | None = None
         self.calls = 0
 
@@ -157,8 +237,38 @@ class MemoryState:
     async def ping(self) -> None:
         return None
 
-    async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full:
+    def _tenant(self, tag: str, name: str) -> _Tenant:
+        t = self._tenants.get((tag, name))
+        if t is None:
+            t = self._tenants[(tag, name)] = _Tenant()
+        return t
+
+    async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full | Refused:
         self.calls += 1
+        ask = req.tenant
+        if ask is None:
+            return self._admit(req)
+        now = _now()
+        tenants = [self._tenant(ask.tag, e.name) for e in ask.entities]
+        for i, (e, t) in enumerate(zip(ask.entities, tenants, strict=True)):
+            refusal = t.refusal(e, ask.group, req.tokens, ask.cost, now)
+            if refusal is not None:
+                limit, back = refusal
+                return Refused(limit, i, back - now if back >= 0 else None)
+        result = self._admit(req)
+        if not isinstance(result, Full):
+            for e, t in zip(ask.entities, tenants, strict=True):
+                t.window.add(req.request_id, req.tokens, now)
+                t.run[req.request_id] = now + req.lease
+                if e.model_rpm or e.model_tpm:
+                    t.models[ask.group].add(req.request_id, req.tokens, now)
+                if ask.cost > 0:
+                    t.period(e, now)
+                    t.reserved += ask.cost
+                    t.holds[req.request_id] = ask.cost
+        return result
+
+    def _admit(self, req: AdmitRequest) -> Admitted | Waiting | Full:
         now = _now()
         g = self._group(req.group)
         if g.prune(now) and g.head() not in (None, req.request_id):
@@ -309,3 +419,54 @@ class MemoryState:
             out.append(DeploymentUsage(dep_id, requests, tokens, running,
                                        max(0.0, d.cool_until - now)))
         return out
+
+    async def release_with_tenant(self, rel: Release, end: TenantEnd
+                                  ) -> tuple[float, TenantReleased]:
+        return await self.release(rel), await self.tenant_release(end)
+
+    async def tenant_release(self, end: TenantEnd) -> TenantReleased:
+        self.calls += 1
+        now = _now()
+        ask, rid = end.ask, end.request_id
+        crossed, key_spent = [], 0
+        for i, e in enumerate(ask.entities):
+            t = self._tenant(ask.tag, e.name)
+            t.run.pop(rid, None)
+            t.window.reconcile(rid, end.tokens_used)
+            if ask.group in t.models:
+                t.models[ask.group].reconcile(rid, end.tokens_used)
+            t.reserved -= t.holds.pop(rid, 0)
+            start = t.period(e, now)
+            t.spent += max(0, end.cost)
+            if e.soft_budget >= 0 and t.spent >= e.soft_budget and t.alerted != start:
+                t.alerted = start
+                crossed.append(i)
+            if i == 0:
+                key_spent = t.spent
+        return TenantReleased(key_spent, tuple(crossed))
+
+    async def tenant_renew(self, ask: TenantAsk, request_ids: Sequence[str], lease: float
+                           ) -> None:
+        self.calls += 1
+        now = _now()
+        for e in ask.entities:
+            t = self._tenant(ask.tag, e.name)
+            for rid in request_ids:
+                if rid in t.run and t.run[rid] > now:
+                    t.run[rid] = now + lease
+
+    async def tenant_usage(self, tag: str, entity: TenantEntity) -> TenantUsage:
+        now = _now()
+        t = self._tenant(tag, entity.name)
+        edge = now - WINDOW
+        requests = sum(1 for at, _ in t.window.times if at > edge)
+        tokens = sum(t.window.tokens.get(r, 0) for at, r in t.window.times if at > edge)
+        running = sum(1 for until in t.run.values() if until > now)
+        start = t.period_start if t.period_start is not None else now
+        spent = t.spent
+        period = entity.period_ms / 1000
+        if period > 0 and now >= start + period:
+            start, spent = now - (now - start) % period, 0
+        # The in-process clock is monotonic; the period start is reported as wall time.
+        return TenantUsage(requests, tokens, running, spent, t.reserved,
+                           time.time() - (now - start))

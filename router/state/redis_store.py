@@ -18,18 +18,25 @@ from typing import Any
 
 from router.errors import ServiceUnavailable
 from router.state.base import (
+    REFUSAL_CODES,
     AdmitRequest,
     Admitted,
     DeploymentUsage,
     Full,
     LineDepth,
+    Refused,
     Release,
+    TenantAsk,
+    TenantEnd,
+    TenantEntity,
+    TenantReleased,
+    TenantUsage,
     Waiting,
     WakeCallback,
 )
 from router.state.cluster import ClusterAwareClient
-from router.state.keys import WAKE_CHANNEL, GroupKeys
-from router.state.resp import RedisUnavailable
+from router.state.keys import WAKE_CHANNEL, GroupKeys, TenantKeys
+from router.state.resp import RedisUnavailable, ScriptError
 from router.state.scripts import script_source
 
 log = logging.getLogger("laneway.state")
@@ -58,6 +65,9 @@ class RedisState:
         self._resp: ClusterAwareClient | None = None
         self._listener: asyncio.Task[None] | None = None
         self._on_wake: WakeCallback | None = None
+        self._split_tenants = False
+        """True on a Redis Cluster: a tenant's and a group's keys may live on two nodes, so
+        their scripts run one after the other instead of as one."""
         self.calls = 0
         """Round trips made (scripts, pings); read by benchmarks."""
 
@@ -128,7 +138,36 @@ class RedisState:
             raise _unavailable(exc) from exc
 
     # -- operations ------------------------------------------------------------------------
-    async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full:
+    async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full | Refused:
+        keys, args = self._admit_call(req)
+        if req.tenant is None:
+            return _admission(await self._run("admit", keys, args))
+        tkeys, targs = _tenant_call(req.tenant)
+        if not self._split_tenants:
+            try:
+                reply = await self._run(
+                    "admit_tenant", keys + tkeys,
+                    [len(keys), len(args), *args, len(req.tenant.entities), req.tenant.cost,
+                     *targs])
+            except ScriptError as exc:
+                if "CROSSSLOT" not in str(exc):
+                    raise
+                self._split_tenants = True
+            else:
+                return _admission(reply)
+        # Two nodes: the tenant first (nothing is admitted for a refused request), then the
+        # group; a full line gives the tenant's reservation back.
+        reply = await self._run("tenant_admit", tkeys, [
+            req.request_id, req.tokens, req.tenant.cost, _ms(req.lease),
+            len(req.tenant.entities), *targs])
+        if int(reply[0]) == -2:
+            return _admission(reply)
+        result = _admission(await self._run("admit", keys, args))
+        if isinstance(result, Full):
+            await self.tenant_release(TenantEnd(req.tenant, req.request_id, undo=True))
+        return result
+
+    def _admit_call(self, req: AdmitRequest) -> tuple[list[str], list[Any]]:
         g = GroupKeys.of(req.group)
         keys = [g.line, g.wlease, g.wmeta, g.seq, g.health]
         args: list[Any] = [
@@ -140,27 +179,47 @@ class RedisState:
             d = g.deployment(c.deployment_id)
             keys += [d.rpm, d.tpm, d.tok, d.run]
             args += [c.deployment_id, c.rpm, c.tpm, c.max_parallel]
-        reply = await self._run("admit", keys, args)
-        kind = int(reply[0])
-        if kind == 1:
-            return Admitted(int(reply[1]) - 1)
-        retry = int(reply[2])
-        retry_in = retry / 1000 if retry >= 0 else None
-        if kind == 0:
-            return Waiting(int(reply[1]), retry_in)
-        return Full(int(reply[1]), retry_in)
+        return keys, args
 
     async def release(self, rel: Release) -> float:
-        g = GroupKeys.of(rel.group)
-        d = g.deployment(rel.deployment_id)
-        reply = await self._run(
-            "release",
-            [g.line, g.health, d.tpm, d.tok, d.run, d.fails],
-            [rel.slot_id, rel.deployment_id, rel.tokens_used, round(rel.latency_ms, 3),
-             rel.outcome, rel.allowed_fails, _ms(rel.cooldown), _ms(rel.demanded_cooldown),
-             WAKE_CHANNEL],
-        )
-        return int(reply[1]) / 1000 if int(reply[0]) else 0.0
+        keys, args = _release_call(rel)
+        return _cooldown(await self._run("release", keys, args))
+
+    async def release_with_tenant(self, rel: Release, end: TenantEnd
+                                  ) -> tuple[float, TenantReleased]:
+        if self._split_tenants:
+            return await self.release(rel), await self.tenant_release(end)
+        keys, args = _release_call(rel)
+        tkeys, targs = _tenant_call(end.ask)
+        try:
+            reply = await self._run("release_tenant", keys + tkeys, [
+                len(keys), len(args), *args, end.request_id, end.tokens_used, end.cost,
+                len(end.ask.entities), *targs])
+        except ScriptError as exc:
+            if "CROSSSLOT" not in str(exc):
+                raise
+            self._split_tenants = True
+            return await self.release(rel), await self.tenant_release(end)
+        return _cooldown(reply[0]), _tenant_released(reply[1])
+
+    async def tenant_release(self, end: TenantEnd) -> TenantReleased:
+        tkeys, targs = _tenant_call(end.ask)
+        reply = await self._run("tenant_release", tkeys, [
+            end.request_id, end.tokens_used, end.cost, 1 if end.undo else 0,
+            len(end.ask.entities), *targs])
+        return _tenant_released(reply)
+
+    async def tenant_renew(self, ask: TenantAsk, request_ids: Sequence[str], lease: float
+                           ) -> None:
+        tkeys, targs = _tenant_call(ask)
+        await self._run("tenant_renew", tkeys,
+                        [_ms(lease), len(ask.entities), *targs, *request_ids])
+
+    async def tenant_usage(self, tag: str, entity: TenantEntity) -> TenantUsage:
+        keys = TenantKeys.of(tag).entity(entity.name, "")
+        _, requests, tokens, running, spent, reserved, start = (
+            int(x) for x in await self._run("tenant_status", keys, [entity.period_ms]))
+        return TenantUsage(requests, tokens, running, spent, reserved, start / 1000)
 
     async def cancel(self, group: str, request_id: str) -> bool:
         g = GroupKeys.of(group)
@@ -204,6 +263,49 @@ class RedisState:
             out.append(DeploymentUsage(dep, requests, tokens, running,
                                        max(0.0, (cool - now) / 1000) if cool else 0.0))
         return out
+
+
+def _admission(reply: Any) -> Admitted | Waiting | Full | Refused:
+    kind = int(reply[0])
+    if kind == 1:
+        return Admitted(int(reply[1]) - 1)
+    if kind == -2:
+        retry = int(reply[3])
+        return Refused(REFUSAL_CODES[int(reply[1])], int(reply[2]) - 1,
+                       retry / 1000 if retry >= 0 else None)
+    retry = int(reply[2])
+    retry_in = retry / 1000 if retry >= 0 else None
+    if kind == 0:
+        return Waiting(int(reply[1]), retry_in)
+    return Full(int(reply[1]), retry_in)
+
+
+def _release_call(rel: Release) -> tuple[list[str], list[Any]]:
+    g = GroupKeys.of(rel.group)
+    d = g.deployment(rel.deployment_id)
+    return ([g.line, g.health, d.tpm, d.tok, d.run, d.fails],
+            [rel.slot_id, rel.deployment_id, rel.tokens_used, round(rel.latency_ms, 3),
+             rel.outcome, rel.allowed_fails, _ms(rel.cooldown), _ms(rel.demanded_cooldown),
+             WAKE_CHANNEL])
+
+
+def _cooldown(reply: Any) -> float:
+    return int(reply[1]) / 1000 if int(reply[0]) else 0.0
+
+
+def _tenant_call(ask: TenantAsk) -> tuple[list[str], list[Any]]:
+    t = TenantKeys.of(ask.tag)
+    keys: list[str] = []
+    args: list[Any] = []
+    for e in ask.entities:
+        keys += t.entity(e.name, ask.group)
+        args += [e.rpm, e.tpm, e.parallel, e.model_rpm, e.model_tpm, e.budget, e.soft_budget,
+                 e.period_ms]
+    return keys, args
+
+
+def _tenant_released(reply: Any) -> TenantReleased:
+    return TenantReleased(int(reply[0]), tuple(int(i) - 1 for i in reply[1:]))
 
 
 def _unavailable(exc: RedisUnavailable) -> ServiceUnavailable:

@@ -17,7 +17,7 @@ from router.state.base import AdmitRequest, Admitted, Candidate, Release, Waitin
 from router.state.cluster import key_slot
 from router.state.keys import GroupKeys
 from router.state.redis_store import RedisState
-from tests.state.test_contract import Wakes
+from tests.state.conftest import Wakes
 from tests.support.redis_server import RedisCluster, start_redis_cluster
 
 on_loop = pytest.mark.asyncio(loop_scope="function")

@@ -1,0 +1,149 @@
+--[[
+  admit_core (include): the body of `admit` as a function of its keys and arguments, so that
+  admit.lua runs it alone and admit_tenant.lua runs it after a tenant's checks, in one script.
+  Read admit.lua for what the keys, arguments and reply are.
+]]
+local function admit_group(KEYS, ARGV)
+  local line, wlease, wmeta, seq, health = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+  local rid, slot = ARGV[1], ARGV[2]
+  local priority = tonumber(ARGV[3])
+  local tokens = tonumber(ARGV[4])
+  local lease = tonumber(ARGV[5])
+  local order = ARGV[6]
+  local max_group, max_prio = tonumber(ARGV[7]), tonumber(ARGV[8])
+  local retry = ARGV[9] == '1'
+  local channel = ARGV[10]
+  local rnd, buffer = tonumber(ARGV[11]), tonumber(ARGV[12])
+  local SHIFT = 4294967296
+
+  local now = now_ms()
+
+  if prune_waiters(line, wlease, wmeta, now) > 0 then
+    -- A dead waiter may have been the head: whoever heads the line now must hear it.
+    local head = redis.call('ZRANGE', line, 0, 0)
+    if #head > 0 and head[1] ~= rid then redis.call('PUBLISH', channel, head[1]) end
+  end
+
+  local score = tonumber(redis.call('ZSCORE', line, rid))
+  local fresh = score == nil
+  if fresh then
+    local n = redis.call('INCR', seq) % SHIFT
+    if retry then n = 0 end
+    score = priority * SHIFT + n
+  end
+  local ahead = 0
+  if not retry then
+    ahead = redis.call('ZCOUNT', line, '-inf', '(' .. int(score))
+  end
+
+  -- Inspect every candidate once: usage, capacity, when capacity returns.
+  local n = (#KEYS - 5) / 4
+  local cands = {}
+  local soonest = -1
+  for i = 1, n do
+    local k = {rpm = KEYS[2 + 4 * i], tpm = KEYS[3 + 4 * i], tok = KEYS[4 + 4 * i], run = KEYS[5 + 4 * i]}
+    local id = ARGV[9 + 4 * i]
+    local lim = {rpm = tonumber(ARGV[10 + 4 * i]), tpm = tonumber(ARGV[11 + 4 * i]),
+                 par = tonumber(ARGV[12 + 4 * i])}
+    local cool = tonumber(redis.call('HGET', health, id .. ':cool')) or 0
+    local rpm_used, tok_used, running, ok, back = inspect(k, lim, tokens, now, cool)
+    local lat = tonumber(redis.call('HGET', health, id .. ':lat')) or 0
+    cands[i] = {i = i, k = k, lim = lim, ok = ok, rpm = rpm_used, tok = tok_used,
+                run = running, lat = lat}
+    if not ok and back >= 0 and (soonest < 0 or back < soonest) then soonest = back end
+  end
+
+  local function better(a, b)
+    if order == 'least-busy' then
+      if a.run ~= b.run then return a.run < b.run end
+    elseif order == 'usage' then
+      if a.tok ~= b.tok then return a.tok < b.tok end
+      if a.rpm ~= b.rpm then return a.rpm < b.rpm end
+    end
+    return a.i < b.i
+  end
+
+  local chosen = nil
+  local open = 0
+  if ahead == 0 then
+    local best_lat = nil
+    for _, c in ipairs(cands) do
+      if c.ok then
+        open = open + 1
+        if best_lat == nil or c.lat < best_lat then best_lat = c.lat end
+      end
+    end
+    if order == 'latency' and open > 0 then
+      -- Every open deployment within the buffer of the fastest is equally good: pick one at random.
+      local near = {}
+      for _, c in ipairs(cands) do
+        if c.ok and c.lat <= best_lat * (1 + buffer) then near[#near + 1] = c end
+      end
+      chosen = near[1 + math.floor(rnd * #near) % #near]
+    else
+      for _, c in ipairs(cands) do
+        if c.ok and (chosen == nil or better(c, chosen)) then chosen = c end
+      end
+    end
+  end
+
+  if chosen ~= nil then
+    local k = chosen.k
+    redis.call('ZADD', k.rpm, now, slot)
+    redis.call('ZADD', k.tpm, now, slot)
+    redis.call('HSET', k.tok, slot, tokens)
+    redis.call('HINCRBY', k.tok, '=total', tokens)
+    redis.call('ZADD', k.run, now + lease, slot)
+    touch(k.rpm, WINDOW + 1000)
+    touch(k.tpm, WINDOW + 1000)
+    touch(k.tok, WINDOW + 1000)
+    touch(k.run, lease + WINDOW)
+    if not fresh then
+      redis.call('ZREM', line, rid)
+      redis.call('ZREM', wlease, rid)
+      redis.call('HDEL', wmeta, rid)
+    end
+    -- Wake the next in line while capacity remains, so a burst of freed capacity drains in a chain.
+    local still = open > 1
+    if not still then
+      local cool = tonumber(redis.call('HGET', health, ARGV[9 + 4 * chosen.i] .. ':cool')) or 0
+      local _, _, _, ok = inspect(k, chosen.lim, tokens, now, cool)
+      still = ok
+    end
+    if still then
+      local head = redis.call('ZRANGE', line, 0, 0)
+      if #head > 0 then redis.call('PUBLISH', channel, head[1]) end
+    end
+    return {1, chosen.i}
+  end
+
+  local retry_ms = -1
+  if fresh then
+    local depth = redis.call('ZCARD', line)
+    local full = max_group >= 0 and depth >= max_group
+    if not full and max_prio >= 0 then
+      local lo = priority * SHIFT
+      full = redis.call('ZCOUNT', line, int(lo), int(lo + SHIFT - 1)) >= max_prio
+    end
+    if full then
+      -- Estimated drain time: the line at the rate requests were admitted over the last minute.
+      local admitted = 0
+      for _, c in ipairs(cands) do admitted = admitted + c.rpm end
+      local drain = -1
+      if admitted > 0 then drain = math.ceil((depth + 1) * WINDOW / admitted) end
+      if drain < 0 and soonest >= 0 then drain = soonest - now end
+      return {-1, depth, drain}
+    end
+    redis.call('ZADD', line, int(score), rid)
+    redis.call('HSET', wmeta, rid, now)
+  end
+  redis.call('ZADD', wlease, now + lease, rid)
+  touch(line, lease * 4)
+  touch(wlease, lease * 4)
+  touch(wmeta, lease * 4)
+  touch(seq, 86400000)
+
+  local position = redis.call('ZRANK', line, rid)
+  if position == 0 and soonest >= 0 then retry_ms = soonest - now end
+  return {0, position, retry_ms}
+end

@@ -1,0 +1,59 @@
+--[[
+  release_core (include): the body of `release` as a function of its keys and arguments, so that
+  release.lua runs it alone and release_tenant.lua runs it with a tenant's release, in one
+  script. Read release.lua for what the keys, arguments and reply are.
+]]
+local function release_group(KEYS, ARGV)
+  local line, health, tpm, tok, run, fails = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+  local slot, dep = ARGV[1], ARGV[2]
+  local used, latency = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local outcome = ARGV[5]
+  local allowed, cooldown, demanded = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+  local channel = ARGV[9]
+
+  local now = now_ms()
+
+  redis.call('ZREM', run, slot)
+
+  -- Reconcile: the window keeps what was really used; a failed attempt used nothing (a full
+  -- refund), and a caller that passes 0 refunds an attempt of any outcome.
+  if outcome == 'fail' or outcome == 'fatal' then used = 0 end
+  if used >= 0 then
+    local reserved = tonumber(redis.call('HGET', tok, slot))
+    if reserved ~= nil then
+      redis.call('HSET', tok, slot, used)
+      redis.call('HINCRBY', tok, '=total', used - reserved)
+    end
+  end
+
+  if latency >= 0 and outcome == 'ok' then
+    local old = tonumber(redis.call('HGET', health, dep .. ':lat'))
+    local ewma = latency
+    if old ~= nil then ewma = old * 0.7 + latency * 0.3 end
+    redis.call('HSET', health, dep .. ':lat', ewma)
+  end
+
+  local cool_for = 0
+  if demanded > 0 then
+    cool_for = demanded
+  elseif outcome == 'fatal' then
+    cool_for = cooldown
+  elseif outcome == 'fail' then
+    redis.call('ZADD', fails, now, slot)
+    redis.call('ZREMRANGEBYSCORE', fails, '-inf', now - 60000)
+    redis.call('PEXPIRE', fails, 61000)
+    if redis.call('ZCARD', fails) >= allowed then cool_for = cooldown end
+  end
+  if cool_for > 0 then
+    local until_ms = now + cool_for
+    local current = tonumber(redis.call('HGET', health, dep .. ':cool')) or 0
+    if until_ms > current then redis.call('HSET', health, dep .. ':cool', until_ms) end
+    redis.call('DEL', fails)
+  end
+  redis.call('PEXPIRE', health, math.max(3600000, cool_for + 60000))
+
+  local head = redis.call('ZRANGE', line, 0, 0)
+  if #head > 0 then redis.call('PUBLISH', channel, head[1]) end
+  if cool_for > 0 then return {1, cool_for} end
+  return {0, 0}
+end

@@ -1,0 +1,28 @@
+--[[
+  release_tenant: the last attempt of a request released together with its tenant (one script
+  when both live on one Redis node).
+
+  KEYS: release.lua's keys, then the tenant's, 8 per entity
+  ARGV[1] number of group keys G   ARGV[2] number of group values V
+  ARGV[3 .. 2+V]   release.lua's values
+  ARGV[3+V] request id   ARGV[4+V] tokens used   ARGV[5+V] cost (nano-USD)
+  ARGV[6+V] number of entities N, then per entity the 8 values of tenant.lua
+
+  Reply: {release.lua's reply, tenant_release.lua's reply}
+]]
+--@include common.lua
+--@include capacity.lua
+--@include release_core.lua
+--@include tenant.lua
+
+local g, v = tonumber(ARGV[1]), tonumber(ARGV[2])
+local gk, ga = {}, {}
+for i = 1, g do gk[i] = KEYS[i] end
+for i = 1, v do ga[i] = ARGV[2 + i] end
+local group_reply = release_group(gk, ga)
+local rid, used, cost = ARGV[3 + v], tonumber(ARGV[4 + v]), tonumber(ARGV[5 + v])
+local ents = tenant_entities(KEYS, ARGV, g, 6 + v, tonumber(ARGV[6 + v]))
+local crossed, spent = tenant_release(ents, rid, used, cost, now_ms(), false)
+local out = {spent}
+for _, i in ipairs(crossed) do out[#out + 1] = i end
+return {group_reply, out}
