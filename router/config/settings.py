@@ -195,3 +195,7 @@ class GeneralSettings(Section):
     master_key: Text | None = Field(default=None, repr=False)
     alerting: TextList | None = None
     alerting_threshold: PositiveNumber | None = None
+    # The edges of the HTTP face (handler/limits.py has the defaults and docs/operations.md why).
+    max_request_body_bytes: PositiveInt | None = None
+    max_n: PositiveInt | None = None
+    request_read_timeout: PositiveNumber | None = None
