@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from schemathesis import GenerationMode  # noqa: E402
-
-from tests.support.fake_openai import FakeUpstream  # noqa: E402
-from tests.support.gateway import Gateway, clean_env, start_gateway  # noqa: E402
+from tests.support.fake_openai import FakeUpstream
+from tests.support.gateway import Gateway, clean_env, start_gateway
 
 KEY = "sk-fuzz-master-0123456789abcdef"
 EXAMPLES = 25
