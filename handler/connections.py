@@ -7,6 +7,11 @@ here adds a header timeout: from the moment a connection opens, or goes idle aft
 the client has `general_settings.request_read_timeout` seconds to complete its request headers,
 or the connection is closed. (A silence inside the body is handled by handler/edge.py.)
 
+It also bounds the request line and headers to MAX_HEADER_BYTES: httptools has no limit of its
+own, and uvicorn keeps every header it parses, so within the timeout a client could otherwise
+make the gateway hold as many header bytes as it can send. Past the bound uvicorn answers 400
+and closes the connection.
+
     uvicorn.run(app, **serve_options(limits))
 """
 
@@ -20,8 +25,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from handler.limits import DEFAULT_READ_TIMEOUT, HttpLimits
 
-__all__ = ["HeaderTimeoutProtocol", "serve_options"]
+__all__ = ["HeaderLimitsProtocol", "serve_options"]
 
+MAX_HEADER_BYTES = 64 * 1024
+"""The request line and headers of one request, in bytes (nginx's default is 32 KiB)."""
 _ENV = "LANEWAY_REQUEST_READ_TIMEOUT"
 """Hands the timeout to uvicorn's worker processes, which import this module anew."""
 
@@ -29,18 +36,37 @@ _ENV = "LANEWAY_REQUEST_READ_TIMEOUT"
 def serve_options(limits: HttpLimits) -> dict[str, Any]:
     """The uvicorn options that bound slow clients."""
     os.environ[_ENV] = str(limits.read_timeout)
-    return {"http": f"{__name__}:HeaderTimeoutProtocol"}
+    return {"http": f"{__name__}:HeaderLimitsProtocol"}
 
 
-class HeaderTimeoutProtocol(HttpToolsProtocol):
+class HeaderLimitsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timeout = float(os.environ.get(_ENV) or DEFAULT_READ_TIMEOUT)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._header_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
+
+    def on_message_begin(self) -> None:
+        self._header_bytes = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > MAX_HEADER_BYTES:
+            # Raised inside a parser callback: uvicorn answers 400 and closes the connection.
+            raise ValueError("request headers too large")
 
     def on_headers_complete(self) -> None:
         self._disarm()

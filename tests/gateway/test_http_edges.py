@@ -6,6 +6,7 @@ header-safe model names, the log line of an internal error, and a bounded Retry-
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -228,6 +229,28 @@ def test_an_idle_keep_alive_connection_that_starts_a_request_and_stalls_is_close
         assert read_response(sock).status == 200
         sock.sendall(b"GET /health/liv")  # uvicorn's own keep-alive timer stops here
         assert seconds_until_closed(sock, BOUND + 3) < BOUND
+
+
+def test_endless_headers_are_cut_off(gw: Gateway) -> None:
+    with connect(gw.port) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        sock.sendall(b"GET /health/liveliness HTTP/1.1\r\nhost: x\r\n")
+        sent = 0
+        try:
+            # A gateway that kept every header would take all of this within a second.
+            while sent < 32 * 1024 * 1024:
+                sock.sendall(b"x-filler: " + b"y" * 1000 + b"\r\n")
+                sent += 1012
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        # Cut off after 64 KiB; what the kernels buffered on either side makes up the rest.
+        assert sent < 8 * 1024 * 1024, "the gateway kept reading headers"
+        assert seconds_until_closed(sock, 3) < 3
+
+
+def test_headers_of_a_normal_size_are_fine(gw: Gateway) -> None:
+    big = {f"x-h{i}": "v" * 1000 for i in range(30)}  # 30 KiB of headers
+    assert httpx.get(f"{gw.url}/health/liveliness", headers=big).status_code == 200
 
 
 def test_a_body_that_stops_arriving_gets_408(gw: Gateway) -> None:
