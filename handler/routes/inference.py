@@ -36,6 +36,8 @@ QUEUE_PATHS: dict[str, tuple[str, ...]] = {
     CHAT: ("/queue/chat/completions", "/v1/queue/chat/completions"),
     TEXT: ("/queue/completions", "/v1/queue/completions"),
 }
+
+
 async def _until_disconnect(request: Request) -> None:
     while (await request.receive())["type"] != "http.disconnect":
         pass
