@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from handler.auth import Authenticator
+from handler.auth import Authenticator, AuthMiddleware
+from handler.edge import EdgeMiddleware
 from handler.errors import install_error_handlers
+from handler.limits import HttpLimits
+from handler.logs import hide_query_strings
 from handler.observability import install_observability
 from handler.routes import add_routes
 from router.config.serving import require_models
@@ -47,6 +50,9 @@ def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
         redoc_url=None if no_docs else "/redoc",
         openapi_url=None if no_docs else "/openapi.json",
     )
+    # `/v1/chat/completions/` is a 404 like any unknown path: Starlette's redirect to the slash-less
+    # URL would be built from the client's Host header (an open redirect).
+    app.router.redirect_slashes = False
     router = Router.from_config(config)
     require_models(config, router.deployments())  # the gateway refuses to serve nothing
     app.state.router = router
@@ -56,9 +62,15 @@ def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
     app.router.on_shutdown.append(router.aclose)
     app.state.config = config
     install_error_handlers(app)
-    auth = Authenticator(master_key_of(config))
-    add_routes(app, router, auth, watch_disconnect)
-    install_observability(app, router, config, auth)
+    limits = HttpLimits.from_config(config)
+    app.state.limits = limits
+    add_routes(app, router, limits, watch_disconnect)
+    # Outermost last: observability sees every answer, the edge's and auth's refusals included;
+    # the edge gives every request its id and bounds its body before auth or a route runs.
+    app.add_middleware(AuthMiddleware, auth=Authenticator(master_key_of(config)))
+    app.add_middleware(EdgeMiddleware, limits=limits)
+    install_observability(app, router, config)
+    hide_query_strings()
     log.info("laneway serving model groups: %s (state: %s)",
              ", ".join(router.model_names()) or "(none)", router.state.name)
     return app

@@ -67,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    from handler.connections import serve_options
+
     options = {"host": args.host, "port": args.port, "log_level": level.lower(),
-               "access_log": args.detailed_debug, "server_header": False}
+               "access_log": args.detailed_debug, "server_header": False,
+               **serve_options(app.state.limits)}
     if args.num_workers > 1:
         # Each worker process builds its own app from the environment (handler.app:app).
         if args.config:

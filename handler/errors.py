@@ -15,7 +15,10 @@ from router.errors import InternalError, RequestError
 
 log = logging.getLogger("laneway.http")
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["MAX_RETRY_AFTER", "error_response", "install_error_handlers", "retry_after_header"]
+
+MAX_RETRY_AFTER = 3600
+"""Seconds: the longest Retry-After laneway sends (an upstream may ask for anything)."""
 
 _HTTP_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
                405: "invalid_request_error"}
@@ -24,9 +27,17 @@ _HTTP_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_f
 def error_response(exc: RequestError, headers: dict[str, str] | None = None) -> Response:
     out = {**exc.headers, **(headers or {})}
     if exc.retry_after is not None and exc.status in (429, 503):
-        out["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
+        out["retry-after"] = retry_after_header(exc.retry_after)
     return Response(orjson.dumps(exc.body()), status_code=exc.status, headers=out,
                     media_type="application/json")
+
+
+def retry_after_header(seconds: float) -> str:
+    """A whole number of seconds from 1 to MAX_RETRY_AFTER, whatever `seconds` is (nan, inf,
+    negative or huge included): clients sleep on this value."""
+    if math.isnan(seconds):
+        return "1"
+    return str(max(1, min(MAX_RETRY_AFTER, math.ceil(min(seconds, MAX_RETRY_AFTER)))))
 
 
 def _plain(status: int, message: str, type_: str, code: str) -> Response:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JsonFormatter", "TextFormatter", "setup_logging"]
+__all__ = ["JsonFormatter", "TextFormatter", "hide_query_strings", "setup_logging"]
 
 
 _second: list[Any] = [-1, ""]  # the last second formatted, and its text (one line per request)
@@ -65,3 +65,23 @@ def setup_logging(level: str = "INFO", fmt: str | None = None) -> None:
     root.setLevel(level.upper())
     root.propagate = False
     root._laneway_configured = True  # type: ignore[attr-defined]
+
+
+class _NoQueryString(logging.Filter):
+    """Drops the query string from uvicorn's access-log lines (`--detailed_debug`): a client
+    may put a key there (`?api_key=...`), and laneway reads nothing from it anyway."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(isinstance(a, str) and "?" in a for a in args):
+            record.args = tuple(a.split("?", 1)[0] + "?…" if isinstance(a, str) and "?" in a
+                                else a for a in args)
+        return True
+
+
+def hide_query_strings() -> None:
+    """Install the filter on uvicorn's access logger (once; uvicorn's own logging set-up keeps
+    a logger's filters)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _NoQueryString) for f in access.filters):
+        access.addFilter(_NoQueryString())

@@ -12,6 +12,11 @@ from router.httpclient.errors import DEFAULT_MAX_RESPONSE_BYTES
 __all__ = ["RouterOptions", "fallback_map"]
 
 DEFAULT_TIMEOUT = 600.0
+DEFAULT_MAX_QUEUE_SIZE = 1000
+"""Waiters per model group's line when `max_queue_size` names no limit for it. Finite so that a
+burst cannot grow a line (and the coroutines, connections and state entries behind it) without
+bound; 1000 waiters is minutes of work for most deployments, past which a fast 429 with
+Retry-After serves a client better than a long wait. -1 in the config still means unlimited."""
 
 
 def fallback_map(value: Iterable[Mapping[str, Iterable[str]]] | None) -> dict[str, list[str]]:
@@ -42,7 +47,8 @@ class RouterOptions:
     default_fallbacks: tuple[str, ...] = ()
     default_priority: int | None = None
     max_queue_size: Mapping[str, int] = field(default_factory=dict)
-    """Keys: "default", a group name, or "priority:<n>"; -1 or missing = unlimited."""
+    """Keys: "default", a group name, or "priority:<n>"; -1 = unlimited. A group with no entry
+    (and no "default") gets DEFAULT_MAX_QUEUE_SIZE; a priority with no entry has no own limit."""
     queue_lease: float = 5.0
     polling_interval: float | None = None
     drop_params: bool = False
@@ -54,7 +60,8 @@ class RouterOptions:
 
     def queue_limits(self, group: str, priority: int) -> tuple[int, int]:
         """(max waiters in the group, max waiters at this priority); -1 = unlimited."""
-        per_group = self.max_queue_size.get(group, self.max_queue_size.get("default", -1))
+        per_group = self.max_queue_size.get(
+            group, self.max_queue_size.get("default", DEFAULT_MAX_QUEUE_SIZE))
         per_prio = self.max_queue_size.get(f"priority:{priority}", -1)
         return int(per_group), int(per_prio)
 

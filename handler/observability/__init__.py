@@ -1,7 +1,7 @@
 """The gateway's observability: per-request JSON log lines, `/metrics`, CloudWatch EMF on
 Lambda, Langfuse and webhook callbacks, Slack alerts, and the `x-laneway-overhead-ms` header.
 
-    hub = install_observability(app, router, config, auth)   # from create_app
+    hub = install_observability(app, router, config)          # from create_app
     handler = flushing(Mangum(app), hub)                      # on Lambda
 
 See docs/observability.md for what is logged, the metric names and the settings.
@@ -21,7 +21,6 @@ from router.observe.settings import ObserveSettings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from handler.auth import Authenticator
     from router.config import Config
     from router.router import Router
 
@@ -31,7 +30,7 @@ log = logging.getLogger("laneway.observe")
 
 
 def install_observability(
-    app: FastAPI, router: Router, config: Config, auth: Authenticator
+    app: FastAPI, router: Router, config: Config
 ) -> Observability:
     settings = ObserveSettings.from_config(config)
     for problem in settings.problems:
@@ -39,6 +38,6 @@ def install_observability(
     hub = Observability(router, settings)
     app.state.observability = hub
     app.add_middleware(ObservabilityMiddleware, hub=hub)
-    add_metrics_route(app, hub, auth)
+    add_metrics_route(app, hub)
     app.router.on_shutdown.append(hub.flush)  # callbacks still pending go out on SIGTERM
     return hub

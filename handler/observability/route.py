@@ -5,16 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from handler.auth import Authenticator
 from handler.observability.hub import Observability
 from router.errors import NotFound
 
 __all__ = ["add_metrics_route"]
 
 
-def add_metrics_route(app: FastAPI, hub: Observability, auth: Authenticator) -> None:
+def add_metrics_route(app: FastAPI, hub: Observability) -> None:
     async def metrics(request: Request) -> Response:
-        auth.check(request)
         if hub.prometheus is None:
             raise NotFound("Prometheus metrics are off on this gateway (LANEWAY_METRICS; on "
                            "Lambda they are CloudWatch EMF lines).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from handler.auth import Authenticator
+from handler.limits import HttpLimits
 from handler.routes.inference import add_inference_routes
 from handler.routes.info import add_info_routes
 from router.router import Router
@@ -12,6 +12,7 @@ from router.router import Router
 __all__ = ["add_routes"]
 
 
-def add_routes(app: FastAPI, router: Router, auth: Authenticator, watch_disconnect: bool) -> None:
-    add_inference_routes(app, router, auth, watch_disconnect)
-    add_info_routes(app, router, auth)
+def add_routes(app: FastAPI, router: Router, limits: HttpLimits, watch_disconnect: bool) -> None:
+    """Every route; none checks the key itself (handler/auth.py's middleware does, for all)."""
+    add_inference_routes(app, router, limits, watch_disconnect)
+    add_info_routes(app, router)

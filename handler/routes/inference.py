@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
+from urllib.parse import quote
 
 import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 
-from handler.auth import Authenticator
+from handler.limits import HttpLimits
 from handler.observability.context import overhead_ms
+from handler.openapi import request_body_schema
 from handler.streaming import sse
+from handler.validation import parse_body, validate
 from router.dispatch import CHAT, EMBED, TEXT, Served
-from router.errors import BadRequest, ClientDisconnected
+from router.errors import ClientDisconnected
 from router.records import CallRecord
 from router.router import Router
 
@@ -34,30 +36,6 @@ QUEUE_PATHS: dict[str, tuple[str, ...]] = {
     CHAT: ("/queue/chat/completions", "/v1/queue/chat/completions"),
     TEXT: ("/queue/completions", "/v1/queue/completions"),
 }
-_REQUIRED = {CHAT: "messages", TEXT: "prompt", EMBED: "input"}
-
-
-def parse_body(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    return body
-
-
-def validate(endpoint: str, body: dict[str, Any]) -> None:
-    field = _REQUIRED[endpoint]
-    value = body.get(field)
-    if endpoint == CHAT:
-        if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
-            raise BadRequest("`messages` must be a non-empty array of message objects.",
-                             param="messages")
-    elif value is None or value == "" or value == []:
-        raise BadRequest(f"`{field}` is required.", param=field)
-    if "stream" in body and not isinstance(body["stream"], bool | None):
-        raise BadRequest("`stream` must be a boolean.", param="stream")
 
 
 async def _until_disconnect(request: Request) -> None:
@@ -65,10 +43,20 @@ async def _until_disconnect(request: Request) -> None:
         pass
 
 
+_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+
+
+def header_value(text: str) -> str:
+    """`text` as a header value: printable ASCII as it is, anything else (non-ASCII model names,
+    control characters) percent-encoded as UTF-8, so a client's string can neither fail to
+    encode nor inject a header."""
+    return text if text.isascii() and text.isprintable() else quote(text, safe=_HEADER_SAFE)
+
+
 def headers_for(record: CallRecord, served: Served, queued_route: bool) -> dict[str, str]:
     headers = {
         "x-request-id": record.request_id,
-        "x-laneway-model-group": record.model_group,
+        "x-laneway-model-group": header_value(record.model_group or ""),
         "x-laneway-deployment-id": served.deployment.id,
         "x-laneway-queue-ms": f"{record.queue_seconds * 1000:.1f}",
     }
@@ -78,23 +66,21 @@ def headers_for(record: CallRecord, served: Served, queued_route: bool) -> dict[
     if record.queued or queued_route:
         headers["x-litellm-request-prioritization-used"] = "true"
     if record.fallback_from:
-        headers["x-laneway-fallback-from"] = record.fallback_from
+        headers["x-laneway-fallback-from"] = header_value(record.fallback_from)
     return headers
 
 
 def add_inference_routes(
-    app: FastAPI, router: Router, auth: Authenticator, watch_disconnect: bool
+    app: FastAPI, router: Router, limits: HttpLimits, watch_disconnect: bool
 ) -> None:
     def endpoint_for(kind: str, queued_route: bool) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
-            rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-            request.state.request_id = rid
-            auth.check(request)
+            rid: str = request.state.request_id  # set by EdgeMiddleware
             body = parse_body(await request.body())
             path_model = request.path_params.get("model")
             if path_model and not body.get("model"):
                 body["model"] = path_model
-            validate(kind, body)
+            validate(kind, body, limits.max_n)
             try:
                 served, record = await router.serve(
                     kind, body, request_id=rid, queue=queued_route,
@@ -116,7 +102,9 @@ def add_inference_routes(
     for kind, paths in PATHS.items():
         for path in paths:
             app.add_api_route(path, endpoint_for(kind, False), methods=["POST"],
-                              include_in_schema="{model}" not in path)
+                              include_in_schema="{model}" not in path,
+                              openapi_extra=request_body_schema(kind))
     for kind, paths in QUEUE_PATHS.items():
         for path in paths:
-            app.add_api_route(path, endpoint_for(kind, True), methods=["POST"])
+            app.add_api_route(path, endpoint_for(kind, True), methods=["POST"],
+                              openapi_extra=request_body_schema(kind))

@@ -9,8 +9,8 @@ import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from handler.auth import Authenticator
-from handler.routes.inference import parse_body
+from handler.openapi import TOKEN_COUNTER_SCHEMA
+from handler.validation import parse_body, validate_messages, validate_prompt
 from router.errors import BadRequest, RequestError
 from router.router import Router
 
@@ -23,15 +23,13 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
-def add_info_routes(app: FastAPI, router: Router, auth: Authenticator) -> None:
+def add_info_routes(app: FastAPI, router: Router) -> None:
     async def models(request: Request) -> Response:
-        auth.check(request)
         data = [{"id": name, "object": "model", "created": _STARTED, "owned_by": "laneway"}
                 for name in router.model_names()]
         return _json({"object": "list", "data": data})
 
     async def model_info(request: Request) -> Response:
-        auth.check(request)
         return _json({"data": [d.public_info() for d in router.deployments()]})
 
     async def liveliness(request: Request) -> Response:
@@ -45,7 +43,6 @@ def add_info_routes(app: FastAPI, router: Router, auth: Authenticator) -> None:
         return _json({"status": "healthy", "state": router.state.name})
 
     async def health(request: Request) -> Response:
-        auth.check(request)
         try:
             await router.state.ping()
             state_ok = True
@@ -59,7 +56,6 @@ def add_info_routes(app: FastAPI, router: Router, auth: Authenticator) -> None:
         }, 200 if state_ok else 503)
 
     async def queue_status(request: Request) -> Response:
-        auth.check(request)
         groups = []
         for name, depth in (await router.queue_status()).items():
             groups.append({
@@ -75,17 +71,24 @@ def add_info_routes(app: FastAPI, router: Router, auth: Authenticator) -> None:
         return _json({"object": "queue.status", "state": router.state.name, "groups": groups})
 
     async def token_counter(request: Request) -> Response:
-        auth.check(request)
         body = parse_body(await request.body())
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("`model` is required.", param="model")
         deployment = router.groups.resolve(model).deployments[0]
         counter = deployment.token_counter()
-        if isinstance(body.get("messages"), list):
-            total = counter.messages(body["messages"], body.get("tools"))
-        elif isinstance(body.get("prompt"), str | list):
-            total = counter.text(body["prompt"])
+        if body.get("messages") is not None:
+            validate_messages(body["messages"])
+            tools = body.get("tools")
+            if tools is not None and not isinstance(tools, list):
+                raise BadRequest("`tools` must be an array.", param="tools")
+            total = counter.messages(body["messages"], tools)
+        elif body.get("prompt") is not None:
+            prompt = body["prompt"]
+            validate_prompt(prompt)
+            # Token ids are already tokens; text is counted.
+            total = (len(prompt) if isinstance(prompt, list) and prompt
+                     and not isinstance(prompt[0], str) else counter.text(prompt))
         else:
             raise BadRequest("Send `messages` (a list) or `prompt`.", param="messages")
         return _json({"total_tokens": total, "request_model": model,
@@ -102,4 +105,5 @@ def add_info_routes(app: FastAPI, router: Router, auth: Authenticator) -> None:
     ]
     for paths, fn, method in routes:
         for path in paths:
-            app.add_api_route(path, fn, methods=[method])
+            extra = TOKEN_COUNTER_SCHEMA if fn is token_counter else None
+            app.add_api_route(path, fn, methods=[method], openapi_extra=extra)

@@ -141,16 +141,17 @@ def _fallbacks(value: Any) -> list[dict[str, list[str]]]:
 
 def _queue_size(value: Any) -> int | dict[str, int]:
     # 0 is meaningful: no waiting at all, answer 429 at once when capacity runs out.
+    # -1 is the explicit "unlimited" (the default is a finite line, router/options.py).
     if isinstance(value, dict):
         sizes = {str(key): _as_int(size) for key, size in value.items()}
-        if all(size is not None and size >= 0 for size in sizes.values()):
+        if all(size is not None and size >= -1 for size in sizes.values()):
             return {key: size for key, size in sizes.items() if size is not None}
     else:
         size = _as_int(value)
-        if size is not None and size >= 0:
+        if size is not None and size >= -1:
             return size
-    _fail("must be a non-negative integer, or a mapping of `default`, a model group or "
-          "`priority:<n>` to a non-negative integer")
+    _fail("must be an integer of -1 (unlimited) or more, or a mapping of `default`, a model "
+          "group or `priority:<n>` to such an integer")
 
 
 def _is_alias_target(target: Any) -> bool:

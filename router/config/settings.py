@@ -198,3 +198,7 @@ class GeneralSettings(Section):
     allow_client_side_mock_response: Flag = True
     alerting: TextList | None = None
     alerting_threshold: PositiveNumber | None = None
+    # The edges of the HTTP face (handler/limits.py has the defaults and docs/operations.md why).
+    max_request_body_bytes: PositiveInt | None = None
+    max_n: PositiveInt | None = None
+    request_read_timeout: PositiveNumber | None = None

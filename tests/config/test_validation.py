@@ -32,7 +32,7 @@ def test_several_invalid_values_are_reported_together_by_path() -> None:
             {"model_name": "no-params"},
         ],
         "router_settings": {"redis_port": "not-a-port", "num_retries": -1,
-                            "max_queue_size": {"chat": -1}, "redis_fail_open": "maybe"},
+                            "max_queue_size": {"chat": -2}, "redis_fail_open": "maybe"},
         "litellm_settings": {"drop_params": "sometimes", "context_window_fallbacks": {"a": "b"}},
     })
     assert lines == [
@@ -46,8 +46,8 @@ def test_several_invalid_values_are_reported_together_by_path() -> None:
         "router_settings.num_retries: must be an integer of 0 or more",
         "router_settings.redis_port: must be a port number (1-65535)",
         "router_settings.redis_fail_open: must be true or false",
-        "router_settings.max_queue_size: must be a non-negative integer, or a mapping of "
-        "`default`, a model group or `priority:<n>` to a non-negative integer",
+        "router_settings.max_queue_size: must be an integer of -1 (unlimited) or more, or a "
+        "mapping of `default`, a model group or `priority:<n>` to such an integer",
         "litellm_settings.drop_params: must be true or false",
         "litellm_settings.context_window_fallbacks: must be a list of mappings like "
         "{model-group: [fallback-group, ...]}",
