@@ -26,8 +26,9 @@ _HTTP_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_f
 
 def error_response(exc: RequestError, headers: dict[str, str] | None = None) -> Response:
     out = {**exc.headers, **(headers or {})}
-    if exc.retry_after is not None and exc.status in (429, 503):
-        out["retry-after"] = retry_after_header(exc.retry_after)
+    if exc.status in (429, 503):  # a client told to slow down is told for how long
+        out["retry-after"] = retry_after_header(
+            exc.retry_after if exc.retry_after is not None else 1.0)
     return Response(orjson.dumps(exc.body()), status_code=exc.status, headers=out,
                     media_type="application/json")
 

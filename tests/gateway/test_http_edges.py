@@ -73,8 +73,11 @@ def gw(fake_openai: FakeUpstream, odd_upstream: str) -> Iterator[Gateway]:
                 "model": "openai/odd", "api_base": odd_upstream, "api_key": "x"}},
             {"model_name": "openai/*", "litellm_params": {
                 "model": "openai/*", "api_base": fake_openai.url, "api_key": "x"}},
+            *({"model_name": name, "litellm_params": {"model": "gpt-4o", "mock_response": "ok"}}
+              for name in ("modèle-ü", "模型", "a\tb")),
         ],
-        "router_settings": {"num_retries": 0},
+        # The Retry-After tests' 429s cool the one `openai/*` deployment: only for a moment.
+        "router_settings": {"num_retries": 0, "max_cooldown_seconds": 0.01},
         "general_settings": {"master_key": KEY, "max_request_body_bytes": CAP,
                              "request_read_timeout": READ_TIMEOUT},
     }
@@ -381,9 +384,9 @@ def test_json_nested_deeper_than_can_be_encoded_is_a_400(gw: Gateway, route: str
 
 
 @pytest.mark.parametrize("model,header", [
-    ("openai/modèle-ü", "openai/mod%C3%A8le-%C3%BC"),
-    ("openai/模型", "openai/%E6%A8%A1%E5%9E%8B"),
-    ("openai/a\tb", "openai/a%09b"),
+    ("modèle-ü", "mod%C3%A8le-%C3%BC"),
+    ("模型", "%E6%A8%A1%E5%9E%8B"),
+    ("a\tb", "a%09b"),
 ])
 def test_non_ascii_model_names_are_percent_encoded_in_headers(gw: Gateway, model: str,
                                                               header: str) -> None:
