@@ -223,6 +223,11 @@ class Router:
             await self._end_tenant(call)
             self._notify(record)
             raise
+        except Exception:  # a bug: still a finished request, for logs, metrics and callbacks
+            record.status, record.error_type = 500, "InternalError"
+            await self._end_tenant(call)
+            self._notify(record)
+            raise
         if isinstance(served.response, dict):
             await self._end_tenant(call)
             self._notify(record)
