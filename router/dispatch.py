@@ -67,6 +67,10 @@ class Call:
     """Who is calling: a virtual key's limits and budgets apply to the whole request."""
     tenant: TenantHold | None = None
     """The request's reservation on its key's and team's limits (virtual keys only)."""
+    fair_tenant: str = ""
+    """Fair share: whose request this is ('' = arrival order)."""
+    fair_cost: int = 1
+    fair_weight: float = 1.0
     abandoned: Callable[[], Awaitable[None]] | None = None
     """Returns once the client has gone away (watched while the request waits in line)."""
     force_queue: bool = False
@@ -127,6 +131,7 @@ class Dispatcher:
                 call.estimate = self._estimate(candidates[0], call)
                 call.tokens = sum(call.estimate)
                 _check_fits(group, call.tokens)
+            self._fair_share(call)
             attempt = await self._admit(group, call, candidates, tries)
             deployment = candidates[attempt.index]
             try:
@@ -159,6 +164,8 @@ class Dispatcher:
             retry=tries > 1,
             latency_buffer=self.strategy.latency_buffer,
             tenant=self._tenant_ask(group, call),
+            fair_tenant=call.fair_tenant,
+            fair_cost=call.fair_cost,
         )
         try:
             attempt = await self.lanes.admit(req, call.deadline, call.abandoned, call.tenant)
@@ -177,6 +184,31 @@ class Dispatcher:
             call.record.queue_seconds += attempt.waited
         return attempt
 
+    def _fair_share(self, call: Call) -> None:
+        """Whose request this is for fair share, and its weighted cost (once per request)."""
+        if call.fair_tenant:
+            return
+        o = self.options
+        p = call.principal
+        weight = 1.0
+        if o.fairness == "off":
+            return
+        if o.fairness == "user":
+            user = call.body.get("user")
+            tenant = f"u:{user[:128]}" if isinstance(user, str) and user else "-"
+        elif p.key is not None:
+            use_team = o.fairness == "team" and p.team is not None
+            tenant = f"t:{p.team.team_id}" if use_team and p.team else f"k:{p.key.key_hash[:24]}"
+            weight = (p.team.limits if use_team and p.team else p.key.limits).fair_share_weight
+        else:
+            tenant = "-"  # the master key (or no auth): one tenant of its own
+        prompt, completion = call.estimate if call.tokens is not None else (
+            0, o.default_completion_tokens)
+        call.fair_tenant = tenant
+        call.fair_weight = weight if weight > 0 else 1.0
+        call.fair_cost = _weighted(prompt, completion, o.fairness_output_weight,
+                                   call.fair_weight)
+
     def _tenant_ask(self, group: Group, call: Call) -> TenantAsk | None:
         """What the request's first admission asks of its tenant (None once it holds it)."""
         hold = call.tenant
@@ -188,6 +220,14 @@ class Dispatcher:
                    default=0)
         hold.ask = ask_for(call.principal, group.name, cost)
         return hold.ask
+
+    def _fair_delta(self, call: Call) -> int:
+        if not call.fair_tenant:
+            return 0
+        rec = call.record
+        real = _weighted(rec.prompt_tokens, rec.completion_tokens,
+                         self.options.fairness_output_weight, call.fair_weight)
+        return real - call.fair_cost
 
     async def _pause(
         self, exc: RequestError, tries: int, group: Group, failed: set[str], call: Call
@@ -260,6 +300,7 @@ class Dispatcher:
                 # Summed over attempts, so that time outside upstream calls is laneway's own.
                 rec.upstream_seconds += time.monotonic() - started
             attempt.succeeded(tokens, cost=_cost(d, rec))
+            attempt.fair_delta = self._fair_delta(call)
         return Served(response, d)
 
     async def _open_stream(
@@ -334,6 +375,7 @@ class Dispatcher:
                 yield chunk
             tokens = _usage(d, {"usage": usage}, rec) if usage else KEEP_RESERVATION
             attempt.succeeded(tokens, latency=rec.time_to_first_token, cost=_cost(d, rec))
+            attempt.fair_delta = self._fair_delta(call)
         except TimeoutError:
             ended = RequestTimeout("The upstream stream stalled.")
             raise ended from None
@@ -413,6 +455,11 @@ def _usage(d: Deployment, response: Any, rec: CallRecord) -> int:
     if usage.get("total_tokens") is not None:
         return _count(d, usage, "total_tokens")
     return rec.prompt_tokens + rec.completion_tokens
+
+
+def _weighted(prompt: int, completion: int, output_weight: float, share: float) -> int:
+    """Fair-share service of a call: input plus weighted output tokens, per unit of share."""
+    return max(1, math.ceil((prompt + output_weight * completion) / share))
 
 
 def _cost(d: Deployment, rec: CallRecord) -> int:

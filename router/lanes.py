@@ -115,6 +115,8 @@ class Attempt:
         "cost",
         "demanded_cooldown",
         "deployment_id",
+        "fair_delta",
+        "fair_tenant",
         "group",
         "index",
         "latency",
@@ -146,6 +148,9 @@ class Attempt:
         """What the call cost (nano-USD), charged to the tenant when it succeeds."""
         self.tenant: TenantHold | None = None
         """The request's tenant reservation, ended with this attempt when it succeeds."""
+        self.fair_tenant = req.fair_tenant
+        self.fair_delta = 0
+        """Real weighted tokens minus the fair-share estimate charged at admission."""
         self._handed_off = False
         self._released = False
 
@@ -364,6 +369,8 @@ class Lanes:
             allowed_fails=self.allowed_fails,
             cooldown=self.cooldown,
             demanded_cooldown=self._capped(attempt.demanded_cooldown),
+            fair_tenant=attempt.fair_tenant,
+            fair_delta=attempt.fair_delta if attempt.outcome == "ok" else 0,
         )
         hold = attempt.tenant
         try:

@@ -55,6 +55,11 @@ class RouterOptions:
     default_max_parallel_requests: int | None = None
     default_completion_tokens: int = 256
     """Completion tokens reserved for tpm when a request sets no max_tokens."""
+    fairness: str = "key"
+    """Fair share inside a priority among: "key", "team", "user" (the OpenAI `user` field), or
+    "off" (arrival order)."""
+    fairness_output_weight: float = 2.0
+    """How many input tokens one output token counts as, for fair share."""
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     """Largest upstream body (non-streamed) or stream event taken; bigger ones are a 502."""
 
@@ -93,6 +98,8 @@ class RouterOptions:
             "drop_params": pick("drop_params"),
             "default_max_parallel_requests": pick("default_max_parallel_requests"),
             "default_completion_tokens": pick("default_max_tokens"),
+            "fairness": pick("fairness"),
+            "fairness_output_weight": pick("fairness_output_weight"),
             "max_response_bytes": pick("max_response_bytes"),
         }
         kw = {k: v for k, v in kw.items() if v is not None}

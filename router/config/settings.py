@@ -48,6 +48,20 @@ def _routing_strategy(value: Any) -> str:
 
 RoutingStrategy = Annotated[str, PlainValidator(_routing_strategy)]
 
+FAIRNESS_MODES: tuple[str, ...] = ("key", "team", "user", "off")
+
+
+def _fairness(value: Any) -> str:
+    if value is False:
+        return "off"
+    if isinstance(value, str) and value in FAIRNESS_MODES:
+        return value
+    raise PydanticCustomError(
+        "laneway_config", f"fairness must be one of: {', '.join(FAIRNESS_MODES)}")
+
+
+Fairness = Annotated[str, PlainValidator(_fairness)]
+
 
 class RouterSettings(Section):
     accepted_unused: ClassVar[frozenset[str]] = frozenset(
@@ -86,6 +100,8 @@ class RouterSettings(Section):
     allowed_fails: NonNegativeInt | None = None
     cooldown_time: NonNegativeNumber | None = None
     max_cooldown_seconds: PositiveNumber | None = None
+    fairness: Fairness | None = None
+    fairness_output_weight: NonNegativeNumber | None = None
     redis_host: Text | None = None
     redis_port: Port | None = None
     redis_password: Text | None = Field(default=None, repr=False)

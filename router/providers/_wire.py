@@ -193,9 +193,11 @@ async def open_stream(
     (`json_ok`, then it checks `is_json` itself)."""
     content = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     try:
+        # The deadline is the engine's (UpstreamClient's); a bare httpx client has none.
+        extra = {"deadline": ctx.deadline} if ctx.deadline is not None else {}
         async with ctx.http.stream(
             "POST", url, content=content, headers=headers, timeout=_timeout(ctx, stream=True),
-            deadline=ctx.deadline,
+            **extra,
         ) as resp:
             if not 200 <= resp.status_code < 300:
                 body = await resp.aread()

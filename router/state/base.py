@@ -192,6 +192,10 @@ class AdmitRequest:
     tenant: TenantAsk | None = None
     """The request's first admission also checks and reserves its tenant's limits, atomically
     with the group's admission where both live on one node."""
+    fair_tenant: str = ""
+    """Fair share: whose request this is ('' orders the priority's line by arrival)."""
+    fair_cost: int = 1
+    """Its weighted tokens (input + weight * output, divided by the tenant's share weight)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +211,9 @@ class Release:
     cooldown: float = 5.0
     demanded_cooldown: float = 0.0
     """Seconds the upstream asked us to stay away (Retry-After on a 429)."""
+    fair_tenant: str = ""
+    fair_delta: int = 0
+    """Real weighted tokens minus the estimate the request was charged at admission."""
 
 
 class StateBackend(Protocol):

@@ -37,6 +37,7 @@ __all__ = ["MemoryState"]
 
 WINDOW = 60.0
 SHIFT = 2**32
+FAIR_REBASE = 2**31
 
 
 def _now() -> float:
@@ -97,6 +98,28 @@ class _Group:
     arrived: dict[str, float] = field(default_factory=dict)
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     deployments: dict[str, _Deployment] = field(default_factory=dict)
+    # Fair share (see lua/fair.lua): the clock, each tenant's finish tag, who waits for whom.
+    fair_v: int = 0
+    fair_f: dict[str, int] = field(default_factory=dict)
+    tenant_of: dict[str, str] = field(default_factory=dict)
+    fair_until: float = 0.0
+    """The clock starts again at zero once the group has been idle past this."""
+
+    def fair_start(self, tenant: str, now: float) -> int:
+        if now > self.fair_until:
+            self.fair_v, self.fair_f = 0, {}
+        return max(self.fair_v, self.fair_f.get(tenant, 0))
+
+    def fair_served(self, tag: int, now: float, lease: float) -> None:
+        self.fair_v = max(self.fair_v, tag)
+        self.fair_until = now + lease * 4
+        if self.fair_v > FAIR_REBASE:
+            by = self.fair_v
+            self.line = sorted(((s // SHIFT) * SHIFT + max(0, s % SHIFT - by), r)
+                               for s, r in self.line)
+            self.scores = {r: s for s, r in self.line}
+            self.fair_f = {t: max(0, f - by) for t, f in self.fair_f.items()}
+            self.fair_v = 0
 
     def dep(self, deployment_id: str) -> _Deployment:
         d = self.deployments.get(deployment_id)
@@ -109,6 +132,7 @@ class _Group:
         score = self.scores.pop(rid, None)
         self.leases.pop(rid, None)
         self.arrived.pop(rid, None)
+        self.tenant_of.pop(rid, None)
         if score is None:
             return None
         i = bisect.bisect_left(self.line, (score, rid))
@@ -275,9 +299,15 @@ class MemoryState:
             self._wake(g.head())  # a dead waiter may have been the head
         score = g.scores.get(req.request_id)
         fresh = score is None
+        fair, start = req.fair_tenant, None
         if score is None:
-            n = 0 if req.retry else next(g.seq) % SHIFT
-            score = req.priority * SHIFT + n
+            if req.retry:
+                score = req.priority * SHIFT
+            elif fair:
+                start = g.fair_start(fair, now)
+                score = req.priority * SHIFT + start
+            else:
+                score = req.priority * SHIFT + next(g.seq) % SHIFT
         ahead = 0 if req.retry else bisect.bisect_left(g.line, (score, ""))
         looks = [(c, g.dep(c.deployment_id)) for c in req.candidates]
         seen = [(i, c, d, *d.inspect(c, req.tokens, now)) for i, (c, d) in enumerate(looks)]
@@ -288,6 +318,10 @@ class MemoryState:
             d.reserve(req.slot_id, req.tokens, now, req.lease)
             if not fresh:
                 g.remove(req.request_id)
+            if fair:
+                if start is not None:
+                    g.fair_f[fair] = start + req.fair_cost
+                g.fair_served(score - req.priority * SHIFT, now, req.lease)
             if len(open_) > 1 or d.inspect(c, req.tokens, now)[0]:
                 self._wake(g.head())
             return Admitted(i)
@@ -309,6 +343,11 @@ class MemoryState:
             bisect.insort(g.line, (score, req.request_id))
             g.scores[req.request_id] = score
             g.arrived[req.request_id] = now
+            if start is not None:
+                g.fair_f[fair] = start + req.fair_cost
+                g.tenant_of[req.request_id] = fair
+        if fair:
+            g.fair_until = now + req.lease * 4
         g.lease(req.request_id, now + req.lease)
         position = bisect.bisect_left(g.line, (score, req.request_id))
         retry_in = soonest - now if position == 0 and soonest >= 0 else None
@@ -340,6 +379,8 @@ class MemoryState:
         if used >= 0 and rel.slot_id in d.tokens:
             d.total += used - d.tokens[rel.slot_id]
             d.tokens[rel.slot_id] = used
+        if rel.fair_tenant and rel.fair_delta and rel.fair_tenant in g.fair_f:
+            g.fair_f[rel.fair_tenant] = max(0, g.fair_f[rel.fair_tenant] + rel.fair_delta)
         if rel.latency_ms >= 0 and rel.outcome == "ok":
             old = d.latency
             d.latency = rel.latency_ms if old is None else old * 0.7 + rel.latency_ms * 0.3
@@ -379,6 +420,8 @@ class MemoryState:
         before = g.head()
         g.prune(now)
         lost = []
+        if waiters:
+            g.fair_until = now + lease * 4  # as the line's metadata lives on in Redis
         for rid in waiters:
             if rid in g.leases:
                 g.lease(rid, now + lease)

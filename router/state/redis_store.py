@@ -179,6 +179,8 @@ class RedisState:
             d = g.deployment(c.deployment_id)
             keys += [d.rpm, d.tpm, d.tok, d.run]
             args += [c.deployment_id, c.rpm, c.tpm, c.max_parallel]
+        if req.fair_tenant:
+            args += [req.fair_tenant, req.fair_cost]
         return keys, args
 
     async def release(self, rel: Release) -> float:
@@ -283,10 +285,14 @@ def _admission(reply: Any) -> Admitted | Waiting | Full | Refused:
 def _release_call(rel: Release) -> tuple[list[str], list[Any]]:
     g = GroupKeys.of(rel.group)
     d = g.deployment(rel.deployment_id)
-    return ([g.line, g.health, d.tpm, d.tok, d.run, d.fails],
-            [rel.slot_id, rel.deployment_id, rel.tokens_used, round(rel.latency_ms, 3),
-             rel.outcome, rel.allowed_fails, _ms(rel.cooldown), _ms(rel.demanded_cooldown),
-             WAKE_CHANNEL])
+    keys = [g.line, g.health, d.tpm, d.tok, d.run, d.fails]
+    args: list[Any] = [
+        rel.slot_id, rel.deployment_id, rel.tokens_used, round(rel.latency_ms, 3), rel.outcome,
+        rel.allowed_fails, _ms(rel.cooldown), _ms(rel.demanded_cooldown), WAKE_CHANNEL]
+    if rel.fair_tenant and rel.fair_delta:
+        keys.append(g.wmeta)
+        args += [rel.fair_tenant, rel.fair_delta]
+    return keys, args
 
 
 def _cooldown(reply: Any) -> float:

@@ -7,7 +7,8 @@
 
   KEYS[1] line    ZSET  waiting request id -> priority * 2^32 + arrival sequence
   KEYS[2] wlease  ZSET  waiting request id -> lease expiry (ms)
-  KEYS[3] wmeta   HASH  waiting request id -> arrival time (ms)
+  KEYS[3] wmeta   HASH  waiting request id -> arrival time (ms), "t:<id>" -> its tenant, and
+                        the fair-share clock ("=V", "f:<tenant>", see fair.lua)
   KEYS[4] seq     STRING arrival counter
   KEYS[5] health  HASH  <deployment>:cool -> cooldown end (ms), <deployment>:lat -> latency (ms)
   KEYS[6..]       per candidate i (in the caller's order), 4 keys: rpm, tpm, tok, run
@@ -26,6 +27,8 @@
   ARGV[12] latency buffer (fraction; deployments this close to the fastest count as equal)
   ARGV[13..] per candidate i, 4 values: deployment id, rpm limit, tpm limit, parallel limit
              (0 = no limit)
+  then, optional: fair-share tenant ('' = order by arrival) and the request's weighted cost
+             (fair.lua)
 
   Reply:
     {1, i}              admitted on candidate i (1-based)
@@ -34,6 +37,7 @@
 ]]
 --@include common.lua
 --@include capacity.lua
+--@include fair.lua
 --@include admit_core.lua
 
 return admit_group(KEYS, ARGV)

@@ -24,20 +24,31 @@ local function admit_group(KEYS, ARGV)
     if #head > 0 and head[1] ~= rid then redis.call('PUBLISH', channel, head[1]) end
   end
 
+  -- Inspect every candidate once: usage, capacity, when capacity returns.
+  local n = (#KEYS - 5) / 4
+  -- Fair share (fair.lua): the tenant and the weighted cost of this request, after the
+  -- candidates' values; absent or '' orders the priority's line by arrival instead.
+  local fair, fair_cost = ARGV[13 + 4 * n], tonumber(ARGV[14 + 4 * n]) or 1
+  if fair == '' then fair = nil end
+
   local score = tonumber(redis.call('ZSCORE', line, rid))
   local fresh = score == nil
+  local start = nil
   if fresh then
-    local n = redis.call('INCR', seq) % SHIFT
-    if retry then n = 0 end
-    score = priority * SHIFT + n
+    if retry then
+      score = priority * SHIFT
+    elseif fair ~= nil then
+      start = fair_start(wmeta, fair)
+      score = priority * SHIFT + start
+    else
+      score = priority * SHIFT + redis.call('INCR', seq) % SHIFT
+    end
   end
   local ahead = 0
   if not retry then
     ahead = redis.call('ZCOUNT', line, '-inf', '(' .. int(score))
   end
 
-  -- Inspect every candidate once: usage, capacity, when capacity returns.
-  local n = (#KEYS - 5) / 4
   local cands = {}
   local soonest = -1
   for i = 1, n do
@@ -101,7 +112,11 @@ local function admit_group(KEYS, ARGV)
     if not fresh then
       redis.call('ZREM', line, rid)
       redis.call('ZREM', wlease, rid)
-      redis.call('HDEL', wmeta, rid)
+      redis.call('HDEL', wmeta, rid, 't:' .. rid)
+    end
+    if fair ~= nil then
+      if start ~= nil then fair_charge(wmeta, fair, start, fair_cost) end
+      fair_served(line, wmeta, score - priority * SHIFT, lease)
     end
     -- Wake the next in line while capacity remains, so a burst of freed capacity drains in a chain.
     local still = open > 1
@@ -136,6 +151,10 @@ local function admit_group(KEYS, ARGV)
     end
     redis.call('ZADD', line, int(score), rid)
     redis.call('HSET', wmeta, rid, now)
+    if start ~= nil then
+      fair_charge(wmeta, fair, start, fair_cost)
+      redis.call('HSET', wmeta, 't:' .. rid, fair)
+    end
   end
   redis.call('ZADD', wlease, now + lease, rid)
   touch(line, lease * 4)

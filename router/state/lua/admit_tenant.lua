@@ -16,6 +16,7 @@
 ]]
 --@include common.lua
 --@include capacity.lua
+--@include fair.lua
 --@include admit_core.lua
 --@include tenant.lua
 

@@ -16,7 +16,7 @@ local rid, channel = ARGV[1], ARGV[2]
 
 local rank = redis.call('ZRANK', line, rid)
 redis.call('ZREM', wlease, rid)
-redis.call('HDEL', wmeta, rid)
+redis.call('HDEL', wmeta, rid, 't:' .. rid)
 if rank == false then return 0 end
 redis.call('ZREM', line, rid)
 if rank == 0 then

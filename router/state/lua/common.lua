@@ -26,6 +26,8 @@ local function prune_waiters(line, wlease, wmeta, now)
     redis.call('ZREM', line, unpack(dead))
     redis.call('ZREM', wlease, unpack(dead))
     redis.call('HDEL', wmeta, unpack(dead))
+    for i = 1, #dead do dead[i] = 't:' .. dead[i] end
+    redis.call('HDEL', wmeta, unpack(dead))
     removed = removed + #dead
   end
 end

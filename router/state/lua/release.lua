@@ -19,10 +19,13 @@
   ARGV[7] cooldown (ms)
   ARGV[8] cooldown demanded by the upstream, e.g. from Retry-After (ms, 0 = none)
   ARGV[9] wake channel
+  ARGV[10] fair-share tenant (optional; '' = none)   ARGV[11] its cost correction (fair.lua)
+  KEYS[7] wmeta (optional, with ARGV[10]): the group's fair-share clock
 
   Reply: {cooled down (0/1), cooldown ms}
 ]]
 --@include common.lua
+--@include fair.lua
 --@include release_core.lua
 
 return release_group(KEYS, ARGV)

@@ -10,6 +10,7 @@ local function release_group(KEYS, ARGV)
   local outcome = ARGV[5]
   local allowed, cooldown, demanded = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
   local channel = ARGV[9]
+  local fair, fair_delta = ARGV[10], tonumber(ARGV[11]) or 0
 
   local now = now_ms()
 
@@ -51,6 +52,8 @@ local function release_group(KEYS, ARGV)
     redis.call('DEL', fails)
   end
   redis.call('PEXPIRE', health, math.max(3600000, cool_for + 60000))
+
+  if KEYS[7] ~= nil then fair_correct(KEYS[7], fair, fair_delta) end
 
   local head = redis.call('ZRANGE', line, 0, 0)
   if #head > 0 then redis.call('PUBLISH', channel, head[1]) end

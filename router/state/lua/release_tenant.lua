@@ -12,6 +12,7 @@
 ]]
 --@include common.lua
 --@include capacity.lua
+--@include fair.lua
 --@include release_core.lua
 --@include tenant.lua
 
