@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from router.errors import AuthenticationFailed
+from router.tenants.records import ANONYMOUS, MASTER, Principal
+
+if TYPE_CHECKING:
+    from router.tenants.store import TenantStore
 
 __all__ = ["Authenticator"]
+
+_REFUSED = {
+    "blocked": "This API key is blocked.",
+    "expired": "This API key has expired.",
+    "team blocked": "This API key's team is blocked.",
+}
 
 
 class Authenticator:
@@ -29,6 +40,23 @@ class Authenticator:
             )
         if not hmac.compare_digest(given.encode(), self._key):
             raise AuthenticationFailed("Invalid API key.")
+
+    async def principal(self, request: Request, tenants: TenantStore) -> Principal:
+        """Who is calling: the master key, a usable virtual key (with its team), or anyone at
+        all when no master key is set. A missing, unknown, blocked or expired key is a 401."""
+        if self._key is None:
+            return ANONYMOUS
+        given = _presented_key(request)
+        if given is None:
+            raise AuthenticationFailed(
+                "No API key provided. Send `Authorization: Bearer <key>`."
+            )
+        if hmac.compare_digest(given.encode(), self._key):
+            return MASTER
+        checked = await tenants.check(given)
+        if checked.key is None:
+            raise AuthenticationFailed(_REFUSED.get(checked.problem or "", "Invalid API key."))
+        return Principal("key", checked.key, checked.team)
 
 
 def _presented_key(request: Request) -> str | None:

@@ -36,6 +36,7 @@ from router.options import RouterOptions
 from router.records import CallRecord, Observer
 from router.state.base import LineDepth, StateBackend
 from router.strategies import strategy_named
+from router.tenants.store import tenant_store_for
 
 if TYPE_CHECKING:
     from router.observe.state_timing import StateObserver
@@ -119,6 +120,7 @@ class Router:
         self.state_observers: list[StateObserver] = []
         """Called after each Redis round trip with (operation, seconds, error or None)."""
         self.state = _state_for(settings, config.env, self.state_observers)
+        self.tenants = tenant_store_for(self.state, config)
         self.lanes = Lanes(self.state, lease=self.options.queue_lease,
                            safety_interval=self.options.safety_interval,
                            allowed_fails=self.options.allowed_fails,

@@ -15,7 +15,7 @@ the key and team management API validates its bodies with, so both accept the sa
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from pydantic import Field, PlainValidator, model_validator
 from pydantic_core import PydanticCustomError
@@ -37,7 +37,7 @@ _KEY = re.compile(r"^sk-[\x21-\x7e]{13,}$")
 _NAME_LIMIT = 256
 
 
-def _fail(message: str) -> Any:
+def _fail(message: str) -> NoReturn:
     raise PydanticCustomError("laneway_config", message)
 
 
@@ -146,6 +146,9 @@ class TeamEntry(TenantFields):
 class TenantsSection(Section):
     keys: list[KeyEntry] = Field(default_factory=list)
     teams: list[TeamEntry] = Field(default_factory=list)
+    cache_ttl: NonNegativeNumber = 5.0
+    """Seconds each instance remembers a looked-up key or team (0: read the store on every
+    request). Changes reach every instance at once regardless; this bounds a lost notice."""
 
     @model_validator(mode="after")
     def _unique(self) -> TenantsSection:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from router.state.keys import TenantRecordKeys as K
 from router.tenants import codec
@@ -27,6 +27,7 @@ from router.tenants.cache import RecordCache
 from router.tenants.records import KeyRecord, TeamRecord, hash_key
 
 if TYPE_CHECKING:
+    from router.config import Config
     from router.state.base import StateBackend
 
 log = logging.getLogger("laneway.tenants")
@@ -35,6 +36,7 @@ __all__ = ["KeyCheck", "Page", "Spend", "TenantConflict", "TenantStore", "Tenant
            "tenant_store_for"]
 
 _NOTICE = "tenant:"
+P = TypeVar("P")
 _RETRIES = 8  # compare-and-set attempts before an update gives up on a record in flux
 
 
@@ -47,8 +49,8 @@ class TenantConflict(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    items: list[KeyRecord] | list[TeamRecord]
+class Page(Generic[P]):
+    items: list[P]
     total: int
 
 
@@ -84,14 +86,14 @@ class TenantStore(Protocol):
                           new_last4: str) -> KeyRecord | None: ...
     async def delete_key(self, key_hash: str) -> bool: ...
     async def list_keys(self, *, team_id: str | None = None, page: int = 1,
-                        size: int = 100) -> Page: ...
+                        size: int = 100) -> Page[KeyRecord]: ...
     async def get_team(self, team_id: str) -> TeamRecord | None: ...
     async def create_team(self, record: TeamRecord) -> TeamRecord: ...
     async def put_team(self, record: TeamRecord) -> TeamRecord: ...
     async def update_team(self, team_id: str,
                           change: Callable[[TeamRecord], TeamRecord]) -> TeamRecord | None: ...
     async def delete_team(self, team_id: str) -> bool: ...
-    async def list_teams(self, *, page: int = 1, size: int = 100) -> Page: ...
+    async def list_teams(self, *, page: int = 1, size: int = 100) -> Page[TeamRecord]: ...
     async def spend(self, kind: str, ident: str) -> Spend: ...
     async def restore_spend(self, kind: str, ident: str, amount: float) -> None: ...
 
@@ -312,7 +314,7 @@ class Tenants:
             await self.backend.index_add(K.team_keys(new.team_id), new.key_hash, new.created_at)
 
     async def list_keys(self, *, team_id: str | None = None, page: int = 1,
-                        size: int = 100) -> Page:
+                        size: int = 100) -> Page[KeyRecord]:
         await self._ready()
         index = K.keys_index if team_id is None else K.team_keys(team_id)
         hashes = await self.backend.index_page(index, (max(page, 1) - 1) * size, size)
@@ -382,7 +384,7 @@ class Tenants:
                     await self.backend.index_remove(K.team_keys(team_id), key_hash)
         return True
 
-    async def list_teams(self, *, page: int = 1, size: int = 100) -> Page:
+    async def list_teams(self, *, page: int = 1, size: int = 100) -> Page[TeamRecord]:
         await self._ready()
         ids = await self.backend.index_page(K.teams_index, (max(page, 1) - 1) * size, size)
         records = await asyncio.gather(*(self._stored_team(t) for t in ids))
@@ -408,15 +410,21 @@ def _created(record: R) -> R:
     return record if record.created_at else dataclasses.replace(record, created_at=time.time())
 
 
-def tenant_store_for(state: StateBackend, *, cache_ttl: float = 5.0,
-                     declared: tuple[Sequence[TeamRecord], Sequence[KeyRecord]] = ((), ()),
-                     ) -> Tenants:
+def tenant_store_for(state: StateBackend, config: Config | None = None, *,
+                     cache_ttl: float | None = None) -> Tenants:
     """The store that shares `state`'s storage: Redis (through its connection) when the state
     is Redis, including fail-open (records then stay in Redis: a key cannot be checked while
-    Redis is away), in process otherwise."""
+    Redis is away), in process otherwise; with the config's `tenants:` records declared."""
     from router.state.redis_store import RedisState
 
+    declared: tuple[Sequence[TeamRecord], Sequence[KeyRecord]] = ((), ())
+    ttl = 5.0 if cache_ttl is None else cache_ttl
+    if config is not None:
+        from router.tenants.fields import declared_records
+
+        declared = declared_records(config.tenants)
+        ttl = config.tenants.cache_ttl if cache_ttl is None else cache_ttl
     redis = getattr(state, "primary", state)
     if isinstance(redis, RedisState):
-        return Tenants(RedisRecords(redis), name="redis", cache_ttl=cache_ttl, declared=declared)
-    return Tenants(MemoryRecords(), name="memory", cache_ttl=cache_ttl, declared=declared)
+        return Tenants(RedisRecords(redis), name="redis", cache_ttl=ttl, declared=declared)
+    return Tenants(MemoryRecords(), name="memory", cache_ttl=ttl, declared=declared)

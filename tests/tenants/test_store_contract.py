@@ -38,7 +38,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Tenants]:
 
 def a_key(**kw: object) -> tuple[str, KeyRecord]:
     key = new_key()
-    return key, KeyRecord(hash_key(key), key[-4:], **kw)  # type: ignore[arg-type]
+    return key, KeyRecord(hash_key(key), key[-4:], **kw)
 
 
 def name(prefix: str) -> str:
@@ -139,15 +139,15 @@ async def test_listing_pages_and_filters_by_team(store: Tenants) -> None:
     first = await store.list_keys(team_id=team.team_id, page=1, size=3)
     second = await store.list_keys(team_id=team.team_id, page=2, size=3)
     assert first.total == second.total == 5
-    assert [r.key_hash for r in [*first.items, *second.items]] == mine  # type: ignore[union-attr]
+    assert [r.key_hash for r in [*first.items, *second.items]] == mine
     everything = await store.list_keys(size=10_000)
-    assert set(mine) <= {r.key_hash for r in everything.items}  # type: ignore[union-attr]
+    assert set(mine) <= {r.key_hash for r in everything.items}
     # a key moving to another team moves in the listings
     other = await store.create_team(TeamRecord(name("team")))
     await store.update_key(mine[0], lambda r: dataclasses.replace(r, team_id=other.team_id))
     assert (await store.list_keys(team_id=team.team_id)).total == 4
     assert [r.key_hash for r in (await store.list_keys(team_id=other.team_id)).items] == [
-        mine[0]]  # type: ignore[union-attr]
+        mine[0]]
 
 
 async def test_teams_create_update_list_and_delete_with_their_keys(store: Tenants) -> None:
@@ -162,12 +162,12 @@ async def test_teams_create_update_list_and_delete_with_their_keys(store: Tenant
     assert updated is not None and updated.blocked and updated.created_at == team.created_at
     assert (await store.check(key)).problem == "team blocked"
     listed = await store.list_teams(size=10_000)
-    assert team.team_id in {t.team_id for t in listed.items}  # type: ignore[union-attr]
+    assert team.team_id in {t.team_id for t in listed.items}
     assert await store.delete_team(team.team_id)
     assert await store.get_team(team.team_id) is None
     assert await store.get_key(record.key_hash) is None
     assert team.team_id not in {
-        t.team_id for t in (await store.list_teams(size=10_000)).items}  # type: ignore[union-attr]
+        t.team_id for t in (await store.list_teams(size=10_000)).items}
     assert await store.update_team(team.team_id, lambda t: t) is None
     assert not await store.delete_team(team.team_id)
 
