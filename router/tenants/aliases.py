@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from router.state.keys import TenantRecordKeys as K
 from router.tenants.backends import RecordBackend
 from router.tenants.records import KeyRecord
+from router.tenants.store import TenantConflict
 
 __all__ = ["AliasClaims"]
 
@@ -49,8 +50,6 @@ class AliasClaims:
 
     async def claim(self, alias: str, key_hash: str) -> None:
         """Take `alias` for `key_hash`; TenantConflict when another key holds it."""
-        from router.tenants.store import TenantConflict
-
         name = K.key_alias(alias)
         for _ in range(4):
             claim = await self._backend.get(name)

@@ -14,7 +14,8 @@ import pytest_asyncio
 from router.state.memory import MemoryState
 from router.state.redis_store import RedisState
 from router.tenants.records import KeyRecord, Limits, TeamRecord, hash_key, new_key
-from router.tenants.store import TenantConflict, Tenants, tenant_store_for
+from router.tenants.store import TenantConflict, tenant_store_for
+from router.tenants.stored import Tenants
 from tests.support.redis_server import RedisCluster, RedisServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
