@@ -19,6 +19,7 @@ _REFUSED = {
     "blocked": "This API key is blocked.",
     "expired": "This API key has expired.",
     "team blocked": "This API key's team is blocked.",
+    "team missing": "This API key's team does not exist.",
 }
 
 
