@@ -67,7 +67,7 @@ def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
     add_routes(app, router, limits, watch_disconnect)
     # Outermost last: observability sees every answer, the edge's and auth's refusals included;
     # the edge gives every request its id and bounds its body before auth or a route runs.
-    app.add_middleware(AuthMiddleware, auth=Authenticator(master_key_of(config)))
+    app.add_middleware(AuthMiddleware, auth=Authenticator(master_key_of(config), router.tenants))
     app.add_middleware(EdgeMiddleware, limits=limits)
     install_observability(app, router, config)
     hide_query_strings()

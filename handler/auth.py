@@ -1,7 +1,7 @@
 """Who is calling, decided in one place for every route.
 
 With a master key set (`general_settings.master_key`, `LANEWAY_MASTER_KEY` or
-`LITELLM_MASTER_KEY`) every path needs it, except the ones in `PUBLIC_PATHS`:
+`LITELLM_MASTER_KEY`) every path needs a key, except the ones in `PUBLIC_PATHS`:
 
 - the probes `/health/liveliness`, `/health/liveness` and `/health/readiness`, which a load
   balancer or an orchestrator calls without credentials;
@@ -9,48 +9,54 @@ With a master key set (`general_settings.master_key`, `LANEWAY_MASTER_KEY` or
   browser opening Swagger UI sends no key; they describe the routes, never the config, and
   `NO_DOCS=True` turns them off).
 
-`AuthMiddleware` wraps the whole app, so a route added later is protected without doing
-anything, and an unknown path answers 401 to a caller without the key rather than telling it
-which paths exist. `Authenticator.identify` is the one decision: it returns the `Caller` (kept
-in `request.state.caller`) or raises `AuthenticationFailed`. Without a master key every caller
-is anonymous and allowed.
+The key is the master key or a virtual key (docs/tenants.md). `AuthMiddleware` wraps the whole
+app, so a route added later is protected without doing anything, and an unknown path answers
+401 to a caller without a key rather than telling it which paths exist.
+`Authenticator.identify` is the one decision: it returns the caller's `Principal` (kept in
+`request.state.principal`) or raises `AuthenticationFailed` — for a missing or unknown key, and
+for a blocked or expired one, or one whose team is blocked. Without a master key every caller
+is anonymous and unrestricted (and nobody may manage keys). What a principal may do on a route
+(which models, which limits; the management API for the master key only) is the route's and
+the engine's business.
 """
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from handler.errors import error_response
 from router.errors import AuthenticationFailed
+from router.tenants.records import ANONYMOUS, MASTER, Principal
 
-__all__ = ["PUBLIC_PATHS", "AuthMiddleware", "Authenticator", "Caller"]
+if TYPE_CHECKING:
+    from router.tenants.store import TenantStore
+
+__all__ = ["PUBLIC_PATHS", "AuthMiddleware", "Authenticator", "principal_of"]
 
 PUBLIC_PATHS = frozenset({
     "/health/liveliness", "/health/liveness", "/health/readiness",
     "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
 })
 
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    kind: Literal["master", "anonymous"]
-
-
-MASTER = Caller("master")
-ANONYMOUS = Caller("anonymous")
+_REFUSED = {
+    "blocked": "This API key is blocked.",
+    "expired": "This API key has expired.",
+    "team blocked": "This API key's team is blocked.",
+    "team missing": "This API key's team does not exist.",
+}
 
 
 class Authenticator:
-    def __init__(self, master_key: str | None) -> None:
+    def __init__(self, master_key: str | None, tenants: TenantStore) -> None:
         self._key = master_key.encode() if master_key else None
+        self._tenants = tenants
 
     @property
     def enabled(self) -> bool:
         return self._key is not None
 
-    def identify(self, headers: list[tuple[bytes, bytes]]) -> Caller:
+    async def identify(self, headers: list[tuple[bytes, bytes]]) -> Principal:
         """The caller presenting these (raw ASGI) headers, or AuthenticationFailed."""
         if self._key is None:
             return ANONYMOUS
@@ -59,9 +65,21 @@ class Authenticator:
             raise AuthenticationFailed(
                 "No API key provided. Send `Authorization: Bearer <key>`."
             )
-        if not hmac.compare_digest(given, self._key):
-            raise AuthenticationFailed("Invalid API key.")
-        return MASTER
+        if hmac.compare_digest(given, self._key):
+            return MASTER
+        try:
+            text = given.decode()
+        except UnicodeDecodeError:
+            raise AuthenticationFailed("Invalid API key.") from None
+        checked = await self._tenants.check(text)
+        if checked.key is None:
+            raise AuthenticationFailed(_REFUSED.get(checked.problem or "", "Invalid API key."))
+        return Principal("key", checked.key, checked.team)
+
+
+def principal_of(request: Any) -> Principal:
+    """The caller of a request that went through `AuthMiddleware`."""
+    return getattr(request.state, "principal", ANONYMOUS)
 
 
 def _presented_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
@@ -85,9 +103,9 @@ class AuthMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
             try:
-                caller = self.auth.identify(scope.get("headers") or [])
+                principal = await self.auth.identify(scope.get("headers") or [])
             except AuthenticationFailed as exc:
                 await error_response(exc)(scope, receive, send)
                 return
-            scope.setdefault("state", {})["caller"] = caller
+            scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

@@ -1,6 +1,8 @@
 """The `laneway` command: load the config, then serve it with uvicorn.
 
     laneway --config examples/config.yaml --port 4000
+    laneway keys export --config config.yaml > tenants.jsonl     # keys (as hashes) and teams
+    laneway keys import --config config.yaml < tenants.jsonl
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ def _per_worker_state(args: argparse.Namespace, state: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        from handler.keys_cli import keys_main
+
+        return keys_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.num_workers < 1:

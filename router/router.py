@@ -36,8 +36,9 @@ from router.options import RouterOptions
 from router.records import CallRecord, Observer
 from router.state.base import LineDepth, StateBackend
 from router.strategies import strategy_named
-from router.tenants.gate import check_access, clamp_priority, default_priority
+from router.tenants.gate import allowed, check_access, clamp_priority, default_priority
 from router.tenants.records import ANONYMOUS, Principal
+from router.tenants.store import tenant_store_for
 
 if TYPE_CHECKING:
     from router.observe.state_timing import StateObserver
@@ -121,6 +122,7 @@ class Router:
         self.state_observers: list[StateObserver] = []
         """Called after each Redis round trip with (operation, seconds, error or None)."""
         self.state = _state_for(settings, config.env, self.state_observers)
+        self.tenants = tenant_store_for(self.state, config)
         self.lanes = Lanes(self.state, lease=self.options.queue_lease,
                            safety_interval=self.options.safety_interval,
                            allowed_fails=self.options.allowed_fails,
@@ -350,6 +352,17 @@ class Router:
     # -- introspection -----------------------------------------------------------------------
     def model_names(self) -> list[str]:
         return self.groups.names()
+
+    def model_names_for(self, principal: Principal) -> list[str]:
+        """The model names `principal` may call (everything for the master key)."""
+        if principal.unrestricted:
+            return self.groups.names()
+        out = []
+        for name in self.groups.names():
+            group = self.groups.get(name)
+            if group is not None and allowed(principal, name, group):
+                out.append(name)
+        return out
 
     def deployments(self) -> list[Deployment]:
         return self.groups.all_deployments()

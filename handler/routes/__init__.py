@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from handler.limits import HttpLimits
 from handler.routes.inference import add_inference_routes
 from handler.routes.info import add_info_routes
+from handler.routes.keys import add_key_routes
+from handler.routes.teams import add_team_routes
 from router.router import Router
 
 __all__ = ["add_routes"]
@@ -16,3 +18,5 @@ def add_routes(app: FastAPI, router: Router, limits: HttpLimits, watch_disconnec
     """Every route; none checks the key itself (handler/auth.py's middleware does, for all)."""
     add_inference_routes(app, router, limits, watch_disconnect)
     add_info_routes(app, router)
+    add_key_routes(app, router)
+    add_team_routes(app, router)

@@ -10,6 +10,7 @@ import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 
+from handler.auth import principal_of
 from handler.limits import HttpLimits
 from handler.observability.context import overhead_ms
 from handler.openapi import request_body_schema
@@ -84,7 +85,8 @@ def add_inference_routes(
             try:
                 served, record = await router.serve(
                     kind, body, request_id=rid, queue=queued_route,
-                    abandoned=(lambda: _until_disconnect(request)) if watch_disconnect else None)
+                    abandoned=(lambda: _until_disconnect(request)) if watch_disconnect else None,
+                    principal=principal_of(request))
             except ClientDisconnected:
                 return Response(status_code=499)  # nobody is there to read it
             headers = headers_for(record, served, queued_route)

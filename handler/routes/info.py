@@ -9,6 +9,7 @@ import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
+from handler.auth import principal_of
 from handler.openapi import TOKEN_COUNTER_SCHEMA
 from handler.validation import parse_body, validate_messages, validate_prompt
 from router.errors import BadRequest, RequestError
@@ -25,12 +26,15 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def add_info_routes(app: FastAPI, router: Router) -> None:
     async def models(request: Request) -> Response:
+        names = router.model_names_for(principal_of(request))
         data = [{"id": name, "object": "model", "created": _STARTED, "owned_by": "laneway"}
-                for name in router.model_names()]
+                for name in names]
         return _json({"object": "list", "data": data})
 
     async def model_info(request: Request) -> Response:
-        return _json({"data": [d.public_info() for d in router.deployments()]})
+        allowed = set(router.model_names_for(principal_of(request)))
+        return _json({"data": [d.public_info() for d in router.deployments()
+                               if d.model_name in allowed or principal_of(request).unrestricted]})
 
     async def liveliness(request: Request) -> Response:
         return _json({"status": "alive"})

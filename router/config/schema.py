@@ -27,6 +27,7 @@ from router.config.fields import (
     TextOrList,
 )
 from router.config.settings import GeneralSettings, LitellmSettings, RouterSettings
+from router.config.tenants import TenantsSection
 
 # OpenAI request parameters a deployment may set as defaults for every call it serves.
 REQUEST_PARAMS: tuple[str, ...] = (
@@ -180,6 +181,8 @@ class Config(Section):
     general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
     environment_variables: dict[str, str] = Field(default_factory=dict, repr=False)
     credential_list: list[Credential] = Field(default_factory=list)
+    tenants: TenantsSection = Field(default_factory=TenantsSection)
+    """Virtual keys and teams declared in the file (docs/tenants.md)."""
 
     # Set by parse_config; private so the process environment never shows up in repr().
     _env: Mapping[str, str] = PrivateAttr(default_factory=lambda: MappingProxyType({}))

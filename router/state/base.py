@@ -242,6 +242,9 @@ class StateBackend(Protocol):
 
     async def tenant_usage(self, tag: str, entity: TenantEntity) -> TenantUsage: ...
 
+    async def tenant_set_spend(self, tag: str, entity: TenantEntity, spent: int) -> None:
+        """Set what a key or team spent this period (nano-USD): restoring a backup."""
+
     async def cancel(self, group: str, request_id: str) -> bool:
         """Remove a waiter; True when it was in the line."""
 

@@ -16,6 +16,7 @@ import asyncio
 import bisect
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from router.state.resp import MessageCallback, RedisUnavailable, RespClient, ScriptError
@@ -90,12 +91,23 @@ class ClusterAwareClient:
         return await self._seed.execute(*args)
 
     async def run_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
-        slot = key_slot(keys[0]) if keys else 0
+        return await self._routed(
+            key_slot(keys[0]) if keys else 0,
+            lambda client, asking: client.run_script(source, keys, args, asking=asking))
+
+    async def command(self, key: str, *args: Any) -> Any:
+        """One command on one key (`command(k, "ZADD", k, 1, "m")`), sent to the node owning
+        the key's slot like a script."""
+        return await self._routed(
+            key_slot(key), lambda client, asking: client.execute(*args, asking=asking))
+
+    async def _routed(self, slot: int,
+                      send: Callable[[RespClient, bool], Awaitable[Any]]) -> Any:
         client, asking = self._owner(slot), False
         moved, pause, waited_until, rerouted = 0, _TRYAGAIN_PAUSE, 0.0, False
         while True:
             try:
-                return await client.run_script(source, keys, args, asking=asking)
+                return await send(client, asking)
             except ScriptError as exc:
                 error = str(exc)
                 if error.startswith(_PASSING_OUTAGES):

@@ -112,3 +112,6 @@ class FailOpenState:
 
     async def tenant_usage(self, tag: str, entity: TenantEntity) -> TenantUsage:
         return await self._either(lambda s: s.tenant_usage(tag, entity))
+
+    async def tenant_set_spend(self, tag: str, entity: TenantEntity, spent: int) -> None:
+        await self._either(lambda s: s.tenant_set_spend(tag, entity, spent))

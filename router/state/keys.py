@@ -14,7 +14,12 @@ LAYOUT = "v1"
 PREFIX = f"lw:{LAYOUT}"
 WAKE_CHANNEL = f"{PREFIX}:wake"
 
-__all__ = ["PREFIX", "WAKE_CHANNEL", "DeploymentKeys", "GroupKeys", "TenantKeys"]
+NOTICE_PREFIX = "~"
+"""Messages on WAKE_CHANNEL that start with this are notices to every instance (a tenant record
+changed), not wake-ups: a request id is a hex uuid and never starts with it."""
+
+__all__ = ["NOTICE_PREFIX", "PREFIX", "WAKE_CHANNEL", "DeploymentKeys", "GroupKeys",
+           "TenantKeys", "TenantRecordKeys"]
 
 
 def _tag(group: str) -> str:
@@ -83,3 +88,35 @@ class TenantKeys:
         m = f"{e}:m:{hashlib.sha1(group.encode()).hexdigest()[:16]}"
         return [f"{e}:rpm", f"{e}:tpm", f"{e}:tok", f"{e}:run", f"{e}:spend",
                 f"{m}:rpm", f"{m}:tpm", f"{m}:tok"]
+
+
+class TenantRecordKeys:
+    """Keys and teams: each record and each alias under its own hash tag (one slot per
+    command), plus index sorted sets (member → creation time) for listing. Records are
+    permanent (no TTL): they are data, not state that rebuilds itself. A key's name holds the
+    SHA-256 of the key, never the key."""
+
+    keys_index = f"{PREFIX}:tenants:{{keys}}"
+    """ZSET key hash → creation time: every key."""
+    teams_index = f"{PREFIX}:tenants:{{teams}}"
+    """ZSET team id → creation time: every team."""
+
+    @staticmethod
+    def key(key_hash: str) -> str:
+        """STRING: the key's record (JSON)."""
+        return f"{PREFIX}:key:{{{key_hash}}}"
+
+    @staticmethod
+    def key_alias(alias: str) -> str:
+        """STRING: the hash of the key that holds this alias."""
+        return f"{PREFIX}:keyalias:{{{_tag(alias)}}}"
+
+    @staticmethod
+    def team(team_id: str) -> str:
+        """STRING: the team's record (JSON)."""
+        return f"{PREFIX}:team:{{{_tag(team_id)}}}"
+
+    @staticmethod
+    def team_keys(team_id: str) -> str:
+        """ZSET key hash → creation time: the team's keys."""
+        return f"{PREFIX}:teamkeys:{{{_tag(team_id)}}}"

@@ -513,3 +513,8 @@ class MemoryState:
         # The in-process clock is monotonic; the period start is reported as wall time.
         return TenantUsage(requests, tokens, running, spent, t.reserved,
                            time.time() - (now - start))
+
+    async def tenant_set_spend(self, tag: str, entity: TenantEntity, spent: int) -> None:
+        t = self._tenant(tag, entity.name)
+        t.period(entity, _now())
+        t.spent = max(0, spent)

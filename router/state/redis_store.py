@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from router.errors import ServiceUnavailable
@@ -35,7 +35,7 @@ from router.state.base import (
     WakeCallback,
 )
 from router.state.cluster import ClusterAwareClient
-from router.state.keys import WAKE_CHANNEL, GroupKeys, TenantKeys
+from router.state.keys import NOTICE_PREFIX, WAKE_CHANNEL, GroupKeys, TenantKeys
 from router.state.resp import RedisUnavailable, ScriptError
 from router.state.scripts import script_source
 
@@ -68,6 +68,7 @@ class RedisState:
         self._split_tenants = False
         """True on a Redis Cluster: a tenant's and a group's keys may live on two nodes, so
         their scripts run one after the other instead of as one."""
+        self._notice_listeners: list[Callable[[str], None]] = []
         self.calls = 0
         """Round trips made (scripts, pings); read by benchmarks."""
 
@@ -79,7 +80,7 @@ class RedisState:
             self._resp = ClusterAwareClient(self._url, connect_timeout=self._connect_timeout,
                                             op_timeout=self._op_timeout)
             self._listener = None
-            if self._on_wake is not None:
+            if self._on_wake is not None or self._notice_listeners:
                 self._listener = loop.create_task(self._listen())
         return self._resp
 
@@ -115,11 +116,41 @@ class RedisState:
             delay = min(delay * 2, 1.0)
 
     def _deliver(self, request_id: str) -> None:
-        if self._on_wake is not None:
+        if request_id.startswith(NOTICE_PREFIX):  # never a request id: a notice for everyone
+            for listener in self._notice_listeners:
+                listener(request_id[len(NOTICE_PREFIX):])
+        elif self._on_wake is not None:
             self._on_wake(request_id)
+
+    # -- for other stores sharing this connection (router/tenants) ---------------------------
+    def listen_for_notices(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(text)` for every `notify(text)` of any instance, over the wake-up
+        subscription (started now if the lanes have not started it yet)."""
+        if listener not in self._notice_listeners:
+            self._notice_listeners.append(listener)
+        self._ensure()
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def notify(self, text: str) -> None:
+        await self.command("", "PUBLISH", WAKE_CHANNEL, NOTICE_PREFIX + text)
+
+    async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run one of the scripts in lua/ (a 503 while Redis is unreachable)."""
+        return await self._run(name, keys, args)
+
+    async def command(self, key: str, *args: Any) -> Any:
+        """One command on `key`'s node; "" for a keyless command (PUBLISH)."""
+        resp = self._ensure()
+        self.calls += 1
+        try:
+            return await (resp.command(key, *args) if key else resp.execute(*args))
+        except RedisUnavailable as exc:
+            raise _unavailable(exc) from exc
 
     async def close(self) -> None:
         self._on_wake = None  # a late call after closing must not start a new listener
+        self._notice_listeners.clear()  # (their owners register again on their next call)
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(BaseException):
@@ -216,6 +247,10 @@ class RedisState:
         tkeys, targs = _tenant_call(ask)
         await self._run("tenant_renew", tkeys,
                         [_ms(lease), len(ask.entities), *targs, *request_ids])
+
+    async def tenant_set_spend(self, tag: str, entity: TenantEntity, spent: int) -> None:
+        keys = TenantKeys.of(tag).entity(entity.name, "")
+        await self._run("tenant_set_spend", [keys[4]], [max(0, spent)])
 
     async def tenant_usage(self, tag: str, entity: TenantEntity) -> TenantUsage:
         keys = TenantKeys.of(tag).entity(entity.name, "")
