@@ -76,11 +76,11 @@ async def test_odd_message_content_on_a_tpm_group_is_counted_not_a_crash(content
 
 
 async def test_request_larger_than_every_tpm_is_refused_at_once() -> None:
-    router = Router(model_list=MOCK, timeout=5)
+    router = Router(model_list=MOCK, timeout=60)
     started = time.monotonic()
     with pytest.raises(BadRequest) as info:
         await router.serve("chat", chat("limited", max_tokens=5000))
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10  # at once, not after heading the line for 60 s
     assert "2000" in info.value.message and info.value.param == "max_tokens"
     served, _ = await router.serve("chat", chat("limited", max_tokens=1500))  # fits one
     assert served.deployment.model == "gpt-4o-mini"
