@@ -11,12 +11,18 @@ file's mtime and size) and a digest, so a reload check can ask "changed?" cheapl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from router.errors import ConfigError
 from router.httpclient.oneshot import SyncClient
+
+if TYPE_CHECKING:
+    from router.httpclient import UpstreamClient
+
+T = TypeVar("T")
 
 _HOW_TO = (
     "no config given: pass a path or s3://bucket/key or gs://bucket/key, or set CONFIG_FILE_PATH, "
@@ -111,7 +117,7 @@ class Reader:
         fresh = self.read(last.location)
         return fresh if fresh.tag is not None else _fetched(fresh.location, fresh.body, current)
 
-    def _run(self, work):  # type: ignore[no-untyped-def]
+    def _run(self, work: Callable[[UpstreamClient], Coroutine[Any, Any, T]]) -> T:
         if self._http is None:
             self._http = SyncClient()
         return self._http.run(work)

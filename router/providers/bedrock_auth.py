@@ -3,7 +3,7 @@
 Endpoint: `aws_bedrock_runtime_endpoint`, else `api_base`, else AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
 else AWS_ENDPOINT_URL, else `https://bedrock-runtime.<region>.amazonaws.com`. Region:
 `aws_region_name`, else AWS_REGION / AWS_DEFAULT_REGION / the profile's, else us-east-1.
-Auth: SigV4 (via botocore, imported here only) with `aws_access_key_id` /
+Auth: SigV4 (router/aws/sigv4.py; credentials through botocore, imported here only) with `aws_access_key_id` /
 `aws_secret_access_key` / `aws_session_token` from the config, else the standard AWS chain
 (environment, `aws_profile_name` or the default profile, container or instance role). A
 Bedrock API key (`api_key`, or AWS_BEARER_TOKEN_BEDROCK when no AWS keys are configured) is
@@ -81,9 +81,8 @@ class BedrockAuth:
             frozen = await asyncio.to_thread(credentials.get_frozen_credentials)
         else:
             frozen = credentials.get_frozen_credentials()
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
+        from router.aws.sigv4 import Credentials, sign
 
-        request = AWSRequest(method="POST", url=url, data=body, headers=headers)
-        SigV4Auth(frozen, "bedrock", self.region).add_auth(request)
-        return dict(request.headers.items())
+        return sign("POST", url, service="bedrock", region=self.region, headers=headers,
+                    body=body, credentials=Credentials(frozen.access_key, frozen.secret_key,
+                                                       frozen.token or None))
