@@ -59,6 +59,12 @@ def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
     auth = Authenticator(master_key_of(config))
     add_routes(app, router, auth, watch_disconnect)
     install_observability(app, router, config, auth)
+    if config.general_settings.config_reload_seconds:
+        from handler.reload import install_reload
+
+        # Under Mangum (watch_disconnect off) nothing runs between invocations: the Lambda
+        # handler checks as an invocation starts instead of a background task.
+        install_reload(app, config, background=watch_disconnect)
     log.info("laneway serving model groups: %s (state: %s)",
              ", ".join(router.model_names()) or "(none)", router.state.name)
     return app

@@ -198,3 +198,4 @@ class GeneralSettings(Section):
     allow_client_side_mock_response: Flag = True
     alerting: TextList | None = None
     alerting_threshold: PositiveNumber | None = None
+    config_reload_seconds: PositiveNumber | None = None  # laneway: hot reload (off when unset)

@@ -3,11 +3,11 @@
 Endpoint: `aws_bedrock_runtime_endpoint`, else `api_base`, else AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
 else AWS_ENDPOINT_URL, else `https://bedrock-runtime.<region>.amazonaws.com`. Region:
 `aws_region_name`, else AWS_REGION / AWS_DEFAULT_REGION / the profile's, else us-east-1.
-Auth: SigV4 (router/aws/sigv4.py; credentials through botocore, imported here only) with `aws_access_key_id` /
-`aws_secret_access_key` / `aws_session_token` from the config, else the standard AWS chain
-(environment, `aws_profile_name` or the default profile, container or instance role). A
-Bedrock API key (`api_key`, or AWS_BEARER_TOKEN_BEDROCK when no AWS keys are configured) is
-sent as a bearer token instead.
+Auth: SigV4 (router/aws/sigv4.py; credentials via botocore, imported here only) with
+`aws_access_key_id` / `aws_secret_access_key` / `aws_session_token` from the config, else the
+standard AWS chain (environment, `aws_profile_name` or the default profile, container or
+instance role). A Bedrock API key (`api_key`, or AWS_BEARER_TOKEN_BEDROCK when no AWS keys
+are configured) is sent as a bearer token instead.
 """
 
 from __future__ import annotations
