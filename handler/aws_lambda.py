@@ -24,14 +24,13 @@ setup_logging(os.environ.get("LANEWAY_LOG_LEVEL", "INFO"))
 app = create_app(load_config(), watch_disconnect=False)
 # Callbacks, alerts and EMF metric lines go out before each invocation returns.
 _serve = flushing(Mangum(app, lifespan="off"), app.state.observability)
-_watcher = getattr(app.state, "config_watcher", None)
-if _watcher is None:
+if getattr(app.state, "config_watcher", None) is None:
     handler = _serve
 else:  # config_reload_seconds: the check runs as an invocation starts, once it is due
     from handler.reload import check_now
 
     def handler(event: Any, context: Any) -> Any:
-        check_now(app, _watcher)
+        check_now(app)
         return _serve(event, context)
 
 logging.getLogger("laneway").debug("lambda handler ready")

@@ -55,8 +55,9 @@ def install_reload(app: FastAPI, config: Config, *, background: bool) -> ConfigW
     return watcher
 
 
-def check_now(app: FastAPI, watcher: ConfigWatcher) -> None:
+def check_now(app: FastAPI) -> None:
     """A blocking check (Lambda: before the invocation is handled) when the interval passed."""
+    watcher: ConfigWatcher = app.state.config_watcher
     if watcher.due():
         _apply(app, watcher.check())
 
