@@ -33,4 +33,9 @@ else:  # config_reload_seconds: the check runs as an invocation starts, once it 
         check_now(app)
         return _serve(event, context)
 
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+    from handler.snapstart import register
+
+    register(app)
+
 logging.getLogger("laneway").debug("lambda handler ready")
