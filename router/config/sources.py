@@ -134,12 +134,6 @@ class Reader:
         self.close()
 
 
-def fetch(location: str, environ: Mapping[str, str]) -> bytes:
-    """The raw bytes of the config at `location` (as returned by `locate`)."""
-    with Reader(environ) as reader:
-        return reader.read(location).body
-
-
 def _split(location: str) -> tuple[str, str, str] | None:
     for scheme in ("s3://", "gs://"):
         if location.startswith(scheme):
