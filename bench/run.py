@@ -12,8 +12,10 @@ Numbers are for this machine only; compare runs, not machines.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
+import logging
 import os
 import platform
 import shutil
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -154,32 +157,86 @@ def bench_cold_start(pythons: list[str]) -> None:
                    check=True, stdout=subprocess.DEVNULL)
     env = {**os.environ, "CONFIG_FILE_PATH": str(REPO / "examples/config.yaml"),
            "LANEWAY_LOG_LEVEL": "WARNING", "AWS_LAMBDA_FUNCTION_NAME": "laneway-bench"}
+    with _config_buckets(REPO / "examples/config.yaml") as buckets:
+        _time_imports(pythons, package, env, buckets)
+
+
+@contextlib.contextmanager
+def _config_buckets(config: Path) -> Iterator[dict[str, dict[str, str]]]:
+    """The same config in moto's S3 and in the GCS emulator (both on loopback): the
+    environment each import probe needs to read it from there."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from tests.support.procs import free_port, spawn, stop, wait_http
+
+    s3_port, gcs_port = free_port(), free_port()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
+    moto.start()
+    script = Path(sys.executable).with_name("gcp-storage-emulator")
+    gcs = spawn([str(script), "start", "--host", "127.0.0.1", "--port", str(gcs_port),
+                 "--in-memory", "--quiet"])
+    try:
+        keys = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_DEFAULT_REGION": "us-east-1"}
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3_port}",
+                          region_name="us-east-1", aws_access_key_id="bench",
+                          aws_secret_access_key="bench")
+        s3.create_bucket(Bucket="bench-config")
+        s3.put_object(Bucket="bench-config", Key="config.yaml", Body=config.read_bytes())
+        wait_http(f"http://127.0.0.1:{gcs_port}/storage/v1/b", gcs)
+        httpx.post(f"http://127.0.0.1:{gcs_port}/storage/v1/b", params={"project": "bench"},
+                   json={"name": "bench-config"}).raise_for_status()
+        httpx.post(f"http://127.0.0.1:{gcs_port}/upload/storage/v1/b/bench-config/o",
+                   params={"uploadType": "media", "name": "config.yaml"},
+                   content=config.read_bytes()).raise_for_status()
+        yield {
+            "s3": {**keys, "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{s3_port}",
+                   "CONFIG_FILE_PATH": "s3://bench-config/config.yaml"},
+            "gcs": {"STORAGE_EMULATOR_HOST": f"127.0.0.1:{gcs_port}",
+                    "CONFIG_FILE_PATH": "gs://bench-config/config.yaml"},
+        }
+    finally:
+        stop(gcs)
+        moto.stop()
+
+
+def _time_imports(pythons: list[str], package: Path, env: dict[str, str],
+                  buckets: dict[str, dict[str, str]]) -> None:
+    lambda_import = "import handler.aws_lambda"
     probes = {
-        "import handler.aws_lambda": "import handler.aws_lambda",
-        "import fastapi, mangum (the framework alone)": "import fastapi, mangum",
+        "import handler.aws_lambda": (lambda_import, {}),
+        "the same, config from S3 (moto on loopback)": (lambda_import, buckets["s3"]),
+        "the same, config from GCS (emulator on loopback)": (lambda_import, buckets["gcs"]),
+        "import fastapi, mangum (the framework alone)": ("import fastapi, mangum", {}),
     }
     # -S keeps the interpreter's own site-packages (this venv's) off the path.
     code = ("import sys; sys.path.insert(0, {path!r}); import time; t = time.perf_counter(); "
             "{stmt}; print(time.perf_counter() - t); "
-            "print(int('boto3' in sys.modules), int('botocore' in sys.modules))")
+            "print(' '.join(m for m in ('boto3', 'botocore', 'httpx') if m in sys.modules))")
     pinned = ["taskset", "-c", "0"] if shutil.which("taskset") else []
     for python in pythons:
         print(f"{python} ({_interpreter_version(python)}):")
         runs: dict[str, list[float]] = {name: [] for name in probes}
-        for _ in range(15):  # interleaved, so a noisy neighbour slows both alike
-            for name, stmt in probes.items():
+        heavy: dict[str, set[str]] = {name: set() for name in probes}
+        for _ in range(15):  # interleaved, so a noisy neighbour slows all alike
+            for name, (stmt, extra) in probes.items():
                 out = subprocess.run([*pinned, python, "-S", "-c",
                                       code.format(path=str(package), stmt=stmt)],
-                                     env=env, capture_output=True, text=True,
+                                     env={**env, **extra}, capture_output=True, text=True,
                                      check=True).stdout.split()
                 runs[name].append(float(out[0]))
-                if stmt.startswith("import handler"):
-                    boto = out[1:]
+                heavy[name].update(out[1:])
+        base = statistics.median(runs["import handler.aws_lambda"])
         for name, times in runs.items():
-            print(f"- {name}: median {statistics.median(times) * 1000:.0f} ms, "
-                  f"fastest {min(times) * 1000:.0f} ms over {len(times)} runs")
-        print(f"- boto3 imported: {'yes' if boto[0] == '1' else 'no'}, "
-              f"botocore imported: {'yes' if boto[1] == '1' else 'no'}")
+            median = statistics.median(times)
+            versus = (f" ({(median - base) * 1000:+.0f} ms vs the file config)"
+                      if "config from" in name else "")
+            listed = ", ".join(sorted(heavy[name])) or "none of boto3, botocore, httpx"
+            imported = f"; imported: {listed}" if probes[name][0] == lambda_import else ""
+            print(f"- {name}: median {median * 1000:.0f} ms{versus}, "
+                  f"fastest {min(times) * 1000:.0f} ms over {len(times)} runs{imported}")
 
 
 def _interpreter_version(python: str) -> str:

@@ -71,6 +71,12 @@ def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
     app.add_middleware(EdgeMiddleware, limits=limits)
     install_observability(app, router, config)
     hide_query_strings()
+    if config.general_settings.config_reload_seconds:
+        from handler.reload import install_reload
+
+        # Under Mangum (watch_disconnect off) nothing runs between invocations: the Lambda
+        # handler checks as an invocation starts instead of a background task.
+        install_reload(app, config, background=watch_disconnect)
     log.info("laneway serving model groups: %s (state: %s)",
              ", ".join(router.model_names()) or "(none)", router.state.name)
     return app

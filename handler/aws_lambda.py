@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from mangum import Mangum
 
@@ -22,6 +23,19 @@ setup_logging(os.environ.get("LANEWAY_LOG_LEVEL", "INFO"))
 # Buffered mode: Mangum returns each response in one piece (streams included, as one body).
 app = create_app(load_config(), watch_disconnect=False)
 # Callbacks, alerts and EMF metric lines go out before each invocation returns.
-handler = flushing(Mangum(app, lifespan="off"), app.state.observability)
+_serve = flushing(Mangum(app, lifespan="off"), app.state.observability)
+if getattr(app.state, "config_watcher", None) is None:
+    handler = _serve
+else:  # config_reload_seconds: the check runs as an invocation starts, once it is due
+    from handler.reload import check_now
+
+    def handler(event: Any, context: Any) -> Any:
+        check_now(app)
+        return _serve(event, context)
+
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+    from handler.snapstart import register
+
+    register(app)
 
 logging.getLogger("laneway").debug("lambda handler ready")

@@ -136,6 +136,39 @@ class Router:
         self._client: UpstreamClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
+    def reconfigure(self, config: Config) -> list[str]:
+        """Serve `config` from now on (a hot reload). Groups, options and the strategy are
+        swapped in one step; the state backend, its lanes (subscription, renewer) and the
+        upstream pool are kept, so requests in flight finish on what they started with and
+        limits, lines and cooldowns carry over (deployment ids are content hashes). Returns
+        what could not change without a restart (the state backend's settings)."""
+        settings = {
+            **config.litellm_settings.model_dump(exclude_none=True),
+            **config.router_settings.model_dump(exclude_none=True),
+        }
+        old = {**self.config.litellm_settings.model_dump(exclude_none=True),
+               **self.config.router_settings.model_dump(exclude_none=True)}
+        kept = []
+        if (_redis_url(settings, config.env), settings.get("redis_fail_open")) != (
+                _redis_url(old, self.config.env), old.get("redis_fail_open")):
+            kept.append("router_settings: the state backend (Redis) settings changed; "
+                        "they take effect on restart")
+        options = RouterOptions.from_settings(settings)
+        groups = ModelGroups(build_deployments(config), config.router_settings.model_group_alias)
+        strategy = strategy_named(config.router_settings.routing_strategy,
+                                  config.router_settings.routing_strategy_args)
+        dispatcher = Dispatcher(self.lanes, strategy, options, self._http,
+                                _estimate_tokens(options))
+        dispatcher._running = self.dispatcher._running  # shutdown still cancels older calls
+        lanes = self.lanes
+        lanes.lease, lanes.safety_interval = options.queue_lease, options.safety_interval
+        lanes.allowed_fails, lanes.cooldown = options.allowed_fails, options.cooldown_time
+        lanes.max_cooldown = options.max_cooldown
+        self.config, self.options, self.groups = config, options, groups
+        self.strategy, self.dispatcher = strategy, dispatcher
+        self.allow_request_mocks = bool(config.general_settings.allow_client_side_mock_response)
+        return kept
+
     # -- resources ---------------------------------------------------------------------------
     def _http(self) -> UpstreamClient:
         """One pooled client per process, rebuilt when the event loop changes (its

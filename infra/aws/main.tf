@@ -125,6 +125,15 @@ resource "aws_lambda_function" "laneway" {
   timeout                        = var.timeout
   reserved_concurrent_executions = coalesce(var.reserved_concurrency, -1)
   tags                           = var.tags
+  # SnapStart snapshots published versions only.
+  publish = var.snap_start
+
+  dynamic "snap_start" {
+    for_each = var.snap_start ? [1] : []
+    content {
+      apply_on = "PublishedVersions"
+    }
+  }
 
   environment {
     variables = local.environment
@@ -173,8 +182,16 @@ resource "aws_lambda_function" "laneway" {
   depends_on = [aws_iam_role_policy.read_config_write_logs, aws_iam_role_policy_attachment.vpc_access]
 }
 
+resource "aws_lambda_alias" "live" {
+  count            = var.snap_start ? 1 : 0
+  name             = "live"
+  function_name    = aws_lambda_function.laneway.function_name
+  function_version = aws_lambda_function.laneway.version
+}
+
 resource "aws_lambda_function_url" "laneway" {
   function_name      = aws_lambda_function.laneway.function_name
+  qualifier          = var.snap_start ? aws_lambda_alias.live[0].name : null
   authorization_type = var.function_url_auth_type
   invoke_mode        = "BUFFERED"
 }

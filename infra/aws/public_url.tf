@@ -16,6 +16,7 @@ resource "aws_lambda_permission" "public_url" {
   statement_id           = "FunctionURLAllowPublicAccess"
   action                 = "lambda:InvokeFunctionUrl"
   function_name          = each.value
+  qualifier              = each.key == "main" && var.snap_start ? "live" : null # the URL's alias
   principal              = "*"
   function_url_auth_type = "NONE"
 }
@@ -27,9 +28,11 @@ resource "terraform_data" "public_invoke_via_url" {
   provisioner "local-exec" {
     command = <<-EOT
       aws lambda add-permission --region ${data.aws_region.current.name} \
-        --function-name ${each.value} --statement-id FunctionURLInvokeAllowPublicAccess \
+        --function-name ${each.value}${each.key == "main" && var.snap_start ? " --qualifier live" : ""} \
+        --statement-id FunctionURLInvokeAllowPublicAccess \
         --action lambda:InvokeFunction --principal '*' --invoked-via-function-url \
       || aws lambda get-policy --region ${data.aws_region.current.name} --function-name ${each.value} \
+        ${each.key == "main" && var.snap_start ? "--qualifier live" : ""} \
         | grep -q FunctionURLInvokeAllowPublicAccess
     EOT
   }

@@ -245,6 +245,12 @@ variable "cache_max_ecpu_per_second" {
   }
 }
 
+variable "snap_start" {
+  description = "Lambda SnapStart for the buffered function: publish a version per change, behind the alias \"live\" that the Function URL then serves, and restore new instances from its snapshot (see docs/deploy-aws.md)."
+  type        = bool
+  default     = false
+}
+
 variable "enable_streaming" {
   description = "Add a second function whose URL streams (RESPONSE_STREAM) through the Lambda Web Adapter running laneway under uvicorn. The main URL is buffered."
   type        = bool

@@ -19,7 +19,7 @@ from router.config.keys import extra_keys
 from router.config.paths import format_path
 from router.config.redis import redis_problems
 from router.config.schema import Config
-from router.config.sources import fetch, locate
+from router.config.sources import Fetched, Origin, Reader, locate
 from router.errors import ConfigError
 
 logger = logging.getLogger("laneway.config")
@@ -37,13 +37,27 @@ _PLAIN_MESSAGES = {
 def load_config(source: str | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
     """Find, read and validate the config (see `sources.locate` for where it is looked for)."""
     env = os.environ if environ is None else environ
-    location = locate(source, env)
-    data = parse_yaml(fetch(location, env), location)
-    data, errors, warnings = expand_includes(
-        data, location, lambda where: parse_yaml(fetch(where, env), where))
+    with Reader(env) as reader:
+        return read_config(locate(source, env), reader)
+
+
+def read_config(location: str, reader: Reader) -> Config:
+    """The config at `location` with its includes, every document read through `reader`; the
+    config's `origin` lists them with their versions, for a reload check."""
+    files: list[Fetched] = []
+
+    def read(where: str) -> Any:
+        fetched = reader.read(where)
+        files.append(fetched)
+        return parse_yaml(fetched.body, where)
+
+    data = read(location)
+    data, errors, warnings = expand_includes(data, location, read)
     if errors:
         raise _problems(location, errors)
-    return _parse(data, env, location, warnings)
+    config = _parse(data, reader.environ, location, warnings)
+    config._origin = Origin(location, reader.environ, tuple(files))
+    return config
 
 
 def parse_yaml(raw: bytes, location: str) -> Any:

@@ -188,6 +188,7 @@ class Config(Section):
     _env: Mapping[str, str] = PrivateAttr(default_factory=lambda: MappingProxyType({}))
     _warnings: tuple[str, ...] = PrivateAttr(default=())
     _source: str = PrivateAttr(default="<config>")
+    _origin: Any = PrivateAttr(default=None)  # sources.Origin when read by load_config
 
     @property
     def env(self) -> Mapping[str, str]:

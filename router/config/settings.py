@@ -218,3 +218,4 @@ class GeneralSettings(Section):
     max_request_body_bytes: PositiveInt | None = None
     max_n: PositiveInt | None = None
     request_read_timeout: PositiveNumber | None = None
+    config_reload_seconds: PositiveNumber | None = None  # laneway: hot reload (off when unset)

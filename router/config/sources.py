@@ -1,17 +1,28 @@
-"""Where the config comes from (a file, S3 or GCS) and reading its bytes.
+"""Where the config comes from (a file, S3 or GCS), reading its bytes, and its version.
 
-boto3 is imported only when an s3:// config is actually read (it costs a few hundred
-milliseconds of cold start that file and GCS users should not pay), httpx only for gs://.
+S3 and GCS are read over laneway's own lean HTTP client (a SigV4-signed GET, the GCS JSON API),
+so a bucket config imports neither boto3 nor httpx at cold start. botocore is imported only to
+find credentials laneway does not read itself (profiles, SSO; see router/aws/credentials.py).
+
+Every document read is kept as a `Fetched` with its version tag (S3 ETag, GCS generation, a
+file's mtime and size) and a digest, so a reload check can ask "changed?" cheaply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from router.errors import ConfigError
+from router.httpclient.oneshot import SyncClient
+
+if TYPE_CHECKING:
+    from router.httpclient import UpstreamClient
+
+T = TypeVar("T")
 
 _HOW_TO = (
     "no config given: pass a path or s3://bucket/key or gs://bucket/key, or set CONFIG_FILE_PATH, "
@@ -19,8 +30,25 @@ _HOW_TO = (
     "LITELLM_CONFIG_BUCKET_OBJECT_KEY"
 )
 _BUCKET_SCHEMES = {"s3": "s3", "gcs": "gs"}
-_METADATA_TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
-_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One document as read: where, its bytes, its version tag and their SHA-256."""
+
+    location: str
+    body: bytes
+    tag: str | None
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a loaded config came from: enough to check later whether it changed."""
+
+    location: str
+    environ: Mapping[str, str]
+    files: tuple[Fetched, ...]
 
 
 def locate(source: str | None, environ: Mapping[str, str]) -> str:
@@ -45,112 +73,97 @@ def locate(source: str | None, environ: Mapping[str, str]) -> str:
     return f"{scheme}://{bucket}/{key.lstrip('/')}"
 
 
-def fetch(location: str, environ: Mapping[str, str]) -> bytes:
-    """The raw bytes of the config at `location` (as returned by `locate`)."""
-    for scheme, reader in (("s3://", _read_s3), ("gs://", _read_gcs)):
+class Reader:
+    """Reads config documents; bucket reads share one private client (and its connections)."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self._http: SyncClient | None = None
+
+    def read(self, location: str) -> Fetched:
+        bucket = _split(location)
+        if bucket is None:
+            return _read_file(location)
+        scheme, name, key = bucket
+        if scheme == "s3://":
+            from router.config.s3 import get_object
+
+            found = self._run(lambda c: get_object(c, name, key, self.environ))
+            assert found is not None  # no ETag given: never "not modified"
+            body, tag = found
+        else:
+            from router.config.gcs import get_object as get_gcs
+
+            body, tag = self._run(lambda c: get_gcs(c, name, key, self.environ))
+        return _fetched(location, body, tag)
+
+    def refetch(self, last: Fetched) -> Fetched | None:
+        """The document again, or None when its version tag says it has not changed."""
+        bucket = _split(last.location)
+        if bucket is None:
+            tag = _file_tag(last.location)
+            return None if tag is not None and tag == last.tag else _read_file(last.location)
+        scheme, name, key = bucket
+        if scheme == "s3://":
+            from router.config.s3 import get_object
+
+            found = self._run(lambda c: get_object(c, name, key, self.environ, last.tag))
+            return None if found is None else _fetched(last.location, *found)
+        from router.config.gcs import generation
+
+        current = self._run(lambda c: generation(c, name, key, self.environ))
+        if current is not None and current == last.tag:
+            return None
+        fresh = self.read(last.location)
+        return fresh if fresh.tag is not None else _fetched(fresh.location, fresh.body, current)
+
+    def _run(self, work: Callable[[UpstreamClient], Coroutine[Any, Any, T]]) -> T:
+        if self._http is None:
+            self._http = SyncClient()
+        return self._http.run(work)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _split(location: str) -> tuple[str, str, str] | None:
+    for scheme in ("s3://", "gs://"):
         if location.startswith(scheme):
-            bucket, _, key = location[len(scheme) :].partition("/")
+            bucket, _, key = location[len(scheme):].partition("/")
             if not bucket or not key:
                 raise ConfigError(f"config location {location} must look like {scheme}bucket/key")
-            return reader(bucket, key, environ)
-    return _read_file(location)
+            return scheme, bucket, key
+    return None
 
 
-def _read_file(location: str) -> bytes:
-    path = Path(location).expanduser()
+def _fetched(location: str, body: bytes, tag: str | None) -> Fetched:
+    return Fetched(location, body, tag, hashlib.sha256(body).hexdigest())
+
+
+def _file_tag(location: str) -> str | None:
     try:
-        return path.read_bytes()
+        st = Path(location).expanduser().stat()
+    except OSError:
+        return None
+    return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+def _read_file(location: str) -> Fetched:
+    path = Path(location).expanduser()
+    tag = _file_tag(location)  # before reading: a write in between is seen by the next check
+    try:
+        return _fetched(location, path.read_bytes(), tag)
     except FileNotFoundError:
         raise ConfigError(f"config file {location} not found") from None
     except IsADirectoryError:
         raise ConfigError(f"config file {location} is a directory") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {location}: {exc.strerror}") from None
-
-
-def _read_s3(bucket: str, key: str, environ: Mapping[str, str]) -> bytes:
-    import boto3
-    from botocore.config import Config as BotoConfig
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    uri = f"s3://{bucket}/{key}"
-    endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
-    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    # Credentials come from the environ we were given; unset ones fall back to boto3's own
-    # chain (instance role, ~/.aws, ...).
-    session = boto3.session.Session(
-        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=environ.get("AWS_SESSION_TOKEN"),
-        region_name=region,
-    )
-    client = session.client(
-        "s3",
-        endpoint_url=endpoint,
-        config=BotoConfig(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2}),
-    )
-    try:
-        return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("NoSuchKey", "NoSuchBucket", "404", "NotFound"):
-            detail = "no such bucket" if code == "NoSuchBucket" else "no such key"
-            raise ConfigError(f"config object {uri} not found ({detail})") from None
-        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            raise ConfigError(f"access denied reading config object {uri} ({code})") from None
-        raise ConfigError(f"cannot read config object {uri}: S3 answered {code}") from None
-    except NoCredentialsError:
-        raise ConfigError(f"cannot read config object {uri}: no AWS credentials found") from None
-    except BotoCoreError as exc:
-        raise ConfigError(f"cannot reach S3 to read config object {uri}: {exc}") from None
-    finally:
-        client.close()
-
-
-def _read_gcs(bucket: str, key: str, environ: Mapping[str, str]) -> bytes:
-    import httpx
-
-    uri = f"gs://{bucket}/{key}"
-    emulator = environ.get("STORAGE_EMULATOR_HOST", "").strip()
-    headers: dict[str, str] = {}
-    if emulator:
-        base = emulator if "://" in emulator else f"http://{emulator}"
-    else:
-        base = "https://storage.googleapis.com"
-        headers["Authorization"] = f"Bearer {_gcs_token(environ, uri)}"
-    url = f"{base.rstrip('/')}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(key, safe='')}"
-    try:
-        response = httpx.get(
-            url, params={"alt": "media"}, headers=headers, timeout=_TIMEOUT_SECONDS
-        )
-    except httpx.HTTPError as exc:
-        raise ConfigError(f"cannot reach GCS to read config object {uri}: {exc}") from None
-    if response.status_code == 404:
-        raise ConfigError(f"config object {uri} not found")
-    if response.status_code in (401, 403):
-        raise ConfigError(f"access denied reading config object {uri} ({response.status_code})")
-    if response.status_code != 200:
-        raise ConfigError(f"cannot read config object {uri}: GCS answered {response.status_code}")
-    return response.content
-
-
-def _gcs_token(environ: Mapping[str, str], uri: str) -> str:
-    """An access token for the instance's service account, from the metadata server."""
-    import httpx
-
-    # GCE_METADATA_HOST is the standard override Google's own clients honour.
-    host = environ.get("GCE_METADATA_HOST", "").strip() or "metadata.google.internal"
-    url = f"http://{host}{_METADATA_TOKEN_PATH}"
-    failure = (
-        f"cannot read config object {uri}: no access token from the GCP metadata server "
-        "(outside Google Cloud, set STORAGE_EMULATOR_HOST or copy the config to a file)"
-    )
-    try:
-        response = httpx.get(url, headers={"Metadata-Flavor": "Google"}, timeout=_TIMEOUT_SECONDS)
-        body: Any = response.json() if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
-        raise ConfigError(failure) from None
-    token = body.get("access_token") if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token:
-        raise ConfigError(failure)
-    return token

@@ -3,7 +3,8 @@
 Endpoint: `aws_bedrock_runtime_endpoint`, else `api_base`, else AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
 else AWS_ENDPOINT_URL, else `https://bedrock-runtime.<region>.amazonaws.com`. Region:
 `aws_region_name`, else AWS_REGION / AWS_DEFAULT_REGION / the profile's, else us-east-1.
-Auth, most specific first: SigV4 (via botocore, imported here only) with the deployment's
+Auth, most specific first: SigV4 (router/aws/sigv4.py; credentials via botocore, imported
+here only) with the deployment's
 `aws_access_key_id` / `aws_secret_access_key` / `aws_session_token`; a Bedrock API key
 (`api_key`) sent as a bearer token; SigV4 with the deployment's `aws_profile_name`; then from
 the environment AWS_BEARER_TOKEN_BEDROCK (bearer), AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
@@ -88,12 +89,11 @@ class BedrockAuth:
         if not self._keys:  # from a profile or a role: unknown to the deployment's secrets
             remember_secret(frozen.secret_key)
             remember_secret(frozen.token)
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
+        from router.aws.sigv4 import Credentials, sign
 
-        request = AWSRequest(method="POST", url=url, data=body, headers=headers)
-        SigV4Auth(frozen, "bedrock", self.region).add_auth(request)
-        return dict(request.headers.items())
+        return sign("POST", url, service="bedrock", region=self.region, headers=headers,
+                    body=body, credentials=Credentials(frozen.access_key, frozen.secret_key,
+                                                       frozen.token or None))
 
 
 def _static_keys(source: Any, names: tuple[str, str, str]

@@ -134,6 +134,29 @@ run "elasticache_in_a_vpc" {
   }
 }
 
+run "snap_start_publishes_and_serves_the_alias" {
+  command = apply
+
+  variables {
+    snap_start             = true
+    function_url_auth_type = "NONE"
+    master_key_secret_id   = "laneway/master-key"
+  }
+
+  assert {
+    condition     = aws_lambda_function.laneway.publish && aws_lambda_function.laneway.snap_start[0].apply_on == "PublishedVersions"
+    error_message = "SnapStart needs published versions"
+  }
+  assert {
+    condition     = aws_lambda_function_url.laneway.qualifier == "live" && aws_lambda_alias.live[0].name == "live"
+    error_message = "the Function URL must serve the alias, whose versions have snapshots"
+  }
+  assert {
+    condition     = aws_lambda_permission.public_url["main"].qualifier == "live"
+    error_message = "the public grant must name the alias the URL is on"
+  }
+}
+
 run "elasticache_without_a_vpc_is_refused" {
   command = plan
 
