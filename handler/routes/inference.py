@@ -60,6 +60,7 @@ def headers_for(record: CallRecord, served: Served, queued_route: bool) -> dict[
         "x-laneway-model-group": header_value(record.model_group or ""),
         "x-laneway-deployment-id": served.deployment.id,
         "x-laneway-queue-ms": f"{record.queue_seconds * 1000:.1f}",
+        "x-litellm-response-cost": f"{record.cost:.9g}",
     }
     overhead = overhead_ms(record)
     if overhead is not None:

@@ -2,8 +2,9 @@
 per kind per window.
 
 Kinds: `hanging_request`, `slow_response`, `deployment_cooldown`, `queue_depth`, `queue_wait`,
-`redis_unreachable`. Checks on finished requests are a few comparisons (they run on the request
-path); hanging requests and queue depth are checked by the gateway's periodic watcher.
+`redis_unreachable`, `soft_budget` (per key or team). Checks on finished requests are a few
+comparisons (they run on the request path); hanging requests and queue depth are checked by
+the gateway's periodic watcher.
 The rate limit is per process: N instances in an outage send up to N messages per window.
 """
 
@@ -34,6 +35,7 @@ KINDS = {
     "queue_depth": "Queue too deep",
     "queue_wait": "Queue wait too long",
     "redis_unreachable": "Redis unreachable",
+    "soft_budget": "Soft budget crossed",
 }
 
 
@@ -71,7 +73,8 @@ class Alerter:
             log.debug("alert %s held back (one per %gs)", kind, self.settings.window)
             return False
         self._last[kind] = now
-        lines = [f":rotating_light: *laneway: {KINDS.get(kind, kind)}* (`{kind}`)"]
+        title = KINDS.get(kind.split(":", 1)[0], kind)
+        lines = [f":rotating_light: *laneway: {title}* (`{kind}`)"]
         lines += [f"• {name}: `{value}`" for name, value in details.items() if value is not None]
         if self._source:
             lines.append(f"• instance: `{self._source}`")
@@ -86,6 +89,10 @@ class Alerter:
     # -- rules ---------------------------------------------------------------------------------
     def check_record(self, r: CallRecord) -> None:
         s = self.settings
+        for who in r.soft_budget_crossed:  # once per key or team and budget period
+            self.alert(f"soft_budget:{who}:{r.team_id if who == 'team' else r.key_alias}", {
+                "who": who, "key_alias": r.key_alias, "team_id": r.team_id,
+                "request_id": r.request_id})
         if r.cooldowns:
             self.alert("deployment_cooldown", {
                 "model_group": r.model_group, "deployments": ", ".join(r.cooldowns),

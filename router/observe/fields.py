@@ -46,6 +46,10 @@ def record_fields(
         "retries": r.retries,
         "fallback_from": r.fallback_from,
         "cooldowns": r.cooldowns or None,
+        "cost": round(r.cost, 9),
+        "key_alias": r.key_alias,
+        "team_id": r.team_id,
+        "soft_budget_crossed": list(r.soft_budget_crossed) or None,
     }
 
 

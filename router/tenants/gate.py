@@ -55,9 +55,17 @@ def entities_of(p: Principal, group: str) -> tuple[str, tuple[TenantEntity, ...]
 
 
 def ask_for(p: Principal, group: str, cost: int) -> TenantAsk | None:
-    """What a request of `p` asks of its tenant, or None for the master key (no limits)."""
+    """What a request of `p` asks of its tenant, or None for the master key (no limits).
+    A limit of 0 allows nothing (the scripts read 0 as "no limit"): refused here."""
     if p.key is None:
         return None
+    for i, lim in enumerate(_limits(p)):
+        for name, value in (("rpm", lim.rpm_limit), ("tpm", lim.tpm_limit),
+                            ("parallel", lim.max_parallel_requests),
+                            ("model_rpm", lim.model_rpm_limit.get(group)),
+                            ("model_tpm", lim.model_tpm_limit.get(group))):
+            if value == 0:
+                raise refusal_error(Refused(name, i, None), p)
     tag, entities = entities_of(p, group)
     return TenantAsk(tag=tag, entities=entities, group=group, cost=cost)
 
