@@ -46,11 +46,13 @@ def pin(pid: int, cpu: int) -> None:
                        capture_output=True, check=False)
 
 
-def wrk(url: str, body: dict[str, Any], conns: int, seconds: float) -> dict[str, float]:
+def wrk(url: str, body: dict[str, Any], conns: int, seconds: float,
+        key: str | None = None) -> dict[str, float]:
     script = Path(tempfile.mkdtemp()) / "post.lua"
+    auth = f'wrk.headers["Authorization"] = "Bearer {key}"\n' if key else ""
     script.write_text(
         'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n' + auth +
         f"wrk.body = [[{json.dumps(body)}]]\n"
         "done = function(summary, latency, requests)\n"
         '  io.write(string.format("JSON {\\"rps\\": %f, \\"p50\\": %f, \\"p99\\": %f, '
@@ -68,8 +70,11 @@ def wrk(url: str, body: dict[str, Any], conns: int, seconds: float) -> dict[str,
     return json.loads(line[5:])
 
 
-def pyload(url: str, body: dict[str, Any], conns: int, seconds: float) -> dict[str, float]:
+def pyload(url: str, body: dict[str, Any], conns: int, seconds: float,
+           key: str | None = None) -> dict[str, float]:
     import asyncio
+
+    headers = {"authorization": f"Bearer {key}"} if key else {}
 
     async def run() -> dict[str, float]:
         lat: list[float] = []
@@ -80,7 +85,7 @@ def pyload(url: str, body: dict[str, Any], conns: int, seconds: float) -> dict[s
                 nonlocal errors
                 while time.perf_counter() < end:
                     t = time.perf_counter()
-                    r = await c.post(url, json=body)
+                    r = await c.post(url, json=body, headers=headers)
                     lat.append((time.perf_counter() - t) * 1000)
                     errors += r.status_code != 200
 
@@ -94,19 +99,25 @@ def pyload(url: str, body: dict[str, Any], conns: int, seconds: float) -> dict[s
     return asyncio.run(run())
 
 
-def load(url: str, body: dict[str, Any], conns: int, seconds: float) -> dict[str, float]:
-    return (wrk if shutil.which("wrk") else pyload)(url, body, conns, seconds)
+def load(url: str, body: dict[str, Any], conns: int, seconds: float,
+         key: str | None = None) -> dict[str, float]:
+    return (wrk if shutil.which("wrk") else pyload)(url, body, conns, seconds, key)
+
+
+MASTER = "sk-bench-master-0123456789"
 
 
 def gateway_for(upstream_url: str, extra_router: dict[str, Any] | None = None,
-                deployment: dict[str, Any] | None = None) -> Any:
-    config = {
+                deployment: dict[str, Any] | None = None, master: bool = False) -> Any:
+    config: dict[str, Any] = {
         "model_list": [{"model_name": "bench", "litellm_params": {
             "model": "openai/bench", "api_base": upstream_url, "api_key": "k",
             **(deployment or {})}}],
         "router_settings": {"num_retries": 0, **(extra_router or {})},
     }
-    gw = start_gateway(config, {"LANEWAY_LOG_LEVEL": "WARNING"})
+    if master:
+        config["general_settings"] = {"master_key": MASTER}
+    gw = start_gateway(config, {"LANEWAY_LOG_LEVEL": "WARNING"}, key=MASTER if master else None)
     pin(gw.proc.pid, 0)
     return gw
 
@@ -273,21 +284,34 @@ def bench_redis(seconds: float) -> None:
     redis_server = start_redis()
     try:
         with start_fake_openai() as up:
-            for name, extra in (("memory", {}), ("redis", {"redis_url": redis_server.url})):
-                gw = gateway_for(up.url, extra)
+            cases = (("memory", {}, False), ("redis", {"redis_url": redis_server.url}, False),
+                     ("redis, master key", {"redis_url": redis_server.url}, True),
+                     ("redis, virtual key", {"redis_url": redis_server.url}, True))
+            for name, extra, master in cases:
+                gw = gateway_for(up.url, extra, master=master)
                 try:
-                    load(f"{gw.url}/v1/chat/completions", BODY, 8, 2)  # warm-up
+                    key = MASTER if master else None
+                    if name.endswith("virtual key"):  # limits set, none reached: all checked
+                        with gw.client() as c:
+                            key = c.post("/key/generate", json={
+                                "rpm_limit": 10**8, "tpm_limit": 10**10,
+                                "max_parallel_requests": 10**4, "max_budget": 10**6,
+                            }).json()["key"]
+                    load(f"{gw.url}/v1/chat/completions", BODY, 8, 2, key)  # warm-up
                     for conns in (1, 32):
-                        g = load(f"{gw.url}/v1/chat/completions", BODY, conns, seconds)
+                        g = load(f"{gw.url}/v1/chat/completions", BODY, conns, seconds, key)
                         print(f"| {name} | {conns} | {g['rps']:.0f} | {g['p50']:.2f} | "
                               f"{g['p99']:.2f} |")
-                    if name == "redis":
+                    if name != "memory":
+                        headers = {"authorization": f"Bearer {key}"} if key else {}
                         before = _evalsha_calls(redis_server.url)
                         with httpx.Client() as c:
                             for _ in range(200):
-                                c.post(f"{gw.url}/v1/chat/completions", json=BODY)
+                                c.post(f"{gw.url}/v1/chat/completions", json=BODY,
+                                       headers=headers)
                         trips = (_evalsha_calls(redis_server.url) - before) / 200
-                        print(f"\nRedis round trips per request (happy path): {trips:.2f}")
+                        print(f"\nRedis round trips per request, {name} (happy path): "
+                              f"{trips:.2f}\n")
                 finally:
                     gw.stop()
     finally:
