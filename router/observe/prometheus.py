@@ -85,10 +85,13 @@ class PrometheusMetrics:
                            ["from_group", "to_group"], registry=r)
         self.redis_errors = C(NAMES["redis_errors"], "Failed Redis round trips.",
                               ["operation", "error_type"], registry=r)
+        self.spend = C(NAMES["spend"], "USD spent, by team and virtual key alias.",
+                       ["team", "key_alias"], registry=r)
         self.gauges = _Gauges(in_flight)
         r.register(self.gauges)
         self._children: dict[tuple[Any, ...], Any] = {}
         self._group, self._prio, self._deployment = Capped(), Capped(64), Capped(500)
+        self._team, self._alias = Capped(200), Capped(500)
 
     def _l(self, metric: Any, *values: str) -> Any:
         key = (id(metric), *values)
@@ -121,6 +124,9 @@ class PrometheusMetrics:
             L(self.retries, group).inc(r.retries)
         if r.fallback_from:
             L(self.fallbacks, self._group(r.fallback_from), group).inc()
+        if r.cost > 0:
+            # Label sets are capped: past them values are counted under "other".
+            L(self.spend, self._team(r.team_id or ""), self._alias(r.key_alias or "")).inc(r.cost)
         if not r.provider:
             return
         gen_ai = (OPERATIONS.get(r.endpoint, r.endpoint), r.provider, group)

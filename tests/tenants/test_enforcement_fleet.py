@@ -85,7 +85,7 @@ def test_two_keys_of_a_team_share_its_limit(fleet) -> None:
 
 
 def test_budget_is_not_exceeded_under_concurrent_calls(fleet) -> None:
-    key = generate(fleet[0], max_budget=0.2)
+    key = generate(fleet[0], max_budget=0.2, key_alias="budgeted")
     answers = asyncio.run(burst(fleet, key, 30, max_tokens=10))
     served = [r for r in answers if r.status_code == 200]
     assert served and all(r.json()["error"]["type"] == "budget_exceeded"
@@ -95,6 +95,13 @@ def test_budget_is_not_exceeded_under_concurrent_calls(fleet) -> None:
     with fleet[2].client() as client:
         info = client.get("/key/info", params={"key": key}).json()
     assert abs(info["info"]["spend"] - spent) < 1e-6
+    metrics = ""
+    for gw in fleet:  # each instance counts what it served
+        with gw.client() as client:
+            metrics += client.get("/metrics").text
+    lines = [x for x in metrics.splitlines()
+             if x.startswith("laneway_spend_usd_total{") and 'key_alias="budgeted"' in x]
+    assert lines and abs(sum(float(x.rsplit(" ", 1)[1]) for x in lines) - spent) < 1e-6
 
 
 def test_budget_resets_after_its_duration(fleet) -> None:
