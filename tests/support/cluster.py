@@ -22,14 +22,15 @@ def unique(name: str) -> str:
 
 @contextmanager
 def fleet(
-    config: dict[str, Any] | list[dict[str, Any]], n: int = 3, env: dict[str, str] | None = None
+    config: dict[str, Any] | list[dict[str, Any]], n: int = 3, env: dict[str, str] | None = None,
+    key: str | None = None,
 ) -> Iterator[list[Gateway]]:
     """`n` gateways on one config, or one gateway per config of a list."""
     configs = config if isinstance(config, list) else [config] * n
     gateways: list[Gateway] = []
     try:
         for each in configs:
-            gateways.append(start_gateway(each, env))
+            gateways.append(start_gateway(each, env, key=key))
         yield gateways
     finally:
         for gw in gateways:
