@@ -101,14 +101,18 @@ async def test_request_mocks_can_be_turned_off() -> None:
     await router.aclose()
 
 
-async def test_extra_body_and_drop_params_of_a_deployment() -> None:
-    seen: list[dict[str, Any]] = []
-
+def recording(seen: list[dict[str, Any]]) -> Any:
+    """A script answering a plain completion and keeping every request body it received."""
     async def record(body: dict[str, Any], w: Any) -> None:
         seen.append(body)
         await raw(200, completion())(body, w)
 
-    async with scripted_upstream({"vllm-model": record}) as up:
+    return record
+
+
+async def test_extra_body_and_drop_params_of_a_deployment() -> None:
+    seen: list[dict[str, Any]] = []
+    async with scripted_upstream({"vllm-model": recording(seen)}) as up:
         router = Router(model_list=[{"model_name": "m", "litellm_params": {
             "model": "openai/vllm-model", "api_base": up.url, "api_key": "k-123456",
             "extra_body": {"guided_choice": ["a", "b"], "top_k": 5},
@@ -122,12 +126,7 @@ async def test_extra_body_and_drop_params_of_a_deployment() -> None:
 
 async def test_metadata_is_forwarded_only_in_openai_shape() -> None:
     seen: list[dict[str, Any]] = []
-
-    async def record(body: dict[str, Any], w: Any) -> None:
-        seen.append(body)
-        await raw(200, completion())(body, w)
-
-    async with scripted_upstream({"gpt": record}) as up:
+    async with scripted_upstream({"gpt": recording(seen)}) as up:
         router = Router(model_list=[{"model_name": "m", "litellm_params": {
             "model": "openai/gpt", "api_base": up.url, "api_key": "k-123456"}}])
         await router.serve("chat", chat(metadata={"app": "billing"}))
