@@ -82,8 +82,10 @@ class _Deployment:
             ok, back = False, max(back, self.cool_until)
         if c.rpm and len(self.rpm) >= c.rpm:
             ok, back = False, max(back, self.rpm[0] + WINDOW)
-        if c.tpm and self.total > 0 and self.total + tokens > c.tpm:
-            ok, back = False, max(back, self.token_log[0][0] + WINDOW)
+        if c.tpm and self.total + tokens > c.tpm:  # larger than the whole limit: never here
+            ok = False
+            if tokens <= c.tpm and self.total > 0:
+                back = max(back, self.token_log[0][0] + WINDOW)
         if c.max_parallel and len(self.run) >= c.max_parallel:
             ok, back = False, max(back, min(self.run.values()))
         return ok, back

@@ -147,10 +147,13 @@ async def test_failed_attempt_refunds_tokens(backend) -> None:
     assert await state.admit(req(g, "b", c, tokens=90)) == Admitted(0)
 
 
-async def test_single_request_larger_than_tpm_passes_on_empty_window(backend) -> None:
+async def test_request_larger_than_a_deployments_tpm_goes_where_it_fits(backend) -> None:
     state, _ = backend
-    g, c = group(), Candidate("d", tpm=10)
-    assert await state.admit(req(g, "big", c, tokens=500)) == Admitted(0)
+    g = group()
+    small, large = Candidate("small", tpm=10), Candidate("large", tpm=1000)
+    assert await state.admit(req(g, "big", small, large, tokens=500)) == Admitted(1)
+    waiting = await state.admit(req(g, "big2", small, tokens=500))  # fits nowhere here
+    assert isinstance(waiting, Waiting) and waiting.retry_in is None
 
 
 async def test_cooldown_after_allowed_fails(backend) -> None:

@@ -47,12 +47,14 @@ local function inspect(k, lim, tokens, now, cool_until)
     local oldest = redis.call('ZRANGE', k.rpm, 0, 0, 'WITHSCORES')
     later(tonumber(oldest[2]) + WINDOW)
   end
-  -- A request larger than the whole limit is let through on an empty window, else it would
-  -- wait forever.
-  if lim.tpm > 0 and tok_used > 0 and tok_used + tokens > lim.tpm then
+  -- A request larger than the whole limit never fits here (the engine refuses one that fits
+  -- no deployment of its group with a 400 before it reaches the line).
+  if lim.tpm > 0 and tok_used + tokens > lim.tpm then
     ok = false
-    local oldest = redis.call('ZRANGE', k.tpm, 0, 0, 'WITHSCORES')
-    later(tonumber(oldest[2]) + WINDOW)
+    if tokens <= lim.tpm and tok_used > 0 then
+      local oldest = redis.call('ZRANGE', k.tpm, 0, 0, 'WITHSCORES')
+      later(tonumber(oldest[2]) + WINDOW)
+    end
   end
   if lim.par > 0 and running >= lim.par then
     ok = false
