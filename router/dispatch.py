@@ -228,8 +228,15 @@ class Dispatcher:
             body = self._upstream_body(d, call)
             started = time.monotonic()
             try:
-                response = await _guarded(d, _answer(provider, call.endpoint, d, body, ctx))
+                # The client's read timeout bounds each read only: a body that trickles in
+                # would otherwise hold the request (and its slot) far past its deadline.
+                async with asyncio.timeout(ctx.timeout):
+                    response = await _guarded(d, _answer(provider, call.endpoint, d, body, ctx))
                 tokens = _usage(d, response, rec)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"No complete response from the upstream within {ctx.timeout:.1f}s."
+                ) from None
             finally:
                 # Summed over attempts, so that time outside upstream calls is laneway's own.
                 rec.upstream_seconds += time.monotonic() - started
