@@ -341,7 +341,8 @@ class Dispatcher:
             stream = (provider.chat_stream if call.endpoint == CHAT
                       else provider.text_completion_stream)(d, body, ctx)
             return Served(_strip_usage(stream, call.include_usage), d)
-        return Served(await _answer(provider, call.endpoint, d, body, ctx), d)
+        # Guarded like an upstream's reply: a request the adapter cannot answer is no 500.
+        return Served(await _guarded(d, _answer(provider, call.endpoint, d, body, ctx)), d)
 
 
 def _answer(provider: Provider, endpoint: str, d: Deployment, body: JSON, ctx: CallContext
