@@ -444,9 +444,70 @@ def test_reply_without_choices_is_a_502() -> None:
         assert isinstance(out, RequestError) and out.status == 502, (body, out)
 
 
+@pytest.mark.xfail(strict=True, reason="a reply nested 255-1024 deep is read, but the gateway "
+                   "cannot write it again (orjson writes at most 254 levels): a 500 there")
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_reply_too_deep_to_relay_is_a_502(stream: bool) -> None:
+    deep = b"".join([b"[" if i % 2 else b'{"k":' for i in range(300)]) + b"1" + b"".join(
+        [b"]" if i % 2 else b"}" for i in reversed(range(300))])
+    if stream:
+        answer = Reply(pieces=(b'data: {"choices": [], "extra": ' + deep + b"}\n\n",
+                               b"data: [DONE]\n\n"),
+                       framing="chunked", content_type="text/event-stream")
+    else:
+        answer = Reply(pieces=(completion()[:-1] + b', "extra": ' + deep + b"}",))
+    out, _ = asyncio.run(_serve_once(answer, stream=stream, backend={}))
+    if not isinstance(out, RequestError):
+        orjson.dumps(out)  # what the gateway does with a success
+    assert isinstance(out, RequestError) and out.status == 502, out
+
+
 @pytest.mark.xfail(strict=True, reason="providers: in-stream error default status is 500")
 def test_stream_error_event_without_a_status_is_not_a_500() -> None:
     answer = Reply(pieces=(b'data: {"error": 1}\n\n',), framing="chunked",
                    content_type="text/event-stream")
     out, _ = asyncio.run(_serve_once(answer, stream=True, backend={}))
     assert isinstance(out, RequestError) and out.status == 502, out
+
+
+def _mock_router() -> Router:
+    return Router(model_list=[{"model_name": "mocked", "litellm_params": {
+        "model": "gpt-4o-mini", "mock_response": "fine"}}], timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("mock", [
+    {"error": 0}, {"error": []}, {"error": {"status": "soon"}},
+    {"error": {"status": 429, "retry_after": "soon"}},
+    {"error": {"status": 503, "retry_after": float("inf")}},
+    {"error": {"status": 429, "retry_after": -1}},
+    {"choices": 2}, {"choices": [1, 2]}, {"choices": None},
+])
+def test_a_request_mock_the_mock_cannot_answer_is_a_400(mock: dict[str, Any]) -> None:
+    async def call() -> RequestError:
+        router = _mock_router()
+        try:
+            with pytest.raises(RequestError) as info:
+                await router.serve("chat", {"model": "mocked", "mock_response": mock,
+                                            "messages": [{"role": "user", "content": "hi"}]})
+            return info.value
+        finally:
+            await router.aclose()
+
+    error = asyncio.run(call())
+    assert (error.status, error.param) == (400, "mock_response"), error
+
+
+def test_a_request_mock_failing_in_the_adapter_is_no_500() -> None:
+    # `n` the mock cannot read (a 400 once `n` is validated; until then the adapter fails)
+    async def call() -> RequestError:
+        router = _mock_router()
+        try:
+            with pytest.raises(RequestError) as info:
+                await router.serve("text", {"model": "mocked", "mock_response": "hi",
+                                            "prompt": "hi", "n": ":"})
+            return info.value
+        finally:
+            await router.aclose()
+
+    error = asyncio.run(call())
+    assert 400 <= error.status <= 599 and not isinstance(error, InternalError), error
