@@ -10,6 +10,7 @@ normal request is served at once.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from collections.abc import Iterator
@@ -26,6 +27,11 @@ from tests.support.gateway import Gateway, clean_env, start_gateway
 
 PROPERTY = settings(max_examples=200, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+VALIDATED = importlib.util.find_spec("handler.validation") is not None
+"""Whether the handler checks `n` and a body's depth (handler/validation.py, coming from the
+lead branch). Until it does, those are known gaps: pinned below as strict xfails and left out
+of the generated bodies; once it does, both are generated and must be 400s."""
 
 GOOD_MODELS = ["mock-chat", "mock-tpm", "fake", "fake-tpm"]
 FAILING_MODEL = "fake-fail"
@@ -85,10 +91,11 @@ def _deep(depth: int) -> bytes:
     return b"".join(opens) + b'"x"' + b"".join(closes)
 
 
-DEEP = {f"@@deep-{n}@@": _deep(n) for n in (100, 2_000, 20_000)}
+DEPTHS = (100, 2_000, 20_000, *((300, 600) if VALIDATED else ()))
+DEEP = {f"@@deep-{n}@@": _deep(n) for n in DEPTHS}
 """Placeholders drawn as strings, swapped for deep JSON once the body is encoded (Python's
-own encoder would recurse). KNOWN GAP: depths 255-1024 (read, but not written again, by
-orjson) are left out, see test_a_body_too_deep_to_forward_is_a_400."""
+own encoder would recurse). Depths 255-1024 (read, but not written again, by orjson) only
+once the handler refuses them, see test_a_body_too_deep_to_forward_is_a_400."""
 
 
 def _encode(body: Any) -> bytes:
@@ -148,8 +155,6 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "priority": st.one_of(NUMBERS, st.integers(-(2**21), 2**21), st.text(max_size=8)),
     "max_tokens": NUMBERS,
     "max_completion_tokens": NUMBERS,
-    # KNOWN GAP: `n` is not validated (see test_an_unusable_n_is_a_400); add it here once
-    # that passes, with magnitudes well past any cap.
     "stream": st.one_of(st.booleans(), HOSTILE),
     "stream_options": st.one_of(st.fixed_dictionaries({"include_usage": HOSTILE}), HOSTILE),
     "timeout": st.one_of(NUMBERS, st.sampled_from([1e-300, 0.001, 1e300])),
@@ -171,6 +176,9 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "dimensions": st.one_of(st.integers(-3, 16), st.text(max_size=4), JSON_VALUES),
     "encoding_format": HOSTILE,
 }
+if VALIDATED:
+    FIELDS["n"] = st.one_of(NUMBERS, st.sampled_from([0, -1, 0.5, 10**9]), JSON_VALUES)
+
 BASE = {
     "chat": {"model": "mock-chat", "messages": [{"role": "user", "content": "hi"}],
              "max_tokens": 20},
@@ -283,8 +291,9 @@ def test_any_request_body_gets_an_openai_answer(
     assert_nothing_held(client, body)
 
 
-@pytest.mark.xfail(strict=True, reason="`n` is not validated: the mock builds `int(n)` choices")
-@pytest.mark.parametrize("n", [0, -1, 0.5, ":", [1]])
+@pytest.mark.xfail(not VALIDATED, strict=True,
+                   reason="`n` is not validated: the mock builds `int(n)` choices")
+@pytest.mark.parametrize("n", [0, -1, 0.5, ":", [1], *([10**9] if VALIDATED else [])])
 def test_an_unusable_n_is_a_400(client: httpx.Client, n: Any) -> None:
     resp = client.post("/v1/chat/completions", json={
         "model": "mock-chat", "messages": [{"role": "user", "content": "hi"}], "n": n})
@@ -292,7 +301,8 @@ def test_an_unusable_n_is_a_400(client: httpx.Client, n: Any) -> None:
     assert_error_body(resp.json())
 
 
-@pytest.mark.xfail(strict=True, reason="a body nested 255-1024 deep is read but cannot be "
+@pytest.mark.xfail(not VALIDATED, strict=True,
+                   reason="a body nested 255-1024 deep is read but cannot be "
                    "forwarded (orjson writes at most 254 levels): a 502 instead of a 400")
 def test_a_body_too_deep_to_forward_is_a_400(client: httpx.Client) -> None:
     raw = (b'{"model": "fake", "messages": [{"role": "user", "content": "hi"}], "user": '
