@@ -349,7 +349,7 @@ def _check_params(body: dict[str, Any]) -> None:
 
 def _checked_mock(value: Any) -> Any:
     """A request's `mock_response`, refused (400) where the mock adapter could not use it: an
-    error spec it cannot read, or `choices` that are not a list of objects."""
+    error spec it cannot read, or `choices` that are not a non-empty list of objects."""
     if not isinstance(value, Mapping):
         return value  # reply text (anything else is answered as its text)
     if "error" in value:
@@ -368,9 +368,9 @@ def _checked_mock(value: Any) -> Any:
                 "`status`, a `message` and a non-negative `retry_after`.", param="mock_response")
         return value
     choices = value.get("choices")
-    if "choices" in value and not (
-            isinstance(choices, list) and all(isinstance(c, Mapping) for c in choices)):
-        raise BadRequest("`mock_response.choices` must be an array of objects.",
+    if "choices" in value and not (isinstance(choices, list) and choices
+                                   and all(isinstance(c, Mapping) for c in choices)):
+        raise BadRequest("`mock_response.choices` must be a non-empty array of objects.",
                          param="mock_response")
     return value
 

@@ -480,7 +480,7 @@ def _mock_router() -> Router:
     {"error": {"status": 429, "retry_after": "soon"}},
     {"error": {"status": 503, "retry_after": float("inf")}},
     {"error": {"status": 429, "retry_after": -1}},
-    {"choices": 2}, {"choices": [1, 2]}, {"choices": None},
+    {"choices": 2}, {"choices": [1, 2]}, {"choices": None}, {"choices": []},
 ])
 def test_a_request_mock_the_mock_cannot_answer_is_a_400(mock: dict[str, Any]) -> None:
     async def call() -> RequestError:
