@@ -97,7 +97,8 @@ CONTENT_TYPES = st.sampled_from(["application/json", "application/json", "text/e
                                  "text/plain", "text/html", "application/json; charset=utf-8",
                                  "application/x-ndjson", None])
 DELAYS = st.sampled_from([0.0] * 8 + [0.02, TIMEOUT / 2, TIMEOUT * 2])
-GAPS = st.sampled_from([0.0] * 8 + [0.01, TIMEOUT / 2, TIMEOUT * 2])
+GAPS = st.sampled_from([0.0] * 8 + [0.01, TIMEOUT * 0.9, TIMEOUT * 2])
+"""Between pieces: none, a little, just within the read timeout (a trickle), past it."""
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70)
@@ -189,7 +190,7 @@ EVENTS = st.one_of(
 @st.composite
 def json_replies(draw: st.DrawFn) -> Reply:
     body = draw(BODIES)
-    cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=5)))
+    cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=8)))
     pieces = tuple(body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True))
     return Reply(status=draw(STATUSES), headers=draw(HEADERS), content_type=draw(CONTENT_TYPES),
                  pieces=pieces, framing=draw(st.sampled_from(["length", "length", "chunked",
