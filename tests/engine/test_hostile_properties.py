@@ -325,11 +325,13 @@ async def one_call(router: Router, body: dict[str, Any], scenario: Scenario) -> 
 async def read_stream(chunks: AsyncIterator[Any], read: int | None) -> None:
     try:
         n = 0
-        async for chunk in chunks:
+        while read is None or n < read:  # then the client leaves, mid-stream
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
             assert_choices(chunk)
             n += 1
-            if read is not None and n >= read:
-                break  # the client left mid-stream
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
 
@@ -342,6 +344,19 @@ async def assert_released(router: Router, groups: list[str], refunded: bool) -> 
             if refunded:
                 assert use.tokens == 0, (name, use)
         assert sum(x.count for x in await router.state.line(name)) == 0, name
+
+
+async def settled(router: Router, groups: list[str]) -> None:
+    """Wait (at most a second) for slots to come back. A stream closed before its first read
+    never started its wrapping generators, so their `finally` cannot end the relay: the relay
+    (already started, holding the attempt) is closed by the event loop's async-generator
+    finalizer a few loop turns later, not by `aclose()` itself."""
+    for _ in range(100):
+        uses = [u for name in groups for u in await router.state.usage(
+            name, [d.id for d in router.groups.resolve(name).deployments])]
+        if all(u.in_flight == 0 for u in uses):
+            return
+        await asyncio.sleep(0.01)
 
 
 async def run(scenario: Scenario, backend: dict[str, Any]) -> None:
@@ -378,6 +393,8 @@ async def run(scenario: Scenario, backend: dict[str, Any]) -> None:
             failed = await asyncio.gather(
                 *(one_call(router, body, scenario) for _ in range(scenario.concurrent)))
             touched = [group] + ([spare] if scenario.fallback is not None else [])
+            if scenario.read == 0:
+                await settled(router, touched)
             await assert_released(router, touched, refunded=all(failed))
         finally:
             await router.aclose()
