@@ -294,8 +294,15 @@ class Dispatcher:
             body = self._upstream_body(d, call)
             started = time.monotonic()
             try:
-                response = await _guarded(d, _answer(provider, call.endpoint, d, body, ctx))
+                # The client's read timeout bounds each read only: a body that trickles in
+                # would otherwise hold the request (and its slot) far past its deadline.
+                async with asyncio.timeout(ctx.timeout):
+                    response = await _guarded(d, _answer(provider, call.endpoint, d, body, ctx))
                 tokens = _usage(d, response, rec)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"No complete response from the upstream within {ctx.timeout:.1f}s."
+                ) from None
             finally:
                 # Summed over attempts, so that time outside upstream calls is laneway's own.
                 rec.upstream_seconds += time.monotonic() - started
@@ -402,7 +409,8 @@ class Dispatcher:
             stream = (provider.chat_stream if call.endpoint == CHAT
                       else provider.text_completion_stream)(d, body, ctx)
             return Served(_strip_usage(stream, call.include_usage), d)
-        return Served(await _answer(provider, call.endpoint, d, body, ctx), d)
+        # Guarded like an upstream's reply: a request the adapter cannot answer is no 500.
+        return Served(await _guarded(d, _answer(provider, call.endpoint, d, body, ctx)), d)
 
 
 def _answer(provider: Provider, endpoint: str, d: Deployment, body: JSON, ctx: CallContext

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 import uuid
@@ -245,7 +246,7 @@ class Router:
                     "`mock_response` in a request is turned off on this gateway "
                     "(general_settings.allow_client_side_mock_response).",
                     param="mock_response")
-            call.mock_response = body["mock_response"]
+            call.mock_response = _checked_mock(body["mock_response"])
         try:
             served = await self._with_fallbacks(model, call)
         except RequestError as exc:
@@ -437,6 +438,34 @@ def _check_params(body: dict[str, Any]) -> None:
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise BadRequest("`stream_options` must be an object.", param="stream_options")
+
+
+def _checked_mock(value: Any) -> Any:
+    """A request's `mock_response`, refused (400) where the mock adapter could not use it: an
+    error spec it cannot read, or `choices` that are not a non-empty list of objects."""
+    if not isinstance(value, Mapping):
+        return value  # reply text (anything else is answered as its text)
+    if "error" in value:
+        from router.providers.mock import mock_error
+
+        try:
+            error = mock_error(value)
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            error = None
+        wait = error.retry_after if error is not None else None
+        if error is None or not (wait is None or (
+                isinstance(wait, int | float) and not isinstance(wait, bool)
+                and math.isfinite(wait) and wait >= 0)):
+            raise BadRequest(
+                "`mock_response.error` must be an error name or an object with an integer "
+                "`status`, a `message` and a non-negative `retry_after`.", param="mock_response")
+        return value
+    choices = value.get("choices")
+    if "choices" in value and not (isinstance(choices, list) and choices
+                                   and all(isinstance(c, Mapping) for c in choices)):
+        raise BadRequest("`mock_response.choices` must be a non-empty array of objects.",
+                         param="mock_response")
+    return value
 
 
 def _openai_metadata(value: Any) -> dict[str, str] | None:

@@ -328,12 +328,24 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
         await _send_json(send, 400, error_body(400, "you must provide a model parameter",
                                                None, "model"))
         return
+    try:
+        await _answer(send, route, body, model, k)
+    except _UNREADABLE:
+        # A body of the wrong shape: OpenAI answers those with a 400, never a 500. Streams
+        # are built before their first byte, so this can still send a status.
+        await _send_json(send, 400, error_body(400, "The fake could not read this request."))
+
+
+_UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
+
+
+async def _answer(send: Send, route: str, body: Any, model: str, k: dict[str, str]) -> None:
     text = _reply(body, k)
     if route == "/embeddings":
         await _send_json(send, 200, orjson.dumps(embedding_response(body, model)))
     elif route == "/completions":
         if body.get("stream"):
-            await _stream(send, completion_chunks(body, model, text), k)
+            await _stream(send, iter(list(completion_chunks(body, model, text))), k)
         else:
             n = int(body.get("n") or 1)
             await _send_json(send, 200, orjson.dumps({
@@ -342,7 +354,7 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
                                              "finish_reason": "stop"} for i in range(n)],
                 "usage": usage(prompt_words(body), n * words(text))}))
     elif body.get("stream"):
-        await _stream(send, chat_chunks(body, model, text), k)
+        await _stream(send, iter(list(chat_chunks(body, model, text))), k)
     else:
         await _send_json(send, 200, orjson.dumps(chat_response(body, model, text)))
 

@@ -5,7 +5,10 @@
         ... api_base=up.url ...
 
 The request's JSON `model` picks the script. A script is an async function given the parsed
-request body and the socket's writer; `raw`, `sse`, `hang` and `drop` build the usual ones.
+request body and the socket's writer; `raw`, `sse`, `hang` and `drop` build the usual ones,
+`reply(Reply(...))` one described field by field (for answers a test generates: any status,
+headers, framing, a lying content-length, pauses, how it ends), and `sequence(a, b)` answers
+the first arrival with `a`, the next with `b` (the last one repeats).
 It runs on the test's own event loop, so a test can drive the gateway engine in process.
 """
 
@@ -15,7 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -64,6 +67,81 @@ def drop() -> Script:
     """Close the connection without a byte of answer."""
     async def answer(_: dict[str, Any], w: asyncio.StreamWriter) -> None:
         w.transport.abort()
+
+    return answer
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer, described so that a test (or a property-based generator) can build any
+    answer an upstream could send, well-formed or not."""
+
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str | None = "application/json"
+    pieces: tuple[bytes, ...] = ()
+    """The body, written in these pieces (one write and drain each)."""
+    framing: Literal["length", "chunked", "close"] = "length"
+    """`length`: a content-length header; `chunked`: one chunk per piece; `close`: neither,
+    the body ends when the connection closes."""
+    length_lie: int = 0
+    """Added to the true content-length (a lie when not 0)."""
+    delay: float = 0.0
+    """Seconds before the status line."""
+    gap: float = 0.0
+    """Seconds between pieces."""
+    ending: Literal["end", "drop", "hang"] = "end"
+    """After the last piece: finish properly, drop the connection, or say nothing more."""
+
+
+def reply(spec: Reply) -> Script:
+    async def answer(_: dict[str, Any], w: asyncio.StreamWriter) -> None:
+        if spec.delay:
+            await asyncio.sleep(spec.delay)
+        head = [f"HTTP/1.1 {spec.status:03d} X"]
+        if spec.content_type is not None:
+            head.append(f"content-type: {spec.content_type}")
+        if spec.framing == "length":
+            size = sum(len(p) for p in spec.pieces) + spec.length_lie
+            head.append(f"content-length: {max(size, 0)}")
+        elif spec.framing == "chunked":
+            head.append("transfer-encoding: chunked")
+        else:
+            head.append("connection: close")
+        head += [f"{k}: {v}" for k, v in spec.headers]
+        w.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        await w.drain()
+        for i, piece in enumerate(spec.pieces):
+            if i and spec.gap:
+                await asyncio.sleep(spec.gap)
+            if spec.framing == "chunked":
+                if piece:  # an empty chunk would end the body
+                    w.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            else:
+                w.write(piece)
+            await w.drain()
+        if spec.ending == "drop":
+            w.transport.abort()
+        elif spec.ending == "hang":
+            await asyncio.sleep(3600)
+        elif spec.framing == "chunked":
+            w.write(b"0\r\n\r\n")
+            await w.drain()
+        elif spec.framing == "close":
+            w.close()
+
+    return answer
+
+
+def sequence(*scripts: Script) -> Script:
+    """Answer the n-th arrival with the n-th script; the last one answers all later arrivals."""
+    calls = 0
+
+    async def answer(body: dict[str, Any], w: asyncio.StreamWriter) -> None:
+        nonlocal calls
+        script = scripts[min(calls, len(scripts) - 1)]
+        calls += 1
+        await script(body, w)
 
     return answer
 
