@@ -8,13 +8,23 @@ from typing import Any
 
 import orjson
 
-from router.errors import InternalError, RequestError
+from router.errors import InternalError, RequestError, UpstreamError
 
 log = logging.getLogger("laneway.http")
 
-__all__ = ["sse"]
+__all__ = ["json_bytes", "sse"]
 
 _DONE = b"data: [DONE]\n\n"
+
+
+def json_bytes(value: Any) -> bytes:
+    """A reply as JSON. An upstream's reply that was read but cannot be written again (nested
+    deeper than the encoder allows) is the upstream's failure: a 502, not the gateway's 500."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        raise UpstreamError("The upstream's reply could not be relayed (it is nested too "
+                            "deeply to encode).") from None
 
 
 async def sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
@@ -22,7 +32,7 @@ async def sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     status code, so it is sent as a final `error` event in the OpenAI shape."""
     try:
         async for chunk in chunks:
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            yield b"data: " + json_bytes(chunk) + b"\n\n"
     except RequestError as exc:
         yield b"data: " + orjson.dumps(exc.body()) + b"\n\n"
         return

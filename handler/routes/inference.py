@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import quote
 
-import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -14,7 +13,7 @@ from handler.auth import principal_of
 from handler.limits import HttpLimits
 from handler.observability.context import overhead_ms
 from handler.openapi import request_body_schema
-from handler.streaming import sse
+from handler.streaming import json_bytes, sse
 from handler.validation import parse_body, validate
 from router.dispatch import CHAT, EMBED, TEXT, Served
 from router.errors import ClientDisconnected
@@ -92,7 +91,7 @@ def add_inference_routes(
                 return Response(status_code=499)  # nobody is there to read it
             headers = headers_for(record, served, queued_route)
             if isinstance(served.response, dict):
-                return Response(orjson.dumps(served.response), headers=headers,
+                return Response(json_bytes(served.response), headers=headers,
                                 media_type="application/json")
             headers["cache-control"] = "no-cache"
             headers["x-accel-buffering"] = "no"  # proxies must not buffer the stream

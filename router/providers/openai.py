@@ -111,8 +111,8 @@ class OpenAIProvider:
                     chunk = parse_chunk(data, dep)
                     if chunk.get("error"):
                         # An error after the stream started arrives as an SSE event.
-                        raise embedded_error(chunk, data, {}, dep, default=500)
-                    yield _checked(chunk, "choices")
+                        raise embedded_error(chunk, data, {}, dep)
+                    yield _checked(chunk, "choices", chunk=True)
 
     def url(self, dep: Deployment, path: str) -> str:
         base = self._bases.get(dep.id)
@@ -149,10 +149,13 @@ class OpenAIProvider:
         return headers
 
 
-def _checked(reply: JSON, items: str) -> JSON:
+def _checked(reply: JSON, items: str, chunk: bool = False) -> JSON:
     """`reply` if its `choices` (or `data`) is a list of objects; its usage made countable.
+    A reply (or a stream chunk that carries no usage) without that list is no answer at all.
     Raises TypeError/ValueError otherwise (inside `reply_shape`: a 502)."""
     listed = reply.get(items)
+    if listed is None and not (chunk and reply.get("usage") is not None):
+        raise ValueError(f"the reply has no `{items}`")
     if listed is not None:
         if type(listed) is not list:
             raise TypeError(f"{items} is a {type(listed).__name__}, not a list")
