@@ -161,13 +161,18 @@ def test_export_and_import_restore_keys_into_a_fresh_redis(
         client.post("/team/new", json={"team_id": "backup-team", "max_budget": 9})
     made = generate(one, key_alias="backup-me", team_id="backup-team", rpm_limit=4,
                     models=["mocked"], metadata={"why": "restore"})
+    spent = httpx.post(f"{one.url}/v1/chat/completions", json={
+        "model": "mocked", "messages": [{"role": "user", "content": "hello"}]},
+        headers={"authorization": f"Bearer {made['key']}"})
+    assert spent.status_code == 200 and float(spent.headers["x-litellm-response-cost"]) > 0
     exported = run_cli("export", config=config_for(server))
     assert exported.returncode == 0, exported.stderr
     lines = [orjson.loads(line) for line in exported.stdout.splitlines()]
     assert made["key"].encode() not in exported.stdout and DECLARED.encode() not in (
         exported.stdout)
     mine = next(line for line in lines if line.get("token") == made["token"])
-    assert mine["type"] == "key" and mine["spend"] == 0.0 and mine["rpm_limit"] == 4
+    assert mine["type"] == "key" and mine["rpm_limit"] == 4
+    assert abs(mine["spend"] - float(spent.headers["x-litellm-response-cost"])) < 1e-9
     assert [line["type"] for line in lines].index("key") > [
         line["type"] for line in lines].index("team")  # teams first: keys refer to them
 
