@@ -85,6 +85,13 @@ class PrometheusMetrics:
                            ["from_group", "to_group"], registry=r)
         self.redis_errors = C(NAMES["redis_errors"], "Failed Redis round trips.",
                               ["operation", "error_type"], registry=r)
+        self.cache_lookups = C(NAMES["cache_lookups"], "Response cache look-ups.",
+                               ["model_group", "result"], registry=r)
+        self.cache_stores = C(NAMES["cache_stores"], "Answers stored in the response cache.",
+                              ["model_group"], registry=r)
+        self.cache_joins = C(NAMES["cache_joins"],
+                             "Requests that waited for an identical request's call.",
+                             ["model_group"], registry=r)
         self.gauges = _Gauges(in_flight)
         r.register(self.gauges)
         self._children: dict[tuple[Any, ...], Any] = {}
@@ -121,6 +128,12 @@ class PrometheusMetrics:
             L(self.retries, group).inc(r.retries)
         if r.fallback_from:
             L(self.fallbacks, self._group(r.fallback_from), group).inc()
+        if r.cache_key:
+            L(self.cache_lookups, group, "hit" if r.cache_hit else "miss").inc()
+            if r.cache_stored:
+                L(self.cache_stores, group).inc()
+            if r.cache_joined:
+                L(self.cache_joins, group).inc()
         if not r.provider:
             return
         gen_ai = (OPERATIONS.get(r.endpoint, r.endpoint), r.provider, group)
