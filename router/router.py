@@ -206,6 +206,8 @@ class Router:
         if self._client is not None and self._client_loop is asyncio.get_running_loop():
             await self._client.aclose()
         self._client = None
+        if self.cache is not None:
+            await self.cache.aclose()
         await self.state.close()
 
     # -- the gateway's entry -----------------------------------------------------------------

@@ -66,7 +66,8 @@ def cache_for(config: Config, state: StateBackend) -> ResponseCache | None:
     if not settings.cache:
         return None
     p = settings.cache_params
-    kind = p.type or ("redis" if _redis_of(state) is not None else "local")
+    own = _own_redis_url(p)
+    kind = p.type or ("redis" if own or _redis_of(state) is not None else "local")
     if kind not in SUPPORTED_TYPES:
         log.warning("litellm_settings.cache_params.type '%s' is not supported by laneway "
                     "(supported: %s): responses are not cached", kind,
@@ -76,11 +77,10 @@ def cache_for(config: Config, state: StateBackend) -> ResponseCache | None:
     if kind == "local":
         store = MemoryCacheStore(p.max_size_in_memory)
     else:
-        url = _own_redis_url(p)
-        if url is not None:
+        if own is not None:
             from router.state.redis_store import RedisState
 
-            store = RedisCacheStore(RedisState(url))
+            store = RedisCacheStore(RedisState(own))
         elif _redis_of(state) is not None:
             store = RedisCacheStore(_redis_of(state))
         else:
@@ -107,6 +107,12 @@ class ResponseCache:
         self.namespace = params.namespace or ""
         self.waiters = Waiters()
         store.listen(self.waiters.wake)
+
+    async def aclose(self) -> None:
+        """Close a Redis connection of the cache's own (the state's is the router's)."""
+        if isinstance(self.store, RedisCacheStore) and self.store.redis is not _redis_of(
+                self.state):
+            await self.store.redis.close()
 
     async def serve(self, group: Group, call: Call, upstream: Upstream) -> Served:
         """Answer `call` (whose model access was checked) from the cache, or by `upstream()`
@@ -139,7 +145,7 @@ class ResponseCache:
                 if controls.max_age is None or time.time() - entry["at"] <= controls.max_age:
                     return await self._hit(group, call, entry)
             if got.lead:
-                lead = Lead(self.store, digest, token, p.lock_lease_seconds)
+                lead = Lead(self.store, digest, token, p.lock_lease_seconds, call.deadline)
         ttl = controls.ttl or p.ttl
         try:
             served = await upstream()

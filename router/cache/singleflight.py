@@ -87,13 +87,16 @@ async def acquire(
 class Lead:
     """The lock of the one caller computing an entry: renewed until `finish`."""
 
-    def __init__(self, store: CacheStore, digest: str, token: str, lease: float) -> None:
+    def __init__(self, store: CacheStore, digest: str, token: str, lease: float,
+                 deadline: float) -> None:
         self.store, self.digest, self.token, self.lease = store, digest, token, lease
+        self.deadline = deadline
+        """Renewals stop here even if `finish` is never called (a stream nobody read)."""
         self._renewer = asyncio.get_running_loop().create_task(self._renew())
         self.done = False
 
     async def _renew(self) -> None:
-        while True:
+        while time.monotonic() < self.deadline:
             await asyncio.sleep(self.lease / 3)
             try:
                 if not await self.store.renew(self.digest, self.token, self.lease):

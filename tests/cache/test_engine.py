@@ -149,3 +149,19 @@ async def test_entries_spread_over_a_redis_cluster(fake_openai, redis_cluster) -
     assert sum(r.cache_stored for r in records) == 3
     assert fake_openai.counts()[model] == 3
     await router.aclose()
+
+
+async def test_a_cache_redis_of_its_own_is_shared_with_in_process_state(fake_openai,
+                                                                        redis_server) -> None:
+    model = unique()
+    routers = [router_for(fake_openai, model, cache_params={"url": redis_server.url})
+               for _ in range(2)]
+    assert all(r.cache is not None and r.cache.store.name == "redis" for r in routers)
+    _, first = await routers[0].serve("chat", {
+        "model": "m", "messages": [{"role": "user", "content": "own"}]})
+    _, second = await routers[1].serve("chat", {
+        "model": "m", "messages": [{"role": "user", "content": "own"}]})
+    assert first.cache_stored and second.cache_hit
+    assert fake_openai.counts()[model] == 1
+    for r in routers:
+        await r.aclose()
