@@ -165,3 +165,27 @@ async def test_a_cache_redis_of_its_own_is_shared_with_in_process_state(fake_ope
     assert fake_openai.counts()[model] == 1
     for r in routers:
         await r.aclose()
+
+
+async def test_text_completions_and_embeddings_are_cached_too(fake_openai) -> None:
+    model = unique()
+    router = router_for(fake_openai, model)
+    first = await router.atext_completion(model="m", prompt="say something")
+    chunks = [c async for c in await router.atext_completion(
+        model="m", prompt="say something", stream=True)]
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == first.choices[0].text
+    vectors = [await router.aembedding(model="m", input=["a", "b"]) for _ in range(2)]
+    assert vectors[0]["data"] == vectors[1]["data"]
+    assert fake_openai.counts()[model] == 2
+    await router.aclose()
+
+
+async def test_a_cut_stream_is_not_stored(fake_openai) -> None:
+    model = unique("+cut_after=2")
+    router = router_for(fake_openai, model)
+    for _ in range(2):
+        with pytest.raises(UpstreamError):
+            async for _chunk in await chat(router, "cut", stream=True):
+                pass
+    assert fake_openai.counts()[model] == 2
+    await router.aclose()
