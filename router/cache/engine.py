@@ -123,7 +123,9 @@ class ResponseCache:
             p.mode == "default_on")
         if not wanted or call.endpoint not in self.endpoints or call.mock_response is not None:
             return await upstream()
-        digest = cache_digest(call.endpoint, group.name, call.body,
+        # A wildcard group (`openai/*`) serves many models: the name asked for is the model.
+        served_by = f"{group.name}\n{record.model}" if "*" in group.name else group.name
+        digest = cache_digest(call.endpoint, served_by, call.body,
                               scope_of(call.principal, p.scope),
                               controls.namespace or self.namespace)
         if digest is None:

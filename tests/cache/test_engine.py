@@ -189,3 +189,17 @@ async def test_a_cut_stream_is_not_stored(fake_openai) -> None:
                 pass
     assert fake_openai.counts()[model] == 2
     await router.aclose()
+
+
+async def test_a_wildcard_group_keeps_its_models_apart(fake_openai) -> None:
+    router = Router.from_config(parse_config({
+        "model_list": [{"model_name": "fake/*", "litellm_params": {
+            "model": "openai/*", "api_base": fake_openai.url, "api_key": "sk-fake"}}],
+        "litellm_settings": {"cache": True},
+    }, environ={}))
+    a, b = f"fake/{unique()}", f"fake/{unique()}"
+    records = [(await router.serve("chat", {
+        "model": name, "messages": [{"role": "user", "content": "same"}]}))[1]
+        for name in (a, b, a)]
+    assert [r.cache_hit for r in records] == [False, False, True]
+    await router.aclose()
