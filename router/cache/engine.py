@@ -136,9 +136,10 @@ class ResponseCache:
         if not controls.no_cache:
             read_only = controls.no_store or controls.max_age is not None
             try:
-                got, record.cache_joined = await acquire(
+                got = await acquire(
                     self.store, self.waiters, digest, token,
-                    0.0 if read_only else p.lock_lease_seconds, call.deadline, call.abandoned)
+                    0.0 if read_only else p.lock_lease_seconds, call.deadline, call.abandoned,
+                    joined=lambda: setattr(record, "cache_joined", True))
             except ServiceUnavailable:
                 log.warning("the response cache is unreachable: calling upstream uncached")
                 return await upstream()

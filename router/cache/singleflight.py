@@ -53,9 +53,10 @@ class Waiters:
 async def acquire(
     store: CacheStore, waiters: Waiters, digest: str, token: str, lease: float,
     deadline: float, abandoned: Callable[[], Awaitable[None]] | None,
-) -> tuple[Begin, bool]:
-    """A hit or the lead (or, with `lease` 0, a hit or nothing), and whether this caller had
-    to wait for another's call."""
+    joined: Callable[[], None] = lambda: None,
+) -> Begin:
+    """A hit or the lead (or, with `lease` 0, a hit or nothing); `joined()` is called when
+    this caller starts waiting for another's call."""
     waited = False
     gone: asyncio.Future[None] | None = None
     try:
@@ -64,12 +65,14 @@ async def acquire(
                 event.clear()  # before the look-up: an announcement after it is not missed
                 got = await store.begin(digest, token, lease)
                 if got.value is not None or got.lead or lease <= 0:
-                    return got, waited
+                    return got
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise RequestTimeout(
                         "Request timed out waiting for an identical request's answer.")
-                waited = True
+                if not waited:
+                    waited = True
+                    joined()
                 if gone is None and abandoned is not None:
                     gone = asyncio.ensure_future(abandoned())
                     gone.add_done_callback(lambda _: event.set())

@@ -4,20 +4,23 @@ the loopback fake OpenAI server, whose arrival counts show what reached the upst
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.support.fake_openai import FakeUpstream
 from tests.support.gateway import Gateway, clean_env, start_gateway
+from tests.support.procs import output
 from tests.support.redis_server import start_redis
 
 MASTER = "sk-master-cache-0123456789"
-GROUPS = ("missed", "flight", "ttl", "controls", "stream", "scope", "rpm", "budget", "sized")
-KNOBS = {"flight": "+delay=0.4", "stream": "+chunk_delay=0.01"}
+GROUPS = ("missed", "flight", "ttl", "controls", "stream", "scope", "rpm", "budget", "gated")
+KNOBS = {"flight": "+delay=0.4", "stream": "+chunk_delay=0.01", "gated": "+gate=cache-gate"}
 
 
 def upstream_model(name: str) -> str:
@@ -181,3 +184,45 @@ def test_a_spent_budget_refuses_a_hit(fleet, fake_openai) -> None:
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["type"] == "budget_exceeded"
     assert arrivals(fake_openai, "budget") == 1
+
+
+def request_lines(gw: Gateway) -> dict[str, dict[str, Any]]:
+    lines = [orjson.loads(x) for x in output(gw.proc).splitlines() if x.startswith("{")]
+    return {x["request_id"]: x for x in lines
+            if x.get("logger") == "laneway.request" and x["level"] == "INFO"}
+
+
+def test_a_follower_that_leaves_is_let_go_and_the_log_line_tells(fleet, fake_openai) -> None:
+    body = {"model": "gated", "messages": [{"role": "user", "content": "held"}]}
+    auth = {"authorization": f"Bearer {MASTER}"}
+    leader: list[httpx.Response] = []
+    with fake_openai.gate("cache-gate"):
+        thread = threading.Thread(target=lambda: leader.append(httpx.post(
+            f"{fleet[0].url}/v1/chat/completions", json=body, timeout=30,
+            headers={**auth, "x-request-id": "gated-leader"})))
+        thread.start()
+        deadline = time.monotonic() + 5
+        while arrivals(fake_openai, "gated") == 0:  # the leader's call is at the upstream
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with pytest.raises(httpx.ReadTimeout):  # a follower that gives up and leaves
+            httpx.post(f"{fleet[1].url}/v1/chat/completions", json=body, timeout=0.5,
+                       headers={**auth, "x-request-id": "gated-follower"})
+        deadline = time.monotonic() + 5
+        while "gated-follower" not in request_lines(fleet[1]):
+            assert time.monotonic() < deadline, "the follower was never let go"
+            time.sleep(0.05)
+    thread.join(10)
+    assert leader and leader[0].status_code == 200
+    follower = request_lines(fleet[1])["gated-follower"]
+    assert follower["status"] == 499 and follower["cache_joined"] is True
+    assert follower["cache_key"] == leader[0].headers["x-litellm-cache-key"]
+    deadline = time.monotonic() + 5
+    while "gated-leader" not in request_lines(fleet[0]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    line = request_lines(fleet[0])["gated-leader"]
+    assert line["cache_hit"] is False and line["cache_stored"] is True
+    hit = ask(fleet[1], "gated", "held")
+    assert hit.headers["x-litellm-cache-hit"] == "true"
+    assert arrivals(fake_openai, "gated") == 1
