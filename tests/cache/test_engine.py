@@ -203,3 +203,29 @@ async def test_a_wildcard_group_keeps_its_models_apart(fake_openai) -> None:
         for name in (a, b, a)]
     assert [r.cache_hit for r in records] == [False, False, True]
     await router.aclose()
+
+
+async def test_a_redis_outage_under_fail_open_bypasses_the_cache(fake_openai) -> None:
+    from tests.support.redis_server import start_redis
+
+    server = start_redis()
+    model = unique()
+    router = Router.from_config(parse_config({
+        "model_list": [{"model_name": "m", "litellm_params": {
+            "model": f"openai/{model}", "api_base": fake_openai.url, "api_key": "sk-fake"}}],
+        "router_settings": {"redis_url": server.url, "redis_fail_open": True,
+                            "num_retries": 0},
+        "litellm_settings": {"cache": True},
+    }, environ={}))
+    try:
+        _, first = await router.serve("chat", {
+            "model": "m", "messages": [{"role": "user", "content": "outage"}]})
+        assert first.cache_stored
+        server.stop()
+        served, again = await router.serve("chat", {
+            "model": "m", "messages": [{"role": "user", "content": "outage"}]})
+        assert isinstance(served.response, dict) and again.status == 200
+        assert not again.cache_hit and fake_openai.counts()[model] == 2
+    finally:
+        await router.aclose()
+        server.stop()
