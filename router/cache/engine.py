@@ -23,7 +23,7 @@ from router.cache.singleflight import Lead, Waiters, acquire, finish
 from router.cache.store import CacheStore, MemoryCacheStore, RedisCacheStore
 from router.errors import BudgetExceeded, ServiceUnavailable
 from router.pricing import NANO
-from router.tenants.gate import entities_of
+from router.tenants.gate import ask_for
 
 if TYPE_CHECKING:
     from router.config import Config
@@ -183,16 +183,15 @@ class ResponseCache:
         return Served(assemble(body, call.endpoint) if kind == "chunks" else body, deployment)
 
     async def _check_budgets(self, call: Call, group: str) -> None:
-        """A spent budget refuses a hit too: the spend counters are read only for a key and
-        team that have a budget."""
-        principal = call.principal
-        if principal.key is None:
-            return
-        tag, entities = entities_of(principal, group)
-        for who, entity in zip(("key", "team"), entities, strict=False):
+        """What a hit still refuses: a limit of 0 (it allows nothing, hits included) and a
+        spent budget, whose counter is read only for a key or team that has one."""
+        ask = ask_for(call.principal, group, 0)  # raises for a limit of 0
+        if ask is None:
+            return  # the master key or anonymous: no budgets
+        for who, entity in zip(("key", "team"), ask.entities, strict=False):
             if entity.budget < 0:
                 continue
-            usage = await self.state.tenant_usage(tag, entity)
+            usage = await self.state.tenant_usage(ask.tag, entity)
             if usage.spent >= entity.budget:
                 raise BudgetExceeded(
                     f"The {who}'s budget of ${entity.budget / NANO:g} is spent.")

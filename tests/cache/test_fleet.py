@@ -170,20 +170,34 @@ def test_a_hit_uses_none_of_the_keys_rpm_limit(fleet, fake_openai) -> None:
     assert arrivals(fake_openai, "rpm") == 1
 
 
-def test_a_spent_budget_refuses_a_hit(fleet, fake_openai) -> None:
-    key = generate(fleet[0], max_budget=1.0)
+def refused_after_update(fleet: list[Gateway], key: str, change: dict[str, Any]
+                         ) -> httpx.Response:
     assert ask(fleet[0], "budget", key=key).status_code == 200
-    httpx.post(f"{fleet[0].url}/key/update", json={"key": key, "max_budget": 0.0},
+    assert ask(fleet[1], "budget", key=key).headers["x-litellm-cache-hit"] == "true"
+    httpx.post(f"{fleet[0].url}/key/update", json={"key": key, **change},
                headers={"authorization": f"Bearer {MASTER}"}, timeout=10).raise_for_status()
     deadline = time.monotonic() + 5
     while True:  # the change reaches the other instance by its notice
         refused = ask(fleet[1], "budget", key=key)
         if refused.status_code != 200 or time.monotonic() > deadline:
-            break
+            return refused
         time.sleep(0.05)
+
+
+def test_a_spent_budget_refuses_a_hit(fleet, fake_openai) -> None:
+    before = arrivals(fake_openai, "budget")
+    refused = refused_after_update(fleet, generate(fleet[0], max_budget=1.0),
+                                   {"max_budget": 0.0})
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["type"] == "budget_exceeded"
-    assert arrivals(fake_openai, "budget") == 1
+    assert arrivals(fake_openai, "budget") == before + 1
+
+
+def test_a_limit_of_zero_refuses_a_hit(fleet, fake_openai) -> None:
+    before = arrivals(fake_openai, "budget")
+    refused = refused_after_update(fleet, generate(fleet[0]), {"rpm_limit": 0})
+    assert refused.status_code == 429, refused.text
+    assert arrivals(fake_openai, "budget") == before + 1
 
 
 def request_lines(gw: Gateway) -> dict[str, dict[str, Any]]:
