@@ -108,7 +108,8 @@ MASTER = "sk-bench-master-0123456789"
 
 
 def gateway_for(upstream_url: str, extra_router: dict[str, Any] | None = None,
-                deployment: dict[str, Any] | None = None, master: bool = False) -> Any:
+                deployment: dict[str, Any] | None = None, master: bool = False,
+                litellm: dict[str, Any] | None = None) -> Any:
     config: dict[str, Any] = {
         "model_list": [{"model_name": "bench", "litellm_params": {
             "model": "openai/bench", "api_base": upstream_url, "api_key": "k",
@@ -117,6 +118,8 @@ def gateway_for(upstream_url: str, extra_router: dict[str, Any] | None = None,
     }
     if master:
         config["general_settings"] = {"master_key": MASTER}
+    if litellm:
+        config["litellm_settings"] = litellm
     gw = start_gateway(config, {"LANEWAY_LOG_LEVEL": "WARNING"}, key=MASTER if master else None)
     pin(gw.proc.pid, 0)
     return gw
@@ -427,9 +430,43 @@ def bench_lanes(seconds: float) -> None:
         redis_server.stop()
 
 
+def bench_cache(seconds: float) -> None:
+    print("\n## Response cache: hits vs proxied requests (state in Redis)\n")
+    print("| case | conc | req/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|")
+    redis_server = start_redis()
+    miss = {**BODY, "cache": {"no-cache": True, "no-store": True}}
+    try:
+        with start_fake_openai() as up:
+            load(f"{up.url}/chat/completions", BODY, 8, 2)
+            for conns in (1, 32):
+                d = load(f"{up.url}/chat/completions", BODY, conns, seconds)
+                print(f"| upstream direct | {conns} | {d['rps']:.0f} | {d['p50']:.2f} | "
+                      f"{d['p99']:.2f} |")
+            cases: tuple[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]], ...] = (
+                ("proxied, no cache", {}, {}, BODY),
+                ("cache on, miss (no-cache + no-store)", {"cache": True}, {}, miss),
+                ("cache on, hit (redis)", {"cache": True}, {}, BODY),
+                ("cache on, hit (local)", {"cache": True}, {"type": "local"}, BODY),
+            )
+            for name, litellm, params, body in cases:
+                gw = gateway_for(up.url, {"redis_url": redis_server.url},
+                                 litellm={**litellm, "cache_params": params} if litellm else {})
+                try:
+                    load(f"{gw.url}/v1/chat/completions", body, 8, 2)  # warm-up (and store)
+                    for conns in (1, 32):
+                        g = load(f"{gw.url}/v1/chat/completions", body, conns, seconds)
+                        print(f"| {name} | {conns} | {g['rps']:.0f} | {g['p50']:.2f} | "
+                              f"{g['p99']:.2f} |")
+                finally:
+                    gw.stop()
+    finally:
+        redis_server.stop()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=["overhead", "cold", "redis", "lanes"])
+    p.add_argument("--only", choices=["overhead", "cold", "redis", "lanes", "cache"])
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--cold-python", action="append", metavar="PYTHON",
                    help="interpreter(s) of this Python version to time the cold start with "
@@ -438,7 +475,8 @@ def main() -> None:
     pythons = args.cold_python or cold_start_pythons()
     runs = {"overhead": lambda: bench_overhead(args.seconds),
             "cold": lambda: bench_cold_start(pythons),
-            "redis": lambda: bench_redis(args.seconds), "lanes": lambda: bench_lanes(args.seconds)}
+            "redis": lambda: bench_redis(args.seconds), "lanes": lambda: bench_lanes(args.seconds),
+            "cache": lambda: bench_cache(args.seconds)}
     for name, fn in runs.items():
         if args.only in (None, name):
             fn()

@@ -39,6 +39,14 @@ class CallRecord:
     """"key" and/or "team" when this request's spend crossed a soft budget."""
     cooldowns: list[str] = field(default_factory=list)
     """Deployment ids this request's failures put into cooldown."""
+    cache_key: str | None = None
+    """The response cache entry's digest (None when the request was not cached)."""
+    cache_hit: bool = False
+    """Answered from the response cache (no upstream call, no slot, cost 0)."""
+    cache_stored: bool = False
+    """This request's answer was stored in the response cache."""
+    cache_joined: bool = False
+    """This request waited for an identical request's call (single-flight)."""
 
 
 Observer = Callable[[CallRecord], None]

@@ -42,6 +42,7 @@ from router.tenants.records import ANONYMOUS, Principal
 from router.tenants.store import tenant_store_for
 
 if TYPE_CHECKING:
+    from router.cache.engine import ResponseCache
     from router.observe.state_timing import StateObserver
 
 log = logging.getLogger("laneway.router")
@@ -57,6 +58,14 @@ PRIORITY_LIMIT = 2**20 - 1
 below it, every line score stays an exact integer in a double (2^52)."""
 
 _ROUTER_SETTING_KEYS = {"drop_params", "request_timeout", "success_callback", "failure_callback"}
+
+
+def _cache_for(config: Config, state: StateBackend) -> ResponseCache | None:
+    if not config.litellm_settings.cache:
+        return None  # nothing of router/cache is imported without a cache
+    from router.cache.engine import cache_for
+
+    return cache_for(config, state)
 
 
 def _redis_url(settings: dict[str, Any], env: Any) -> str | None:
@@ -133,6 +142,7 @@ class Router:
             config.general_settings.allow_client_side_mock_response)
         self.dispatcher = Dispatcher(self.lanes, self.strategy, self.options, self._http,
                                      _estimate_tokens(self.options))
+        self.cache = _cache_for(config, self.state)
         self.observers: list[Observer] = []
         self._client: UpstreamClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
@@ -150,6 +160,10 @@ class Router:
         old = {**self.config.litellm_settings.model_dump(exclude_none=True),
                **self.config.router_settings.model_dump(exclude_none=True)}
         kept = []
+        if config.litellm_settings.cache_params != self.config.litellm_settings.cache_params or (
+                config.litellm_settings.cache != self.config.litellm_settings.cache):
+            kept.append("litellm_settings: the response cache settings changed; they take "
+                        "effect on restart")
         if (_redis_url(settings, config.env), settings.get("redis_fail_open")) != (
                 _redis_url(old, self.config.env), old.get("redis_fail_open")):
             kept.append("router_settings: the state backend (Redis) settings changed; "
@@ -193,6 +207,8 @@ class Router:
         if self._client is not None and self._client_loop is asyncio.get_running_loop():
             await self._client.aclose()
         self._client = None
+        if self.cache is not None:
+            await self.cache.aclose()
         await self.state.close()
 
     # -- the gateway's entry -----------------------------------------------------------------
@@ -221,6 +237,8 @@ class Router:
             timeout = min(timeout, float(asked))  # NaN and inf fail `min` harmlessly
         _check_params(body)
         clean = {k: v for k, v in body.items() if k not in LANEWAY_FIELDS}
+        if self.cache is None:
+            clean.pop("cache", None)  # LiteLLM's per-request cache controls: never upstream
         metadata = _openai_metadata(body.get("metadata"))
         if metadata is not None:
             clean["metadata"] = metadata
@@ -248,7 +266,8 @@ class Router:
                     param="mock_response")
             call.mock_response = _checked_mock(body["mock_response"])
         try:
-            served = await self._with_fallbacks(model, call)
+            served = await (self._with_fallbacks(model, call) if self.cache is None
+                            else self._cached(model, call))
         except RequestError as exc:
             record.status, record.error_type = exc.status, type(exc).__name__
             await self._end_tenant(call)
@@ -317,6 +336,15 @@ class Router:
                 except RequestError as again:
                     last = again
             raise last from None
+
+    # -- the response cache (router/cache): answered before admission ------------------------
+    async def _cached(self, model: str, call: Call) -> Served:
+        """A hit skips admission but not model access, which is checked first."""
+        assert self.cache is not None
+        group = self.groups.resolve(model)
+        call.record.model_group = group.name
+        check_access(call.principal, model, group)
+        return await self.cache.serve(group, call, lambda: self._with_fallbacks(model, call))
 
     def _fallbacks_for(self, names: tuple[str, str], exc: RequestError) -> list[str]:
         """Fallbacks configured for the requested name, else for its group (a wildcard's

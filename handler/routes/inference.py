@@ -68,6 +68,9 @@ def headers_for(record: CallRecord, served: Served, queued_route: bool) -> dict[
         headers["x-litellm-request-prioritization-used"] = "true"
     if record.fallback_from:
         headers["x-laneway-fallback-from"] = header_value(record.fallback_from)
+    if record.cache_key:
+        headers["x-litellm-cache-key"] = record.cache_key
+        headers["x-litellm-cache-hit"] = "true" if record.cache_hit else "false"
     return headers
 
 

@@ -119,12 +119,68 @@ class RouterSettings(Section):
     max_response_bytes: PositiveInt | None = None
 
 
+CACHE_SCOPES: tuple[str, ...] = ("key", "team", "global")
+CACHE_MODES: tuple[str, ...] = ("default_on", "default_off")
+CACHE_CALL_TYPES: dict[str, str] = {
+    "completion": "chat", "acompletion": "chat",
+    "text_completion": "text", "atext_completion": "text",
+    "embedding": "embed", "aembedding": "embed",
+    "responses": "responses", "aresponses": "responses",
+}
+"""LiteLLM's call type names → laneway endpoints (the Responses route is not served yet)."""
+
+
+def _one_of(name: str, choices: tuple[str, ...]) -> Any:
+    def check(value: Any) -> str:
+        if isinstance(value, str) and value in choices:
+            return value
+        raise PydanticCustomError(
+            "laneway_config", f"{name} must be one of: {', '.join(choices)}")
+    return PlainValidator(check)
+
+
+def _call_types(value: Any) -> list[str]:
+    if isinstance(value, list) and value and all(
+            isinstance(v, str) and v in CACHE_CALL_TYPES for v in value):
+        return list(value)
+    raise PydanticCustomError(
+        "laneway_config",
+        f"supported_call_types must be a list of: {', '.join(CACHE_CALL_TYPES)}")
+
+
+class CacheParams(Section):
+    """`litellm_settings.cache_params` (router/cache, docs/cache.md). `type` None follows the
+    state backend: the state Redis when there is one, the in-process cache otherwise."""
+
+    accepted_unused: ClassVar[frozenset[str]] = frozenset(
+        {"similarity_threshold", "redis_semantic_cache_embedding_model",
+         "redis_semantic_cache_index_name", "qdrant_semantic_cache_embedding_model",
+         "qdrant_collection_name", "qdrant_quantization_config", "qdrant_api_base",
+         "qdrant_api_key", "s3_bucket_name", "s3_region_name", "s3_api_version", "s3_use_ssl",
+         "s3_verify", "s3_endpoint_url", "s3_aws_access_key_id", "s3_aws_secret_access_key",
+         "s3_aws_session_token", "s3_config", "s3_path", "disk_cache_dir", "redis_startup_nodes",
+         "service_name", "sentinel_nodes", "default_in_memory_ttl", "default_in_redis_ttl",
+         "gcs_bucket_name", "gcs_path_service_account", "gcs_path"})
+
+    type: Text | None = None
+    host: Text | None = None
+    port: Port | None = None
+    password: Text | None = Field(default=None, repr=False)
+    url: Text | None = Field(default=None, repr=False)  # may embed a password
+    namespace: Text | None = None
+    ttl: PositiveNumber = 600.0
+    supported_call_types: Annotated[list[str], PlainValidator(_call_types)] | None = None
+    mode: Annotated[str, _one_of("mode", CACHE_MODES)] = "default_on"
+    scope: Annotated[str, _one_of("scope", CACHE_SCOPES)] = "key"
+    max_entry_bytes: PositiveInt = 1_048_576
+    max_size_in_memory: PositiveInt = 1000
+    lock_lease_seconds: PositiveNumber = 10.0
+
+
 class LitellmSettings(Section):
     accepted_unused: ClassVar[frozenset[str]] = frozenset(
         {
             "budget_duration",
-            "cache",
-            "cache_params",
             "callback_settings",
             "default_internal_user_params",
             "default_key_generate_params",
@@ -167,6 +223,8 @@ class LitellmSettings(Section):
     set_verbose: Flag | None = None
     json_logs: Flag | None = None
     default_max_tokens: PositiveInt | None = None
+    cache: Flag = False
+    cache_params: CacheParams = Field(default_factory=CacheParams)
 
 
 class GeneralSettings(Section):

@@ -50,6 +50,10 @@ def record_fields(
         "key_alias": r.key_alias,
         "team_id": r.team_id,
         "soft_budget_crossed": list(r.soft_budget_crossed) or None,
+        "cache_key": r.cache_key,
+        "cache_hit": r.cache_hit if r.cache_key else None,
+        "cache_stored": r.cache_stored if r.cache_key else None,
+        "cache_joined": r.cache_joined if r.cache_key else None,
     }
 
 

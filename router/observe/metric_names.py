@@ -33,6 +33,9 @@ NAMES = {
     "redis_duration": "laneway_redis_operation_duration_seconds",
     "redis_errors": "laneway_redis_errors_total",
     "spend": "laneway_spend_usd_total",
+    "cache_lookups": "laneway_cache_lookups_total",
+    "cache_stores": "laneway_cache_stores_total",
+    "cache_joins": "laneway_cache_single_flight_joins_total",
 }
 
 _SECONDS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96,

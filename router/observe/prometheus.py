@@ -87,6 +87,13 @@ class PrometheusMetrics:
                               ["operation", "error_type"], registry=r)
         self.spend = C(NAMES["spend"], "USD spent, by team and virtual key alias.",
                        ["team", "key_alias"], registry=r)
+        self.cache_lookups = C(NAMES["cache_lookups"], "Response cache look-ups.",
+                               ["model_group", "result"], registry=r)
+        self.cache_stores = C(NAMES["cache_stores"], "Answers stored in the response cache.",
+                              ["model_group"], registry=r)
+        self.cache_joins = C(NAMES["cache_joins"],
+                             "Requests that waited for an identical request's call.",
+                             ["model_group"], registry=r)
         self.gauges = _Gauges(in_flight)
         r.register(self.gauges)
         self._children: dict[tuple[Any, ...], Any] = {}
@@ -127,6 +134,12 @@ class PrometheusMetrics:
         if r.cost > 0:
             # Label sets are capped: past them values are counted under "other".
             L(self.spend, self._team(r.team_id or ""), self._alias(r.key_alias or "")).inc(r.cost)
+        if r.cache_key:
+            L(self.cache_lookups, group, "hit" if r.cache_hit else "miss").inc()
+            if r.cache_stored:
+                L(self.cache_stores, group).inc()
+            if r.cache_joined:
+                L(self.cache_joins, group).inc()
         if not r.provider:
             return
         gen_ai = (OPERATIONS.get(r.endpoint, r.endpoint), r.provider, group)

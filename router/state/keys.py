@@ -18,8 +18,12 @@ NOTICE_PREFIX = "~"
 """Messages on WAKE_CHANNEL that start with this are notices to every instance (a tenant record
 changed), not wake-ups: a request id is a hex uuid and never starts with it."""
 
-__all__ = ["NOTICE_PREFIX", "PREFIX", "WAKE_CHANNEL", "DeploymentKeys", "GroupKeys",
-           "TenantKeys", "TenantRecordKeys"]
+CACHE_PREFIX = "^"
+"""Messages on WAKE_CHANNEL that start with this announce that a response cache entry was
+written or its single-flight lock let go (router/cache): `^` and the entry's digest."""
+
+__all__ = ["CACHE_PREFIX", "NOTICE_PREFIX", "PREFIX", "WAKE_CHANNEL", "CacheKeys",
+           "DeploymentKeys", "GroupKeys", "TenantKeys", "TenantRecordKeys"]
 
 
 def _tag(group: str) -> str:
@@ -120,3 +124,20 @@ class TenantRecordKeys:
     def team_keys(team_id: str) -> str:
         """ZSET key hash → creation time: the team's keys."""
         return f"{PREFIX}:teamkeys:{{{_tag(team_id)}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKeys:
+    """One response cache entry and its single-flight lock, under the entry's own hash tag
+    (one slot per entry, so entries spread over a Cluster). `digest` is the hex SHA-256 of the
+    normalized request (router/cache/keys.py): the name holds no request text."""
+
+    entry: str
+    """STRING: the stored response (JSON), with the entry's TTL."""
+    lock: str
+    """STRING: the leader's token, with the lease as its TTL."""
+
+    @classmethod
+    def of(cls, digest: str) -> CacheKeys:
+        base = f"{PREFIX}:cache:{{c:{digest}}}"
+        return cls(base, f"{base}:lock")

@@ -35,7 +35,7 @@ from router.state.base import (
     WakeCallback,
 )
 from router.state.cluster import ClusterAwareClient
-from router.state.keys import NOTICE_PREFIX, WAKE_CHANNEL, GroupKeys, TenantKeys
+from router.state.keys import CACHE_PREFIX, NOTICE_PREFIX, WAKE_CHANNEL, GroupKeys, TenantKeys
 from router.state.resp import RedisUnavailable, ScriptError
 from router.state.scripts import script_source
 
@@ -69,6 +69,7 @@ class RedisState:
         """True on a Redis Cluster: a tenant's and a group's keys may live on two nodes, so
         their scripts run one after the other instead of as one."""
         self._notice_listeners: list[Callable[[str], None]] = []
+        self._cache_listeners: list[Callable[[str], None]] = []
         self.calls = 0
         """Round trips made (scripts, pings); read by benchmarks."""
 
@@ -80,7 +81,7 @@ class RedisState:
             self._resp = ClusterAwareClient(self._url, connect_timeout=self._connect_timeout,
                                             op_timeout=self._op_timeout)
             self._listener = None
-            if self._on_wake is not None or self._notice_listeners:
+            if self._on_wake is not None or self._notice_listeners or self._cache_listeners:
                 self._listener = loop.create_task(self._listen())
         return self._resp
 
@@ -119,6 +120,9 @@ class RedisState:
         if request_id.startswith(NOTICE_PREFIX):  # never a request id: a notice for everyone
             for listener in self._notice_listeners:
                 listener(request_id[len(NOTICE_PREFIX):])
+        elif request_id.startswith(CACHE_PREFIX):  # a response cache entry is ready
+            for listener in self._cache_listeners:
+                listener(request_id[len(CACHE_PREFIX):])
         elif self._on_wake is not None:
             self._on_wake(request_id)
 
@@ -128,6 +132,15 @@ class RedisState:
         subscription (started now if the lanes have not started it yet)."""
         if listener not in self._notice_listeners:
             self._notice_listeners.append(listener)
+        self._ensure()
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    def listen_for_cache(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(digest)` whenever any instance finishes a response cache entry
+        (router/cache), over the same wake-up subscription."""
+        if listener not in self._cache_listeners:
+            self._cache_listeners.append(listener)
         self._ensure()
         if self._listener is None or self._listener.done():
             self._listener = asyncio.get_running_loop().create_task(self._listen())
@@ -151,6 +164,7 @@ class RedisState:
     async def close(self) -> None:
         self._on_wake = None  # a late call after closing must not start a new listener
         self._notice_listeners.clear()  # (their owners register again on their next call)
+        self._cache_listeners.clear()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(BaseException):

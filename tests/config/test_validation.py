@@ -108,7 +108,7 @@ def test_unknown_keys_are_warned_once_with_their_paths(caplog: pytest.LogCapture
                            {**deployment(), "model_info": {"custom_tokenizer": {
                                "identifier": "x", "branch": "dev"}}}],
             "router_settings": {"routng_strategy": "least-busy", "cache_responses": True},
-            "litellm_settings": {"cache": True},
+            "litellm_settings": {"telemetry": True},
             "extra_section": {},
         }, environ={})
     assert config.warnings == [
@@ -125,7 +125,7 @@ def test_unknown_keys_are_warned_once_with_their_paths(caplog: pytest.LogCapture
         assert line in warnings[0].getMessage()
     infos = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
     assert "router_settings.cache_responses" in infos
-    assert "litellm_settings.cache" in infos
+    assert "litellm_settings.telemetry" in infos
 
 
 def test_provider_params_and_model_info_extras_are_kept_without_warning() -> None:
