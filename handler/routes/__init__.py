@@ -7,6 +7,9 @@ from fastapi import FastAPI
 from handler.limits import HttpLimits
 from handler.routes.inference import add_inference_routes
 from handler.routes.info import add_info_routes
+from handler.routes.messages import add_messages_routes
+from handler.routes.models import add_model_routes
+from handler.routes.responses import add_responses_routes
 from router.router import Router
 
 __all__ = ["add_routes"]
@@ -16,3 +19,6 @@ def add_routes(app: FastAPI, router: Router, limits: HttpLimits, watch_disconnec
     """Every route; none checks the key itself (handler/auth.py's middleware does, for all)."""
     add_inference_routes(app, router, limits, watch_disconnect)
     add_info_routes(app, router)
+    add_model_routes(app, router)
+    add_responses_routes(app, router, limits, watch_disconnect)
+    add_messages_routes(app, router, limits, watch_disconnect)

@@ -171,7 +171,6 @@ class GeneralSettings(Section):
             "disable_spend_logs",
             "enable_jwt_auth",
             "enforce_user_param",
-            "forward_client_headers_to_llm_api",
             "forward_openai_org_id",
             "global_max_parallel_requests",
             "health_check_details",
@@ -202,3 +201,6 @@ class GeneralSettings(Section):
     max_request_body_bytes: PositiveInt | None = None
     max_n: PositiveInt | None = None
     request_read_timeout: PositiveNumber | None = None
+    # /v1/responses and /v1/messages (docs/apis.md).
+    forward_client_headers_to_llm_api: Flag | TextList | None = None
+    response_store_ttl: PositiveNumber | None = None

@@ -14,7 +14,8 @@ LAYOUT = "v1"
 PREFIX = f"lw:{LAYOUT}"
 WAKE_CHANNEL = f"{PREFIX}:wake"
 
-__all__ = ["PREFIX", "WAKE_CHANNEL", "DeploymentKeys", "GroupKeys", "TenantKeys"]
+__all__ = ["PREFIX", "WAKE_CHANNEL", "DeploymentKeys", "GroupKeys", "TenantKeys",
+           "stored_response"]
 
 
 def _tag(group: str) -> str:
@@ -83,3 +84,10 @@ class TenantKeys:
         m = f"{e}:m:{hashlib.sha1(group.encode()).hexdigest()[:16]}"
         return [f"{e}:rpm", f"{e}:tpm", f"{e}:tok", f"{e}:run", f"{e}:spend",
                 f"{m}:rpm", f"{m}:tpm", f"{m}:tok"]
+
+
+def stored_response(response_id: str, owner: str) -> str:
+    """A stored Responses conversation: its own hash tag (one key, any slot), named by the
+    response id and the owner (a key's hash, or "master"/"anonymous"), so another key's
+    lookup of the same id finds nothing."""
+    return f"{PREFIX}:{{r:{_tag(response_id)}}}:{owner}"

@@ -12,17 +12,16 @@ The opposite direction (chat → Messages) is the Anthropic adapter's
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
 from router.errors import BadRequest
-from router.providers.anthropic import _usage as _anthropic_usage
 
 JSON = dict[str, Any]
 
-__all__ = ["MessagesStream", "from_chat", "new_id", "to_chat", "usage_to_chat"]
+__all__ = ["MessagesStream", "from_chat", "new_id", "stream_meter", "to_chat", "usage_to_chat"]
 
 _LANEWAY = ("priority", "mock_response", "timeout", "num_retries")
 _ACCEPTED = frozenset({
@@ -41,6 +40,13 @@ def new_id() -> str:
 
 def _bad(message: str, param: str) -> BadRequest:
     return BadRequest(message, param=param)
+
+
+def _anthropic_usage(raw: JSON) -> JSON:
+    # The adapter's own reading, imported when a native reply first needs it (cold start).
+    from router.providers.anthropic import _usage
+
+    return _usage(raw)
 
 
 def usage_to_chat(raw: Any) -> JSON | None:
@@ -359,3 +365,24 @@ class MessagesStream:
                  "delta": {"stop_reason": _stop(self.finish), "stop_sequence": None},
                  "usage": usage},
                 {"type": "message_stop"}]
+
+
+def stream_meter() -> Callable[[JSON], JSON | None]:
+    """Reads the usage of a native Messages stream: input counts come with `message_start`,
+    the output count (running total) with `message_delta`."""
+    raw: JSON = {}
+
+    def read(event: JSON) -> JSON | None:
+        kind = event.get("type")
+        if kind == "message_start":
+            message = event.get("message")
+            usage = message.get("usage") if isinstance(message, dict) else None
+        elif kind == "message_delta":
+            usage = event.get("usage")
+        else:
+            return None
+        if isinstance(usage, dict):
+            raw.update({k: v for k, v in usage.items() if isinstance(v, int)})
+        return _anthropic_usage(raw)
+
+    return read

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from router.errors import BadRequest, RequestError
 
 JSON = dict[str, Any]
 
-__all__ = ["ResponsesStream", "assistant_message", "from_chat", "new_id", "to_chat",
+__all__ = ["ResponsesStream", "assistant_message", "from_chat", "new_id", "stream_meter", "to_chat",
            "usage_from_chat", "usage_to_chat"]
 
 _LANEWAY = ("priority", "mock_response", "timeout", "num_retries")
@@ -503,3 +503,15 @@ class ResponsesStream:
             item.pop("output_index", None)
         return [self._event("error", code=code, message=exc.message, param=exc.param),
                 self._event("response.failed", response=self.response)]
+
+
+def stream_meter() -> Callable[[JSON], JSON | None]:
+    """Reads the usage of a native Responses stream (it comes with the final event)."""
+    def read(event: JSON) -> JSON | None:
+        if event.get("type") in ("response.completed", "response.incomplete",
+                                 "response.failed"):
+            response = event.get("response")
+            return usage_to_chat(response.get("usage") if isinstance(response, dict) else None)
+        return None
+
+    return read
