@@ -50,6 +50,13 @@ def model_list(openai: FakeUpstream, anthropic: FakeUpstream, bedrock: FakeUpstr
             "model": f"bedrock/anthropic.claude-3-haiku-20240307-v1:0{suffix}",
             "aws_access_key_id": "AKIDAPISEXAMPLE0001", "aws_secret_access_key": BEDROCK_SECRET,
             "aws_region_name": "eu-west-1", "aws_bedrock_runtime_endpoint": bedrock.base}},
+        # Streams that break after their first events.
+        {"model_name": "claude-breaks", "litellm_params": {
+            "model": "anthropic/claude-fake+overloaded_mid_stream=1",
+            "api_base": anthropic.base, "api_key": ANTHROPIC_KEY}},
+        {"model_name": "compat-breaks", "litellm_params": {
+            "model": "hosted_vllm/compat-fake+cut_after=3+reply=one two three four five",
+            "api_base": openai.url, "api_key": "x"}},
     ]
 
 

@@ -140,3 +140,16 @@ def test_upstream_errors_keep_their_status(gw: Gateway) -> None:
         client.messages.create(model="claude", max_tokens=10, messages=[
             {"role": "user", "content": [{"type": "document", "source": {}}]}])
     assert bad.value.body["type"] == "error"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("model", ["claude-breaks", "compat-breaks"])
+def test_a_stream_that_breaks_ends_with_an_error_event(gw: Gateway, model: str) -> None:
+    client = anthropic_client(gw)
+    seen: list[str] = []
+    # The SDK raises on `event: error`.
+    with pytest.raises(anthropic.APIStatusError) as info, client.messages.stream(
+            model=model, max_tokens=50, messages=[{"role": "user", "content": "hi"}]) as stream:
+        for event in stream:
+            seen.append(event.type)
+    assert seen[0] == "message_start" and "content_block_delta" in seen
+    assert info.value.body["type"] == "error"  # type: ignore[index]

@@ -174,3 +174,11 @@ def test_upstream_rate_limit_headers_come_back_prefixed(gw: Gateway) -> None:
     chat = gw.openai().chat.completions.with_raw_response.create(
         model="compat", messages=[{"role": "user", "content": "hi"}])
     assert chat.headers["llm_provider-openai-processing-ms"] == "7"
+
+
+def test_a_stream_that_breaks_ends_failed(gw: Gateway) -> None:
+    events = list(gw.openai().responses.create(model="compat-breaks", input="hi", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "response.created" and "response.output_text.delta" in kinds
+    assert kinds[-2:] == ["error", "response.failed"]
+    assert events[-1].response.status == "failed" and events[-1].response.error.message
