@@ -87,15 +87,20 @@ class HeaderForwarding:
         return out or None
 
 
-async def typed_sse(events: AsyncIterator[dict[str, Any]],
+def _frame(event: dict[str, Any]) -> bytes:
+    return b"event: %s\ndata: %s\n\n" % (str(event.get("type")).encode(), orjson.dumps(event))
+
+
+async def typed_sse(events: AsyncIterator[dict[str, Any] | list[dict[str, Any]]],
                     on_error: Callable[[RequestError], list[dict[str, Any]]],
                     ) -> AsyncIterator[bytes]:
     """Events with a `type` as SSE (`event: <type>`), the framing of the Responses and Messages
-    streams. An error after the first byte becomes the stream's own error events."""
+    streams; a list of events (what one upstream chunk became) goes out in one write. An error
+    after the first byte becomes the stream's own error events."""
     try:
         async for event in events:
-            yield b"event: %s\ndata: %s\n\n" % (str(event.get("type")).encode(),
-                                                 orjson.dumps(event))
+            yield (b"".join(_frame(e) for e in event) if isinstance(event, list)
+                   else _frame(event))
     except RequestError as exc:
         failure = exc
     except Exception as exc:
@@ -103,6 +108,4 @@ async def typed_sse(events: AsyncIterator[dict[str, Any]],
         failure = InternalError("The stream failed.")
     else:
         return
-    for event in on_error(failure):
-        yield b"event: %s\ndata: %s\n\n" % (str(event.get("type")).encode(),
-                                             orjson.dumps(event))
+    yield b"".join(_frame(e) for e in on_error(failure))

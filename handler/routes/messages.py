@@ -31,7 +31,6 @@ from router.dispatch import CHAT, MESSAGES, Native, Served
 from router.errors import BadRequest, ClientDisconnected, RequestError
 from router.router import LANEWAY_FIELDS, Router
 from router.tenants.gate import check_access
-from router.translate import messages as tr
 
 __all__ = ["add_messages_routes"]
 
@@ -55,6 +54,8 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
     forwarding = HeaderForwarding.from_config(router.config)
 
     async def create(request: Request) -> Response:
+        from router.translate import messages as tr  # on first use, not at cold start
+
         rid: str = request.state.request_id
         body = parse_body(await request.body())
         model = _model(body)
@@ -85,6 +86,8 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
                                  headers=headers, media_type="text/event-stream")
 
     async def count_tokens(request: Request) -> Response:
+        from router.translate import messages as tr
+
         body = parse_body(await request.body())
         model = _model(body)
         fields = {k: v for k, v in body.items() if k not in ("stream", "max_tokens")}
@@ -101,16 +104,16 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
         app.add_api_route(f"{prefix}/messages/count_tokens", count_tokens, methods=["POST"])
 
 
-async def _translated(served: Served, stream: tr.MessagesStream) -> AsyncIterator[JSON]:
+async def _translated(served: Served, stream: Any) -> AsyncIterator[list[JSON]]:
+    """`stream` (a `MessagesStream`) over the chat chunks."""
     chunks: Any = served.response
     try:
-        for event in stream.start():
-            yield event
+        yield stream.start()
         async for chunk in chunks:
-            for event in stream.feed(chunk):
-                yield event
-        for event in stream.end():
-            yield event
+            events = stream.feed(chunk)
+            if events:
+                yield events
+        yield stream.end()
     finally:
         await chunks.aclose()
 

@@ -10,7 +10,7 @@ translated replies laneway keeps the conversation (`store`, default true) so tha
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -30,9 +30,9 @@ from router.dispatch import CHAT, RESPONSES, Native, Served
 from router.errors import BadRequest, ClientDisconnected, NotFound, RequestError
 from router.providers.catalog import get_provider
 from router.router import LANEWAY_FIELDS, Router
-from router.state.kv import kv_for
-from router.translate import responses as tr
-from router.translate.store import DEFAULT_TTL, ResponseStore, owner_of
+
+if TYPE_CHECKING:
+    from router.translate.store import ResponseStore
 
 __all__ = ["add_responses_routes"]
 
@@ -61,11 +61,24 @@ def _all_native(router: Router, model: str) -> bool:
 
 def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
                          watch_disconnect: bool) -> None:
-    ttl = router.config.general_settings.response_store_ttl or DEFAULT_TTL
-    store = ResponseStore(kv_for(router.state), ttl)
     forwarding = HeaderForwarding.from_config(router.config)
+    made: list[ResponseStore] = []
+
+    def store_of() -> ResponseStore:
+        # Built (and the translation modules imported) on first use, not at cold start.
+        if not made:
+            from router.state.kv import kv_for
+            from router.translate.store import DEFAULT_TTL, ResponseStore
+
+            ttl = router.config.general_settings.response_store_ttl or DEFAULT_TTL
+            made.append(ResponseStore(kv_for(router.state), ttl))
+        return made[0]
 
     async def create(request: Request) -> Response:
+        from router.translate import responses as tr
+        from router.translate.store import owner_of
+
+        store = store_of()
         rid: str = request.state.request_id
         body = parse_body(await request.body())
         model = body.get("model")
@@ -114,6 +127,7 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
             return _json(reply, headers)
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
+        events: AsyncIterator[Any]
         if served.native:
             events = served.response
             on_error = _native_failure
@@ -125,15 +139,19 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
                                  media_type="text/event-stream")
 
     async def retrieve(request: Request) -> Response:
+        from router.translate.store import owner_of
+
         response_id = request.path_params["response_id"]
-        stored = await store.load(owner_of(principal_of(request)), response_id)
+        stored = await store_of().load(owner_of(principal_of(request)), response_id)
         if stored is None:
             raise _not_found(response_id)
         return _json(stored.response)
 
     async def delete(request: Request) -> Response:
+        from router.translate.store import owner_of
+
         response_id = request.path_params["response_id"]
-        if not await store.delete(owner_of(principal_of(request)), response_id):
+        if not await store_of().delete(owner_of(principal_of(request)), response_id):
             raise _not_found(response_id)
         return _json({"id": response_id, "object": "response.deleted", "deleted": True})
 
@@ -143,21 +161,24 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         app.add_api_route(f"{prefix}/responses/{{response_id}}", delete, methods=["DELETE"])
 
 
-async def _translated(served: Served, stream: tr.ResponsesStream, store: ResponseStore,
-                      owner: str, asked: list[JSON] | None) -> AsyncIterator[JSON]:
+async def _translated(served: Served, stream: Any, store: ResponseStore,
+                      owner: str, asked: list[JSON] | None) -> AsyncIterator[list[JSON]]:
+    """`stream` (a `ResponsesStream`) over the chat chunks; the conversation is stored when
+    `asked` (what the client sent so far) is given."""
+    from router.translate.responses import assistant_message
+
     chunks: Any = served.response
     try:
-        for event in stream.start():
-            yield event
+        yield stream.start()
         async for chunk in chunks:
-            for event in stream.feed(chunk):
-                yield event
+            events = stream.feed(chunk)
+            if events:
+                yield events
         ending = stream.end()
         if asked is not None:  # stored before the client hears it is done: it may follow up
             await store.save(owner, stream.response,
-                             [*asked, tr.assistant_message(stream.response)])
-        for event in ending:
-            yield event
+                             [*asked, assistant_message(stream.response)])
+        yield ending
     finally:
         await chunks.aclose()
 
