@@ -215,9 +215,11 @@ async def open_stream(
     (`json_ok`, then it checks `is_json` itself)."""
     content = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     try:
+        # The deadline is the engine's (UpstreamClient's); a bare httpx client has none.
+        extra = {"deadline": ctx.deadline} if ctx.deadline is not None else {}
         async with ctx.http.stream(
             "POST", url, content=content, headers=_with_forwarded(ctx, headers),
-            timeout=_timeout(ctx, stream=True), deadline=ctx.deadline,
+            timeout=_timeout(ctx, stream=True), **extra,
         ) as resp:
             _note_headers(ctx, resp.headers)
             if not 200 <= resp.status_code < 300:

@@ -69,8 +69,18 @@ class OpenAIProvider:
 
     def speaks(self, deployment: Deployment, kind: str) -> bool:
         """OpenAI and Azure OpenAI serve the Responses API themselves; other OpenAI-compatible
-        servers (hosted_vllm/, groq/, ...) are sent its chat translation."""
-        return kind == "responses" and deployment.provider in ("openai", "azure")
+        servers (hosted_vllm/, groq/, an `openai/` model with a custom `api_base`) are sent
+        its chat translation, unless `model_info.native_responses` says otherwise."""
+        if kind != "responses":
+            return False
+        asked = deployment.model_info.get("native_responses")
+        if isinstance(asked, bool):
+            return asked
+        if deployment.provider == "azure":
+            return True
+        base = deployment.api_base
+        return deployment.provider == "openai" and (
+            base is None or base.rstrip("/").startswith("https://api.openai.com"))
 
     def responses_url(self, dep: Deployment) -> str:
         return self.url(dep, "responses")

@@ -39,7 +39,8 @@ def model_list(openai: FakeUpstream, anthropic: FakeUpstream, bedrock: FakeUpstr
                suffix: str = "") -> list[dict[str, Any]]:
     return [
         {"model_name": "oai", "litellm_params": {
-            "model": f"openai/gpt-fake{suffix}", "api_base": openai.url, "api_key": "sk-up-1"}},
+            "model": f"openai/gpt-fake{suffix}", "api_base": openai.url, "api_key": "sk-up-1"},
+         "model_info": {"native_responses": True}},  # the fake plays OpenAI's own API
         {"model_name": "compat", "litellm_params": {
             "model": f"hosted_vllm/compat-fake{suffix}", "api_base": openai.url,
             "api_key": "sk-up-2"}},
