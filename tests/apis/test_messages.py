@@ -153,3 +153,17 @@ def test_a_stream_that_breaks_ends_with_an_error_event(gw: Gateway, model: str) 
             seen.append(event.type)
     assert seen[0] == "message_start" and "content_block_delta" in seen
     assert info.value.body["type"] == "error"  # type: ignore[index]
+
+
+def test_claude_on_bedrock_gets_the_messages_body(gw: Gateway, fake_bedrock: FakeUpstream
+                                                  ) -> None:
+    client = anthropic_client(gw)
+    client.messages.create(model="bedrock", max_tokens=32,
+                           messages=[{"role": "user", "content": "hi"}])
+    with client.messages.stream(model="bedrock", max_tokens=32,
+                                messages=[{"role": "user", "content": "hi"}]) as stream:
+        assert "Hello" in stream.get_final_message().content[0].text
+    plain, streamed = fake_bedrock.requests()[-2:]
+    assert (plain["action"], streamed["action"]) == ("invoke", "invoke-with-response-stream")
+    assert plain["body"]["anthropic_version"] == "bedrock-2023-05-31"
+    assert "model" not in plain["body"] and plain["sigv4"]["service"] == "bedrock"

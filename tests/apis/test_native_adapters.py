@@ -28,6 +28,10 @@ def _deployment(params: dict[str, object], info: dict[str, object] | None = None
     ({"model": "anthropic/claude", "api_key": "k"}, MESSAGES, True),
     ({"model": "anthropic/claude", "api_key": "k"}, RESPONSES, False),
     ({"model": "openai/gpt-4o", "api_key": "k"}, MESSAGES, False),
+    ({"model": "bedrock/anthropic.claude-3-haiku-20240307-v1:0"}, MESSAGES, True),
+    ({"model": "bedrock/us.anthropic.claude-3-7-sonnet-20250219-v1:0"}, MESSAGES, True),
+    ({"model": "bedrock/meta.llama3-8b-instruct-v1:0"}, MESSAGES, False),
+    ({"model": "bedrock/anthropic.claude-3-haiku-20240307-v1:0"}, RESPONSES, False),
 ])
 def test_who_speaks_what(params: dict[str, object], kind: str, native: bool) -> None:
     d = _deployment(params)
