@@ -38,9 +38,26 @@ from router.tenants.records import ANONYMOUS, Principal
 
 log = logging.getLogger("laneway.dispatch")
 
-__all__ = ["Call", "Dispatcher", "Served"]
+__all__ = ["Call", "Dispatcher", "Native", "Served"]
 
 CHAT, TEXT, EMBED = "chat", "text", "embed"
+RESPONSES, MESSAGES = "responses", "messages"
+"""Formats some providers speak natively: OpenAI's Responses API, Anthropic's Messages API."""
+
+
+@dataclass(slots=True)
+class Native:
+    """A chat request that arrived in another format (`kind`), carried as it was sent so that a
+    deployment whose adapter speaks that format gets it unchanged (`Provider.speaks`,
+    `native_call`, `native_stream`); every other deployment is served the chat body."""
+
+    kind: str
+    body: JSON
+    """The client's body without laneway's own fields."""
+    usage: Callable[[Any], JSON | None]
+    """The chat-style usage (prompt_tokens, completion_tokens) of a native reply's `usage`."""
+    meter: Callable[[], Callable[[JSON], JSON | None]]
+    """A fresh reader of a native stream's events: each call returns the usage known so far."""
 
 
 @dataclass(slots=True)
@@ -78,6 +95,10 @@ class Call:
     mock_response: Any = None
     """A request-level `mock_response`: answered by the mock adapter without admission, so it
     never uses a deployment's capacity nor changes its health."""
+    native: Native | None = None
+    """The request in the format it arrived in, when that is not chat's (see `Native`)."""
+    forward_headers: Mapping[str, str] | None = None
+    """Client headers to send upstream (general_settings.forward_client_headers_to_llm_api)."""
 
 
 @dataclass(slots=True)
@@ -86,6 +107,10 @@ class Served:
 
     response: JSON | AsyncIterator[JSON]
     deployment: Deployment
+    native: bool = False
+    """The response is in `Call.native`'s format (the deployment spoke it), not chat's."""
+    headers: Mapping[str, str] | None = None
+    """The upstream's rate-limit headers (see `providers._wire.UPSTREAM_HEADERS`)."""
 
 
 class Dispatcher:
@@ -255,6 +280,7 @@ class Dispatcher:
             drop_params=_drop_all(d, self.options.drop_params),
             request_id=call.record.request_id,
             deadline=call.deadline,
+            extra={"forward_headers": call.forward_headers} if call.forward_headers else {},
         )
 
     def _upstream_body(self, d: Deployment, call: Call) -> JSON:
@@ -269,36 +295,60 @@ class Dispatcher:
         body["model"] = d.model
         return body
 
+    def _native_body(self, d: Deployment, native: Native) -> JSON:
+        """The client's own body for a deployment that speaks its format: only the operator's
+        fixed changes apply (chat-named defaults would not fit another format)."""
+        body = {**native.body}
+        extra = d.params.get("extra_body")
+        if isinstance(extra, Mapping):
+            body.update(extra)
+        drop = d.params.get("drop_params")
+        if isinstance(drop, list | tuple):
+            for name in drop:
+                body.pop(name, None)
+        body["model"] = d.model
+        return body
+
     # -- one attempt -------------------------------------------------------------------------
     async def _attempt(self, d: Deployment, group: Group, call: Call, attempt: Attempt
                        ) -> Served:
         rec = call.record
         rec.deployment_id, rec.provider, rec.model_group = d.id, d.provider, group.name
         provider = get_provider(d.provider)
+        native = _native_for(provider, d, call)
         if call.stream and call.endpoint != EMBED:
             async with attempt:
-                return await self._open_stream(provider, d, call, attempt)
+                return await self._open_stream(provider, d, call, attempt, native)
         # If the client goes away, the upstream still works on the call (a non-streamed answer
         # is generated anyway), so the call runs on and keeps its slot until the upstream
         # answers: the upstream never sees more calls at once than the limit allows.
-        task = asyncio.ensure_future(self._complete(provider, d, call, attempt))
+        task = asyncio.ensure_future(self._complete(provider, d, call, attempt, native))
         self._running.add(task)
         task.add_done_callback(_forget(self._running))
         return await asyncio.shield(task)
 
-    async def _complete(self, provider: Provider, d: Deployment, call: Call, attempt: Attempt
-                        ) -> Served:
+    async def _complete(self, provider: Provider, d: Deployment, call: Call, attempt: Attempt,
+                        native: Native | None = None) -> Served:
         rec = call.record
         async with attempt:
             ctx = self._context(d, call)
-            body = self._upstream_body(d, call)
             started = time.monotonic()
             try:
                 # The client's read timeout bounds each read only: a body that trickles in
                 # would otherwise hold the request (and its slot) far past its deadline.
                 async with asyncio.timeout(ctx.timeout):
-                    response = await _guarded(d, _answer(provider, call.endpoint, d, body, ctx))
-                tokens = _usage(d, response, rec)
+                    if native is None:
+                        body = self._upstream_body(d, call)
+                        response = await _guarded(
+                            d, _answer(provider, call.endpoint, d, body, ctx))
+                    else:
+                        body = self._native_body(d, native)
+                        response = await _guarded(d, cast(Any, provider).native_call(
+                            d, native.kind, body, ctx))
+                if native is None:
+                    tokens = _usage(d, response, rec)
+                else:
+                    tokens = _usage(d, {"usage": native.usage(_get(response, "usage"))}, rec)
             except TimeoutError:
                 raise RequestTimeout(
                     f"No complete response from the upstream within {ctx.timeout:.1f}s."
@@ -308,19 +358,24 @@ class Dispatcher:
                 rec.upstream_seconds += time.monotonic() - started
             attempt.succeeded(tokens, cost=_cost(d, rec))
             attempt.fair_delta = self._fair_delta(call)
-        return Served(response, d)
+        return Served(response, d, native=native is not None,
+                      headers=ctx.extra.get("upstream_headers"))
 
     async def _open_stream(
-        self, provider: Provider, d: Deployment, call: Call, attempt: Attempt
+        self, provider: Provider, d: Deployment, call: Call, attempt: Attempt,
+        native: Native | None = None,
     ) -> Served:
         """Start the upstream stream and wait for its first chunk, so that failures before any
         byte reached the client can still be retried, fall back, or get their own status."""
         ctx = self._context(d, call)
-        body = self._upstream_body(d, call)
         started = time.monotonic()
-        chunks = cast(AsyncGenerator[JSON, None], (
-            provider.chat_stream if call.endpoint == CHAT
-            else provider.text_completion_stream)(d, body, ctx))
+        if native is None:
+            chunks = cast(AsyncGenerator[JSON, None], (
+                provider.chat_stream if call.endpoint == CHAT
+                else provider.text_completion_stream)(d, self._upstream_body(d, call), ctx))
+        else:
+            chunks = cast(AsyncGenerator[JSON, None], cast(Any, provider).native_stream(
+                d, native.kind, self._native_body(d, native), ctx))
         try:
             async with asyncio.timeout(ctx.timeout):
                 first = await _guarded(d, anext(chunks))
@@ -336,21 +391,28 @@ class Dispatcher:
         finally:
             call.record.upstream_seconds += time.monotonic() - started
         call.record.time_to_first_token = time.monotonic() - started
-        relay = cast(AsyncGenerator[JSON, None],
-                     self._relay(first, chunks, d, call, attempt.hand_off(), started))
+        relay = cast(AsyncGenerator[JSON, None], self._relay(
+            first, chunks, d, call, attempt.hand_off(), started,
+            native.meter() if native is not None else None))
+        served = Served(_chunks(), d, native=native is not None,
+                        headers=ctx.extra.get("upstream_headers"))
         # Start the relay now: a started async generator that is dropped unread (the client
         # left before the first byte) is closed by the event loop, which runs its `finally`
         # and so ends the attempt. One never started would hold it until its deadline.
         try:
             head = await anext(relay)
         except StopAsyncIteration:
-            return Served(_chunks(), d)
-        return Served(_chunks(head, rest=relay), d)
+            return served
+        served.response = _chunks(head, rest=relay)
+        return served
 
     async def _relay(
         self, first: JSON | None, chunks: AsyncGenerator[JSON, None], d: Deployment,
         call: Call, attempt: Attempt, started: float,
+        meter: Callable[[JSON], JSON | None] | None = None,
     ) -> AsyncIterator[JSON]:
+        """Relay chunks, noting the usage they report (`meter` reads it from a native
+        format's events, which are relayed as they are)."""
         rec = call.record
         gap = d.stream_timeout or self.options.stream_timeout
         deadline = call.deadline
@@ -372,7 +434,9 @@ class Dispatcher:
                         break
                 if time.monotonic() > deadline:
                     raise RequestTimeout("The stream ran past the request's timeout.")
-                if chunk.get("usage"):
+                if meter is not None:
+                    usage = meter(chunk) or usage
+                elif chunk.get("usage"):
                     usage = chunk["usage"]
                     if not call.include_usage:
                         if chunk.get("choices"):
@@ -411,6 +475,19 @@ class Dispatcher:
             return Served(_strip_usage(stream, call.include_usage), d)
         # Guarded like an upstream's reply: a request the adapter cannot answer is no 500.
         return Served(await _guarded(d, _answer(provider, call.endpoint, d, body, ctx)), d)
+
+
+def _native_for(provider: Provider, d: Deployment, call: Call) -> Native | None:
+    """`call.native` when this deployment's adapter speaks its format, else None (chat)."""
+    native = call.native
+    if native is None:
+        return None
+    speaks = getattr(provider, "speaks", None)
+    return native if speaks is not None and speaks(d, native.kind) else None
+
+
+def _get(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
 
 
 def _answer(provider: Provider, endpoint: str, d: Deployment, body: JSON, ctx: CallContext

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from router.config import Config, parse_config
-from router.dispatch import CHAT, EMBED, TEXT, Call, Dispatcher, Served
+from router.dispatch import CHAT, EMBED, TEXT, Call, Dispatcher, Native, Served
 from router.errors import (
     BadRequest,
     ContentPolicyViolation,
@@ -222,9 +222,14 @@ class Router:
         queue: bool = False,
         abandoned: Callable[[], Awaitable[None]] | None = None,
         principal: Principal = ANONYMOUS,
+        native: Native | None = None,
+        forward_headers: Mapping[str, str] | None = None,
     ) -> tuple[Served, CallRecord]:
         """Serve one OpenAI request body for `principal`. `priority` (if given) overrides the
-        body's; `queue` lets the request wait in line even where `max_queue_size` is 0."""
+        body's; `queue` lets the request wait in line even where `max_queue_size` is 0;
+        `native` carries the request as a client sent it in another format (the body is its
+        chat translation), for deployments that speak that format; `forward_headers` go to
+        the upstream with the call."""
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("`model` is required and must be a string.", param="model")
@@ -253,6 +258,8 @@ class Router:
             force_queue=queue,
             abandoned=abandoned,
             principal=principal,
+            native=native,
+            forward_headers=forward_headers,
         )
         if principal.key is not None:
             call.tenant = TenantHold(line_id, call.deadline)

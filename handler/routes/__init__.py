@@ -8,6 +8,9 @@ from handler.limits import HttpLimits
 from handler.routes.inference import add_inference_routes
 from handler.routes.info import add_info_routes
 from handler.routes.keys import add_key_routes
+from handler.routes.messages import add_messages_routes
+from handler.routes.models import add_model_routes
+from handler.routes.responses import add_responses_routes
 from handler.routes.teams import add_team_routes
 from router.router import Router
 
@@ -20,3 +23,6 @@ def add_routes(app: FastAPI, router: Router, limits: HttpLimits, watch_disconnec
     add_info_routes(app, router)
     add_key_routes(app, router)
     add_team_routes(app, router)
+    add_model_routes(app, router)
+    add_responses_routes(app, router, limits, watch_disconnect)
+    add_messages_routes(app, router, limits, watch_disconnect)

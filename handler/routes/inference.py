@@ -14,13 +14,14 @@ from handler.limits import HttpLimits
 from handler.observability.context import overhead_ms
 from handler.openapi import request_body_schema
 from handler.streaming import json_bytes, sse
+from handler.surface import HeaderForwarding, priority_of, provider_headers
 from handler.validation import parse_body, validate
 from router.dispatch import CHAT, EMBED, TEXT, Served
 from router.errors import ClientDisconnected
 from router.records import CallRecord
 from router.router import Router
 
-__all__ = ["add_inference_routes"]
+__all__ = ["add_inference_routes", "headers_for", "until_disconnect"]
 
 T = TypeVar("T")
 
@@ -38,7 +39,7 @@ QUEUE_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-async def _until_disconnect(request: Request) -> None:
+async def until_disconnect(request: Request) -> None:
     while (await request.receive())["type"] != "http.disconnect":
         pass
 
@@ -77,6 +78,8 @@ def headers_for(record: CallRecord, served: Served, queued_route: bool) -> dict[
 def add_inference_routes(
     app: FastAPI, router: Router, limits: HttpLimits, watch_disconnect: bool
 ) -> None:
+    forwarding = HeaderForwarding.from_config(router.config)
+
     def endpoint_for(kind: str, queued_route: bool) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             rid: str = request.state.request_id  # set by EdgeMiddleware
@@ -88,11 +91,14 @@ def add_inference_routes(
             try:
                 served, record = await router.serve(
                     kind, body, request_id=rid, queue=queued_route,
-                    abandoned=(lambda: _until_disconnect(request)) if watch_disconnect else None,
-                    principal=principal_of(request))
+                    priority=priority_of(request), principal=principal_of(request),
+                    abandoned=(lambda: until_disconnect(request)) if watch_disconnect else None,
+                    forward_headers=forwarding.pick(request))
             except ClientDisconnected:
                 return Response(status_code=499)  # nobody is there to read it
             headers = headers_for(record, served, queued_route)
+            if served.headers:
+                headers.update(provider_headers(served.headers))
             if isinstance(served.response, dict):
                 return Response(json_bytes(served.response), headers=headers,
                                 media_type="application/json")

@@ -17,7 +17,8 @@ from router.router import Router
 
 __all__ = ["add_info_routes"]
 
-_STARTED = int(time.time())
+STARTED = int(time.time())
+"""When this process started: the `created` time of the models it lists."""
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -27,7 +28,7 @@ def _json(data: Any, status: int = 200) -> Response:
 def add_info_routes(app: FastAPI, router: Router) -> None:
     async def models(request: Request) -> Response:
         names = router.model_names_for(principal_of(request))
-        data = [{"id": name, "object": "model", "created": _STARTED, "owned_by": "laneway"}
+        data = [{"id": name, "object": "model", "created": STARTED, "owned_by": "laneway"}
                 for name in names]
         return _json({"object": "list", "data": data})
 

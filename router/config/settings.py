@@ -245,7 +245,6 @@ class GeneralSettings(Section):
             "disable_spend_logs",
             "enable_jwt_auth",
             "enforce_user_param",
-            "forward_client_headers_to_llm_api",
             "forward_openai_org_id",
             "global_max_parallel_requests",
             "health_check_details",
@@ -277,3 +276,6 @@ class GeneralSettings(Section):
     max_n: PositiveInt | None = None
     request_read_timeout: PositiveNumber | None = None
     config_reload_seconds: PositiveNumber | None = None  # laneway: hot reload (off when unset)
+    # /v1/responses and /v1/messages (docs/apis.md).
+    forward_client_headers_to_llm_api: Flag | TextList | None = None
+    response_store_ttl: PositiveNumber | None = None

@@ -69,6 +69,26 @@ __all__ = [
 ]
 
 
+_RATE_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+_RATE_NAMES = frozenset({"retry-after", "retry-after-ms", "openai-processing-ms"})
+
+
+def _with_forwarded(ctx: CallContext, headers: Mapping[str, str]) -> Mapping[str, str]:
+    """The adapter's headers plus the client headers the operator forwards (the adapter's own,
+    credentials among them, win)."""
+    forward = ctx.extra.get("forward_headers") if ctx.extra else None
+    return {**forward, **headers} if forward else headers
+
+
+def _note_headers(ctx: CallContext, headers: Mapping[str, str]) -> None:
+    """Keep the upstream's rate-limit and timing headers for the client (sent back prefixed
+    `llm_provider-`, LiteLLM's convention)."""
+    kept = {k: v for k, v in headers.items()
+            if k.lower().startswith(_RATE_PREFIXES) or k.lower() in _RATE_NAMES}
+    if kept:
+        ctx.extra["upstream_headers"] = kept
+
+
 def _timeout(ctx: CallContext, *, stream: bool) -> httpx.Timeout:
     read = (ctx.stream_timeout or ctx.timeout) if stream else ctx.timeout
     return httpx.Timeout(ctx.timeout, read=read)
@@ -153,12 +173,14 @@ async def post_json(
     content = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     try:
         resp = await ctx.http.post(
-            url, content=content, headers=headers, timeout=_timeout(ctx, stream=False)
+            url, content=content, headers=_with_forwarded(ctx, headers),
+            timeout=_timeout(ctx, stream=False)
         )
     except httpx.HTTPError as exc:
         raise map_transport_error(exc, deployment) from exc
     except BadResponse as exc:
         raise _bad_response(exc, deployment) from exc
+    _note_headers(ctx, resp.headers)
     return parse_reply(resp.status_code, resp.content, resp.headers, deployment, fields=fields,
                        allow_list=allow_list)
 
@@ -196,9 +218,10 @@ async def open_stream(
         # The deadline is the engine's (UpstreamClient's); a bare httpx client has none.
         extra = {"deadline": ctx.deadline} if ctx.deadline is not None else {}
         async with ctx.http.stream(
-            "POST", url, content=content, headers=headers, timeout=_timeout(ctx, stream=True),
-            **extra,
+            "POST", url, content=content, headers=_with_forwarded(ctx, headers),
+            timeout=_timeout(ctx, stream=True), **extra,
         ) as resp:
+            _note_headers(ctx, resp.headers)
             if not 200 <= resp.status_code < 300:
                 body = await resp.aread()
                 raise status_error(resp.status_code, body, resp.headers, deployment, fields)

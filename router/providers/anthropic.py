@@ -106,6 +106,35 @@ class AnthropicProvider:
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         raise no_endpoint("anthropic", "embeddings")
 
+    # ------------------------------------------------------------ Messages, passed through
+
+    def speaks(self, deployment: Deployment, kind: str) -> bool:
+        return kind == "messages"
+
+    async def native_call(self, deployment: Deployment, kind: str, body: JSON,
+                          ctx: CallContext) -> JSON:
+        """A Messages request sent as the client wrote it; the reply comes back unchanged."""
+        try:
+            result: JSON = await post_json(ctx, deployment, self._url(deployment),
+                                           {**body, "stream": False},
+                                           self._headers(deployment), fields=_fields)
+        except UpstreamError as exc:
+            raise _overloaded(exc) from exc
+        return result
+
+    async def native_stream(self, deployment: Deployment, kind: str, body: JSON,
+                            ctx: CallContext) -> AsyncIterator[JSON]:
+        try:
+            async with open_stream(ctx, deployment, self._url(deployment),
+                                   {**body, "stream": True}, self._headers(deployment),
+                                   fields=_fields) as resp:
+                async for event, data in iter_sse(resp):
+                    if event == "error":
+                        raise error_from_response(529, data, {}, deployment, fields=_fields)
+                    yield parse_chunk(data, deployment)
+        except UpstreamError as exc:
+            raise _overloaded(exc) from exc
+
     # ------------------------------------------------------------ request side
 
     def _request(self, dep: Deployment, body: JSON, ctx: CallContext, stream: bool) -> JSON:

@@ -59,6 +59,17 @@ class AzureProvider(OpenAIProvider):
         return (f"{base}/openai/deployments/{path_segment(dep.model)}/{path}"
                 f"?api-version={version or DEFAULT_API_VERSION}")
 
+    def responses_url(self, dep: Deployment) -> str:
+        """Azure serves the Responses API on its v1 layout only (the model names the
+        deployment)."""
+        base = dep.api_base or _env(dep.env, "AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT")
+        if not base:
+            raise InternalError(f"Azure deployment {dep.model_name!r} has no api_base")
+        base = base.rstrip("/")
+        if "/openai/" in base + "/":
+            base = base.split("/openai", 1)[0]
+        return f"{base}/openai/v1/responses"
+
     def build_headers(self, dep: Deployment) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
         token = dep.params.get("azure_ad_token")

@@ -11,6 +11,12 @@ provider's wire format. It receives an OpenAI request body that the router has a
   not the client asked for it; the router strips it when the client did not ask.
 - `embed`: one `list` object of embeddings.
 
+A provider that speaks another format natively (OpenAI's Responses API, Anthropic's Messages
+API; see `router.dispatch.Native`) also has `speaks(deployment, kind) -> bool`,
+`native_call(deployment, kind, body, ctx) -> JSON` and `native_stream(deployment, kind, body,
+ctx) -> AsyncIterator[JSON]`, which take and return that format's bodies and stream events
+(dicts with their `type`) unchanged. Requests in that format reach other adapters as chat.
+
 Adapters raise only `router.errors.RequestError` subclasses (map upstream statuses with
 `error_for_status`, timeouts with `RequestTimeout`, connection failures with
 `UpstreamUnavailable`) and never put a key into an error message. An endpoint the provider

@@ -8,11 +8,14 @@ InvokeModel with the raw prompt; of other models, to Converse as one user messag
 Embeddings: InvokeModel for amazon.titan-embed-* (one call per input, run concurrently) and
 cohere.embed-*. `bedrock/converse/<id>` and `bedrock/invoke/<id>` are accepted as LiteLLM
 writes them. Endpoint and credentials: see `bedrock_auth`. botocore is imported only here.
+Anthropic Messages requests for Claude models are passed through to InvokeModel (and
+InvokeModelWithResponseStream, whose chunk frames carry the Messages stream events).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["BedrockProvider"]
 
 _EVENTSTREAM = "application/vnd.amazon.eventstream"
+_BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 _TEXT_FAMILIES = ("meta", "mistral", "amazon.titan-text")
 # Exceptions inside a ConverseStream body, by their :exception-type, as HTTP statuses.
 _STREAM_ERRORS = {"throttlingException": 429, "validationException": 400,
@@ -146,6 +150,44 @@ class BedrockProvider:
                           "embedding": encode_embedding(v, fmt)}
                          for i, v in enumerate(vectors[:count])],
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    # ------------------------------------------------------------ Messages, passed through
+
+    def speaks(self, deployment: Deployment, kind: str) -> bool:
+        return (kind == "messages" and family(model_id(deployment)) == "anthropic"
+                and template_for(deployment.params) is None)
+
+    def _claude_body(self, body: JSON) -> JSON:
+        # Bedrock names the model in the URL and the stream in the action, not in the body.
+        out = {k: v for k, v in body.items() if k not in ("model", "stream")}
+        out["anthropic_version"] = _BEDROCK_ANTHROPIC_VERSION
+        return out
+
+    async def native_call(self, deployment: Deployment, kind: str, body: JSON,
+                          ctx: CallContext) -> JSON:
+        reply: JSON = await self._post(deployment, "invoke", self._claude_body(body), ctx)
+        return reply
+
+    async def native_stream(self, deployment: Deployment, kind: str, body: JSON,
+                            ctx: CallContext) -> AsyncIterator[JSON]:
+        request = orjson.dumps(self._claude_body(body))
+        url, headers = await self._target(deployment, "invoke-with-response-stream", request,
+                                          _EVENTSTREAM)
+        decoder = EventStreamDecoder()
+        async with open_stream(ctx, deployment, url, request, headers) as resp:
+            with reply_shape(deployment):
+                async for data in resp.aiter_bytes():
+                    for frame in decoder.feed(data):
+                        if frame.message_type != "event":
+                            status = _STREAM_ERRORS.get(frame.event_type, 500)
+                            raise error_from_response(status, frame.payload, {}, deployment)
+                        if frame.event_type != "chunk":
+                            continue
+                        wrapped = parse_chunk(frame.payload, deployment)
+                        event = parse_chunk(base64.b64decode(wrapped["bytes"]), deployment)
+                        if event.get("type") == "error":
+                            raise error_from_response(500, orjson.dumps(event), {}, deployment)
+                        yield event
 
     # ------------------------------------------------------------ plumbing
 

@@ -65,6 +65,46 @@ class OpenAIProvider:
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         return await self._call(deployment, "embeddings", body, ctx)
 
+    # ------------------------------------------------------------ Responses, passed through
+
+    def speaks(self, deployment: Deployment, kind: str) -> bool:
+        """OpenAI and Azure OpenAI serve the Responses API themselves; other OpenAI-compatible
+        servers (hosted_vllm/, groq/, an `openai/` model with a custom `api_base`) are sent
+        its chat translation, unless `model_info.native_responses` says otherwise."""
+        if kind != "responses":
+            return False
+        asked = deployment.model_info.get("native_responses")
+        if isinstance(asked, bool):
+            return asked
+        if deployment.provider == "azure":
+            return True
+        base = deployment.api_base
+        return deployment.provider == "openai" and (
+            base is None or base.rstrip("/").startswith("https://api.openai.com"))
+
+    def responses_url(self, dep: Deployment) -> str:
+        return self.url(dep, "responses")
+
+    async def native_call(self, deployment: Deployment, kind: str, body: JSON,
+                          ctx: CallContext) -> JSON:
+        result: JSON = await post_json(ctx, deployment, self.responses_url(deployment),
+                                       {**body, "stream": False}, self.headers(deployment))
+        return result
+
+    async def native_stream(self, deployment: Deployment, kind: str, body: JSON,
+                            ctx: CallContext) -> AsyncIterator[JSON]:
+        payload = {**body, "stream": True}
+        async with open_stream(ctx, deployment, self.responses_url(deployment), payload,
+                               self.headers(deployment)) as resp:
+            async for _event, data in iter_sse(resp):
+                if data == b"[DONE]":
+                    return
+                event = parse_chunk(data, deployment)
+                if event.get("type") == "error":
+                    # Before the first byte reaches the client this is still a status.
+                    raise embedded_error({"error": event}, data, {}, deployment, default=500)
+                yield event
+
     # ------------------------------------------------------------ plumbing
 
     async def _call(self, dep: Deployment, path: str, body: JSON, ctx: CallContext) -> JSON:

@@ -23,7 +23,7 @@ CACHE_PREFIX = "^"
 written or its single-flight lock let go (router/cache): `^` and the entry's digest."""
 
 __all__ = ["CACHE_PREFIX", "NOTICE_PREFIX", "PREFIX", "WAKE_CHANNEL", "CacheKeys",
-           "DeploymentKeys", "GroupKeys", "TenantKeys", "TenantRecordKeys"]
+           "DeploymentKeys", "GroupKeys", "TenantKeys", "TenantRecordKeys", "stored_response"]
 
 
 def _tag(group: str) -> str:
@@ -141,3 +141,10 @@ class CacheKeys:
     def of(cls, digest: str) -> CacheKeys:
         base = f"{PREFIX}:cache:{{c:{digest}}}"
         return cls(base, f"{base}:lock")
+
+
+def stored_response(response_id: str, owner: str) -> str:
+    """A stored Responses conversation: its own hash tag (one key, any slot), named by the
+    response id and the owner (a key's hash, or "master"/"anonymous"), so another key's
+    lookup of the same id finds nothing."""
+    return f"{PREFIX}:{{r:{_tag(response_id)}}}:{owner}"

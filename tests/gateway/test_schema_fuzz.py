@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from handler.errors import is_anthropic_path
 from tests.support.fake_openai import FakeUpstream
 from tests.support.gateway import Gateway, clean_env, start_gateway
 
@@ -45,6 +46,10 @@ def check(case: Any, response: Any) -> None:
     assert response.status_code < 500, f"{response.status_code} on {where}: {response.text:.500}"
     if response.status_code >= 400:
         body = response.json()
+        if is_anthropic_path(case.path):  # Anthropic's Messages API, Anthropic's error shape
+            assert isinstance(body, dict) and body.get("type") == "error", (where, body)
+            assert set(body["error"]) == {"type", "message"}, (where, body)
+            return
         assert isinstance(body, dict) and set(body) == {"error"}, (where, body)
         assert set(body["error"]) == {"message", "type", "param", "code"}, (where, body)
 

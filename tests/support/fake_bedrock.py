@@ -8,12 +8,15 @@ does (known keys, roles alternating from user, block types, inferenceConfig name
 region and service under `sigv4`. Knobs in the model id (`+key=value`): `throttle=1` (429),
 `error=context_length` (400 "Input is too long"), `stream_error=throttling` (an exception frame
 after the first text delta), `status=N`, `echo=1` (answer with the last user text or the
-prompt), `reply=TEXT`, `delay=S`.
+prompt), `reply=TEXT`, `delay=S`. InvokeModel (and InvokeModelWithResponseStream, chunk frames
+carrying base64 events) with an Anthropic Messages body (`anthropic_version`, no `model` or
+`stream`) answers as Claude on Bedrock does, checked like Anthropic's own API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import struct
@@ -39,7 +42,8 @@ from tests.support.fake_openai import (
     words,
 )
 
-_ROUTE = re.compile(r"^/model/([^/]+)/(converse|converse-stream|invoke)$")
+_ROUTE = re.compile(
+    r"^/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream)$")
 _AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
                    r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})")
 _TOP = {"messages", "system", "inferenceConfig", "toolConfig", "additionalModelRequestFields",
@@ -191,6 +195,40 @@ async def _converse(send: Send, body: dict[str, Any], k: dict[str, str], stream:
     await send({"type": "http.response.body", "body": b""})
 
 
+async def _claude(send: Send, model: str, body: dict[str, Any], k: dict[str, str],
+                  stream: bool) -> None:
+    """Claude on Bedrock: Anthropic's Messages body without `model`/`stream`, and its reply."""
+    from tests.support import fake_anthropic
+
+    if "model" in body or "stream" in body:
+        extra = "model" if "model" in body else "stream"
+        await _aws_error(send, 400, "ValidationException",
+                         f"extraneous key [{extra}] is not permitted")
+        return
+    problem = fake_anthropic.invalid(body, {"x-api-key": "-", "anthropic-version": "-"})
+    if problem is not None or body.get("anthropic_version") != "bedrock-2023-05-31":
+        await _aws_error(send, 400, "ValidationException",
+                         "invalid Messages body" if problem is None else problem[1].decode())
+        return
+    text = k.get("reply", DEFAULT_REPLY)
+    if not stream:
+        tool = fake_anthropic._tool_use(body)
+        content = [tool] if tool else [{"type": "text", "text": text}]
+        await _send_json(send, 200, orjson.dumps({
+            "id": "msg_bdrk_01", "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": "tool_use" if tool else "end_turn",
+            "stop_sequence": None, "usage": {
+                "input_tokens": fake_anthropic._input_words(body),
+                "output_tokens": 5 if tool else words(text)}}))
+        return
+    frames = [event("chunk", {"bytes": base64.b64encode(orjson.dumps(data)).decode()})
+              for _, data in fake_anthropic._events(body, model, text, k)]
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/vnd.amazon.eventstream")]})
+    await send({"type": "http.response.body", "body": b"".join(frames), "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def _invoke(send: Send, model: str, body: dict[str, Any], k: dict[str, str]) -> None:
     if "inputText" in body and "embed" in model:
         dims = int(body.get("dimensions") or 4)
@@ -248,6 +286,9 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if k.get("status"):
         await _aws_error(send, int(k["status"]), "InternalServerException", "fake failure")
+        return
+    if "anthropic_version" in body or action == "invoke-with-response-stream":
+        await _claude(send, model, body, k, stream=action == "invoke-with-response-stream")
         return
     if action == "invoke":
         await _invoke(send, model, body, k)

@@ -3,7 +3,8 @@
 Run it as a process (`python -m tests.support.fake_openai --port N`) or use
 `start_fake_openai()`, which starts that process and returns a `FakeUpstream` whose `url` is an
 `api_base` (ending in /v1). Routes: POST /v1/chat/completions, /v1/completions,
-/v1/embeddings (also without /v1), GET /v1/models, and for tests:
+/v1/embeddings, /v1/responses (the Responses API, JSON and its SSE events; see
+`responses_reply`) (also without /v1), GET /v1/models, and for tests:
 GET /_requests (every request received: path, headers, body), DELETE /_requests (forget them and
 reset counters), GET /_counts (arrivals per model string as sent, knobs included), GET /_peaks
 (most requests per model string in flight at once). Each recorded request has `t`
@@ -54,6 +55,8 @@ _RECORD_MAX = 20_000
 _REASONS = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
             404: "invalid_request_error", 408: "timeout", 429: "requests"}
 _CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
+_RATE = [(b"x-ratelimit-remaining-requests", b"99"), (b"openai-processing-ms", b"7")]
+"""Sent with every successful chat and Responses answer, as OpenAI sends its own."""
 
 
 class _State:
@@ -231,6 +234,90 @@ def chat_chunks(body: dict[str, Any], model: str, text: str) -> Iterator[dict[st
         yield {**head, "choices": [], "usage": usage(prompt_words(body), words(text))}
 
 
+def _responses_input_words(body: dict[str, Any]) -> int:
+    raw = body.get("input")
+    if isinstance(raw, str):
+        return words(raw)
+    total = 0
+    for item in raw or ():
+        content = item.get("content") if isinstance(item, dict) else None
+        if isinstance(content, str):
+            total += words(content)
+        elif isinstance(content, list):
+            total += sum(words(p.get("text", "")) for p in content if isinstance(p, dict))
+    return total + words(body.get("instructions") or "")
+
+
+def responses_reply(body: dict[str, Any], model: str, text: str) -> dict[str, Any]:
+    """A Responses API `response`: a function call of the first tool when tools are given and
+    the last input item is not a function call's output, else a message with `text`."""
+    raw = body.get("input")
+    last = raw[-1] if isinstance(raw, list) and raw else {}
+    tools = [t for t in body.get("tools") or () if t.get("type") == "function"]
+    if tools and body.get("tool_choice") != "none" and (
+            not isinstance(last, dict) or last.get("type") != "function_call_output"):
+        output = [{"type": "function_call", "id": "fc_fake01", "call_id": "call_fake01",
+                   "name": tools[0]["name"], "arguments": '{"fake": true}',
+                   "status": "completed"}]
+        out_words = 3
+    else:
+        output = [{"type": "message", "id": "msg_fake01", "status": "completed",
+                   "role": "assistant", "content": [{"type": "output_text", "text": text,
+                                                     "annotations": []}]}]
+        out_words = words(text)
+    prompt = _responses_input_words(body)
+    return {"id": "resp_fake01", "object": "response", "created_at": int(time.time()),
+            "status": "completed", "error": None, "incomplete_details": None,
+            "instructions": body.get("instructions"), "model": model, "output": output,
+            "parallel_tool_calls": True, "tool_choice": body.get("tool_choice", "auto"),
+            "tools": body.get("tools") or [], "temperature": None, "top_p": None,
+            "previous_response_id": body.get("previous_response_id"), "metadata": {},
+            "usage": {"input_tokens": prompt, "output_tokens": out_words,
+                      "total_tokens": prompt + out_words,
+                      "input_tokens_details": {"cached_tokens": 0},
+                      "output_tokens_details": {"reasoning_tokens": 0}}}
+
+
+def response_events(body: dict[str, Any], model: str, text: str) -> Iterator[dict[str, Any]]:
+    final = responses_reply(body, model, text)
+    started = {**final, "status": "in_progress", "output": [], "usage": None}
+    n = iter(range(10_000))
+    yield {"type": "response.created", "sequence_number": next(n), "response": started}
+    for index, item in enumerate(final["output"]):
+        if item["type"] == "message":
+            yield {"type": "response.output_item.added", "sequence_number": next(n),
+                   "output_index": index, "item": {**item, "status": "in_progress",
+                                                   "content": []}}
+            for i, word in enumerate(text.split(" ")):
+                yield {"type": "response.output_text.delta", "sequence_number": next(n),
+                       "item_id": item["id"], "output_index": index, "content_index": 0,
+                       "delta": word if i == 0 else " " + word, "logprobs": []}
+        else:
+            yield {"type": "response.output_item.added", "sequence_number": next(n),
+                   "output_index": index, "item": {**item, "arguments": "",
+                                                   "status": "in_progress"}}
+            yield {"type": "response.function_call_arguments.delta",
+                   "sequence_number": next(n), "item_id": item["id"], "output_index": index,
+                   "delta": item["arguments"]}
+        yield {"type": "response.output_item.done", "sequence_number": next(n),
+               "output_index": index, "item": item}
+    yield {"type": "response.completed", "sequence_number": next(n), "response": final}
+
+
+async def _typed_stream(send: Send, events: Iterator[dict[str, Any]], k: dict[str, str]) -> None:
+    """Events framed as the Responses API frames them (`event: <type>`), no [DONE]."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/event-stream"), *_RATE]})
+    gap = float(k.get("chunk_delay") or 0)
+    for i, event in enumerate(events):
+        if gap and i:
+            await asyncio.sleep(gap)
+        await send({"type": "http.response.body", "more_body": True,
+                    "body": f"event: {event['type']}\ndata: ".encode() + orjson.dumps(event)
+                    + b"\n\n"})
+    await send({"type": "http.response.body", "body": b""})
+
+
 def completion_chunks(body: dict[str, Any], model: str, text: str) -> Iterator[dict[str, Any]]:
     head = {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
             "model": model}
@@ -263,7 +350,7 @@ def embedding_response(body: dict[str, Any], model: str) -> dict[str, Any]:
 async def _stream(send: Send, chunks: Iterator[dict[str, Any]], k: dict[str, str]) -> None:
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/event-stream"),
-                            (b"cache-control", b"no-cache")]})
+                            (b"cache-control", b"no-cache"), *_RATE]})
     gap = float(k.get("chunk_delay") or 0)
     cut = int(k["cut_after"]) if "cut_after" in k else None
     for i, chunk in enumerate(chunks):
@@ -321,6 +408,14 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
     if status:
         await _send_json(send, status, payload, extra)
         return
+    if route == "/responses" and "model" in body:
+        if body.get("stream"):
+            await _typed_stream(send, response_events(body, model, _reply(body, k)), k)
+        else:
+            await _send_json(send, 200, orjson.dumps(responses_reply(body, model,
+                                                                     _reply(body, k))),
+                             _RATE)
+        return
     if route not in ("/chat/completions", "/completions", "/embeddings"):
         await _send_json(send, 404, error_body(404, f"Invalid URL (POST {path})"))
         return
@@ -356,7 +451,7 @@ async def _answer(send: Send, route: str, body: Any, model: str, k: dict[str, st
     elif body.get("stream"):
         await _stream(send, iter(list(chat_chunks(body, model, text))), k)
     else:
-        await _send_json(send, 200, orjson.dumps(chat_response(body, model, text)))
+        await _send_json(send, 200, orjson.dumps(chat_response(body, model, text)), _RATE)
 
 
 def headers_of(scope: Scope) -> dict[str, str]:

@@ -1,0 +1,122 @@
+"""Anthropic's Messages API: `POST /v1/messages` and `POST /v1/messages/count_tokens`.
+
+Anthropic clients (the SDK, Claude Code through ANTHROPIC_BASE_URL) send their key as
+`x-api-key` (handler/auth.py accepts it) and an `anthropic-version` header (any version is
+accepted). A request is translated to chat (router/translate/messages.py) and served by
+`Router.serve` like any chat completion; Anthropic deployments get it as it was sent. Errors on
+these routes have Anthropic's shape (handler/errors.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response, StreamingResponse
+
+from handler.auth import principal_of
+from handler.errors import anthropic_error_body
+from handler.limits import HttpLimits
+from handler.routes.inference import headers_for, until_disconnect
+from handler.surface import (
+    HeaderForwarding,
+    priority_of,
+    provider_headers,
+    typed_sse,
+)
+from handler.validation import parse_body, validate
+from router.dispatch import CHAT, MESSAGES, Native, Served
+from router.errors import BadRequest, ClientDisconnected, RequestError
+from router.router import LANEWAY_FIELDS, Router
+from router.tenants.gate import check_access
+
+__all__ = ["add_messages_routes"]
+
+JSON = dict[str, Any]
+_OWN = LANEWAY_FIELDS - {"metadata"}
+
+
+def _json(data: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), headers=headers, media_type="application/json")
+
+
+def _model(body: JSON) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("`model` is required and must be a string.", param="model")
+    return model
+
+
+def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
+                        watch_disconnect: bool) -> None:
+    forwarding = HeaderForwarding.from_config(router.config)
+
+    async def create(request: Request) -> Response:
+        from router.translate import messages as tr  # on first use, not at cold start
+
+        rid: str = request.state.request_id
+        body = parse_body(await request.body())
+        model = _model(body)
+        if "stream" in body and not isinstance(body["stream"], bool | None):
+            raise BadRequest("`stream` must be a boolean.", param="stream")
+        chat = tr.to_chat(body)
+        validate(CHAT, chat, limits.max_n)
+        native = Native(MESSAGES, {k: v for k, v in body.items() if k not in _OWN},
+                        tr.usage_to_chat, tr.stream_meter)
+        try:
+            served, record = await router.serve(
+                CHAT, chat, request_id=rid, priority=priority_of(request),
+                principal=principal_of(request),
+                abandoned=(lambda: until_disconnect(request)) if watch_disconnect else None,
+                native=native, forward_headers=forwarding.pick(request))
+        except ClientDisconnected:
+            return Response(status_code=499)
+        headers = {**headers_for(record, served, False), **provider_headers(served.headers),
+                   "request-id": rid}
+        if isinstance(served.response, dict):
+            reply = served.response if served.native else tr.from_chat(served.response, model)
+            return _json(reply, headers)
+        headers["cache-control"] = "no-cache"
+        headers["x-accel-buffering"] = "no"
+        events = served.response if served.native else _translated(served, tr.MessagesStream(
+            model))
+        return StreamingResponse(typed_sse(events, lambda exc: _failure(exc, rid)),
+                                 headers=headers, media_type="text/event-stream")
+
+    async def count_tokens(request: Request) -> Response:
+        from router.translate import messages as tr
+
+        body = parse_body(await request.body())
+        model = _model(body)
+        fields = {k: v for k, v in body.items() if k not in ("stream", "max_tokens")}
+        chat = tr.to_chat({**fields, "max_tokens": 1})
+        validate(CHAT, chat, limits.max_n)
+        group = router.groups.resolve(model)
+        check_access(principal_of(request), model, group)
+        counter = group.deployments[0].token_counter()
+        total = counter.messages(chat["messages"], chat.get("tools"))
+        return _json({"input_tokens": total})
+
+    for prefix in ("", "/v1"):
+        app.add_api_route(f"{prefix}/messages", create, methods=["POST"])
+        app.add_api_route(f"{prefix}/messages/count_tokens", count_tokens, methods=["POST"])
+
+
+async def _translated(served: Served, stream: Any) -> AsyncIterator[list[JSON]]:
+    """`stream` (a `MessagesStream`) over the chat chunks."""
+    chunks: Any = served.response
+    try:
+        yield stream.start()
+        async for chunk in chunks:
+            events = stream.feed(chunk)
+            if events:
+                yield events
+        yield stream.end()
+    finally:
+        await chunks.aclose()
+
+
+def _failure(exc: RequestError, request_id: str) -> list[JSON]:
+    return [anthropic_error_body(exc.status, exc.message, request_id)]

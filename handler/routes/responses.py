@@ -1,0 +1,189 @@
+"""OpenAI's Responses API: `POST /v1/responses`, `GET` and `DELETE /v1/responses/{id}`.
+
+A request is translated to chat (router/translate/responses.py) and served by `Router.serve`
+like any chat completion, so lanes, limits, tenants, retries and fallbacks apply; a deployment
+whose provider speaks the Responses API (OpenAI, Azure) gets the request as it was sent. For
+translated replies laneway keeps the conversation (`store`, default true) so that
+`previous_response_id` continues it on any instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response, StreamingResponse
+
+from handler.auth import principal_of
+from handler.limits import HttpLimits
+from handler.routes.inference import headers_for, until_disconnect
+from handler.surface import (
+    HeaderForwarding,
+    priority_of,
+    provider_headers,
+    typed_sse,
+)
+from handler.validation import parse_body, validate
+from router.dispatch import CHAT, RESPONSES, Native, Served
+from router.errors import BadRequest, ClientDisconnected, NotFound, RequestError
+from router.providers.catalog import get_provider
+from router.router import LANEWAY_FIELDS, Router
+
+if TYPE_CHECKING:
+    from router.translate.store import ResponseStore
+
+__all__ = ["add_responses_routes"]
+
+JSON = dict[str, Any]
+_OWN = LANEWAY_FIELDS - {"metadata"}
+
+
+def _json(data: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), headers=headers, media_type="application/json")
+
+
+def _not_found(response_id: str) -> NotFound:
+    return NotFound(f"No response found with id '{response_id}'.", param="response_id",
+                    code="not_found")
+
+
+def _all_native(router: Router, model: str) -> bool:
+    """Whether every deployment of `model`'s group speaks the Responses API itself."""
+    group = router.groups.resolve(model)
+    for d in group.deployments:
+        speaks = getattr(get_provider(d.provider), "speaks", None)
+        if speaks is None or not speaks(d, RESPONSES):
+            return False
+    return True
+
+
+def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
+                         watch_disconnect: bool) -> None:
+    forwarding = HeaderForwarding.from_config(router.config)
+    made: list[ResponseStore] = []
+
+    def store_of() -> ResponseStore:
+        # Built (and the translation modules imported) on first use, not at cold start.
+        if not made:
+            from router.state.kv import kv_for
+            from router.translate.store import DEFAULT_TTL, ResponseStore
+
+            ttl = router.config.general_settings.response_store_ttl or DEFAULT_TTL
+            made.append(ResponseStore(kv_for(router.state), ttl))
+        return made[0]
+
+    async def create(request: Request) -> Response:
+        from router.translate import responses as tr
+        from router.translate.store import owner_of
+
+        store = store_of()
+        rid: str = request.state.request_id
+        body = parse_body(await request.body())
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("`model` is required and must be a string.", param="model")
+        if "stream" in body and not isinstance(body["stream"], bool | None):
+            raise BadRequest("`stream` must be a boolean.", param="stream")
+        principal = principal_of(request)
+        owner = owner_of(principal)
+        history: list[JSON] | None = None
+        previous = body.get("previous_response_id")
+        if previous is not None:
+            if not isinstance(previous, str):
+                raise BadRequest("`previous_response_id` must be a string.",
+                                 param="previous_response_id")
+            stored = await store.load(owner, previous)
+            if stored is not None:
+                history = stored.messages
+            elif not _all_native(router, model):
+                raise NotFound(f"Previous response with id '{previous}' not found.",
+                               param="previous_response_id", code="previous_response_not_found")
+        chat = tr.to_chat(body, history)
+        validate(CHAT, chat, limits.max_n)
+        # A conversation laneway holds must go on where it is held: translated.
+        native = None if history is not None else Native(
+            RESPONSES, {k: v for k, v in body.items() if k not in _OWN},
+            tr.usage_to_chat, tr.stream_meter)
+        try:
+            served, record = await router.serve(
+                CHAT, chat, request_id=rid, priority=priority_of(request), principal=principal,
+                abandoned=(lambda: until_disconnect(request)) if watch_disconnect else None,
+                native=native, forward_headers=forwarding.pick(request))
+        except ClientDisconnected:
+            return Response(status_code=499)
+        headers = {**headers_for(record, served, False), **provider_headers(served.headers)}
+        keep = body.get("store") is not False and not served.native
+        skip = 1 if body.get("instructions") else 0
+        asked = chat["messages"][skip:]  # the conversation so far, without `instructions`
+        response_id = tr.new_id()
+        if isinstance(served.response, dict):
+            if served.native:
+                return _json(served.response, headers)
+            reply = tr.from_chat(served.response, body, response_id)
+            if keep:
+                await store.save(owner, reply, [*asked, tr.assistant_message(reply)])
+            return _json(reply, headers)
+        headers["cache-control"] = "no-cache"
+        headers["x-accel-buffering"] = "no"
+        events: AsyncIterator[Any]
+        if served.native:
+            events = served.response
+            on_error = _native_failure
+        else:
+            stream = tr.ResponsesStream(body, response_id)
+            events = _translated(served, stream, store, owner, asked if keep else None)
+            on_error = stream.fail
+        return StreamingResponse(typed_sse(events, on_error), headers=headers,
+                                 media_type="text/event-stream")
+
+    async def retrieve(request: Request) -> Response:
+        from router.translate.store import owner_of
+
+        response_id = request.path_params["response_id"]
+        stored = await store_of().load(owner_of(principal_of(request)), response_id)
+        if stored is None:
+            raise _not_found(response_id)
+        return _json(stored.response)
+
+    async def delete(request: Request) -> Response:
+        from router.translate.store import owner_of
+
+        response_id = request.path_params["response_id"]
+        if not await store_of().delete(owner_of(principal_of(request)), response_id):
+            raise _not_found(response_id)
+        return _json({"id": response_id, "object": "response.deleted", "deleted": True})
+
+    for prefix in ("", "/v1"):
+        app.add_api_route(f"{prefix}/responses", create, methods=["POST"])
+        app.add_api_route(f"{prefix}/responses/{{response_id}}", retrieve, methods=["GET"])
+        app.add_api_route(f"{prefix}/responses/{{response_id}}", delete, methods=["DELETE"])
+
+
+async def _translated(served: Served, stream: Any, store: ResponseStore,
+                      owner: str, asked: list[JSON] | None) -> AsyncIterator[list[JSON]]:
+    """`stream` (a `ResponsesStream`) over the chat chunks; the conversation is stored when
+    `asked` (what the client sent so far) is given."""
+    from router.translate.responses import assistant_message
+
+    chunks: Any = served.response
+    try:
+        yield stream.start()
+        async for chunk in chunks:
+            events = stream.feed(chunk)
+            if events:
+                yield events
+        ending = stream.end()
+        if asked is not None:  # stored before the client hears it is done: it may follow up
+            await store.save(owner, stream.response,
+                             [*asked, assistant_message(stream.response)])
+        yield ending
+    finally:
+        await chunks.aclose()
+
+
+def _native_failure(exc: RequestError) -> list[JSON]:
+    code = exc.code if exc.code is not None else str(exc.status)
+    return [{"type": "error", "code": code, "message": exc.message, "param": exc.param,
+             "sequence_number": 0}]

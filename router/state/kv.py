@@ -1,0 +1,82 @@
+"""A small key-value store with expiry beside the engine's state: stored Responses
+conversations, which a follow-up may continue on any instance.
+
+In Redis each value is one key (`keys.stored_response`) set with a TTL by a one-line script, so
+it goes to the node owning its slot on a Redis Cluster like every other script; in process it is
+a dict whose entries expire. A fail-open backend keeps values in Redis only: while Redis is
+away a follow-up cannot be continued (a 503), which is better than a conversation that exists
+on one instance and not another.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from router.state.redis_store import RedisState
+
+__all__ = ["KeyValue", "MemoryKV", "RedisKV", "kv_for"]
+
+_MEMORY_MAX = 10_000
+"""Most values an in-process store keeps; the oldest go first (a process is no archive)."""
+
+
+class KeyValue(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None: ...
+
+    async def delete(self, key: str) -> bool: ...
+
+
+class MemoryKV:
+    def __init__(self, limit: int = _MEMORY_MAX) -> None:
+        self._values: dict[str, tuple[float, bytes]] = {}
+        self._limit = limit
+
+    async def get(self, key: str) -> bytes | None:
+        found = self._values.get(key)
+        if found is None:
+            return None
+        if found[0] <= time.monotonic():
+            del self._values[key]
+            return None
+        return found[1]
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        now = time.monotonic()
+        if len(self._values) >= self._limit:
+            for k in [k for k, (until, _) in self._values.items() if until <= now]:
+                del self._values[k]
+            while len(self._values) >= self._limit:
+                del self._values[next(iter(self._values))]  # dicts keep insertion order
+        self._values.pop(key, None)
+        self._values[key] = (now + ttl, value)
+
+    async def delete(self, key: str) -> bool:
+        return self._values.pop(key, None) is not None
+
+
+class RedisKV:
+    def __init__(self, state: RedisState) -> None:
+        self._state = state
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self._state._run("kv_get", [key], [])
+        return value if isinstance(value, bytes) else None
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        await self._state._run("kv_put", [key], [value, max(1, round(ttl * 1000))])
+
+    async def delete(self, key: str) -> bool:
+        return bool(await self._state._run("kv_delete", [key], []))
+
+
+def kv_for(state: Any) -> KeyValue:
+    """The store beside `state`: in its Redis when it has one, else in process (told apart by
+    name, so that a gateway without Redis never imports the Redis client)."""
+    primary = getattr(state, "primary", state)  # a fail-open backend's Redis
+    if getattr(primary, "name", None) == "redis":
+        return RedisKV(primary)
+    return MemoryKV()

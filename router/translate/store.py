@@ -1,0 +1,60 @@
+"""Stored Responses conversations (`store`, `previous_response_id`) for translated providers.
+
+A stored response holds the `response` object a client got and the conversation so far as
+chat messages (without `instructions`, which OpenAI does not carry over to a follow-up). It is
+kept under its id and its owner (`owner_of`), in the state backend's key-value store with a
+TTL, so a follow-up may go to any instance and another key never sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from router.state.keys import stored_response
+from router.state.kv import KeyValue
+from router.tenants.records import Principal
+
+__all__ = ["DEFAULT_TTL", "ResponseStore", "Stored", "owner_of"]
+
+DEFAULT_TTL = 24 * 3600.0
+"""Seconds a stored conversation lasts (general_settings.response_store_ttl)."""
+_MAX_ID = 200
+
+
+def owner_of(principal: Principal) -> str:
+    """Whose a stored response is: a virtual key's hash, else "master" or "anonymous"."""
+    return principal.key.key_hash if principal.key is not None else principal.kind
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    response: dict[str, Any]
+    messages: list[dict[str, Any]]
+
+
+class ResponseStore:
+    def __init__(self, kv: KeyValue, ttl: float = DEFAULT_TTL) -> None:
+        self.kv = kv
+        self.ttl = ttl
+
+    async def save(self, owner: str, response: dict[str, Any],
+                   messages: list[dict[str, Any]]) -> None:
+        value = orjson.dumps({"response": response, "messages": messages})
+        await self.kv.put(stored_response(response["id"], owner), value, self.ttl)
+
+    async def load(self, owner: str, response_id: str) -> Stored | None:
+        if not response_id or len(response_id) > _MAX_ID:
+            return None
+        raw = await self.kv.get(stored_response(response_id, owner))
+        if raw is None:
+            return None
+        data = orjson.loads(raw)
+        return Stored(data["response"], data["messages"])
+
+    async def delete(self, owner: str, response_id: str) -> bool:
+        if not response_id or len(response_id) > _MAX_ID:
+            return False
+        return await self.kv.delete(stored_response(response_id, owner))

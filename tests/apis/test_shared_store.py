@@ -1,0 +1,93 @@
+"""Stored Responses conversations live in the shared state: a follow-up sent to another gateway
+process continues the conversation, a stored response expires with its TTL, and one key never
+sees another's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+import redis
+
+from router.state.kv import MemoryKV, RedisKV, kv_for
+from router.state.redis_store import RedisState
+from router.tenants.records import ANONYMOUS, MASTER, KeyRecord, Principal
+from router.translate.store import ResponseStore, owner_of
+from tests.support.fake_openai import FakeUpstream
+from tests.support.gateway import Gateway, start_gateway
+from tests.support.redis_server import RedisServer
+
+
+@pytest.fixture(scope="module")
+def pair(fake_openai: FakeUpstream, redis_server: RedisServer) -> Iterator[list[Gateway]]:
+    config = {"model_list": [{"model_name": "shared", "litellm_params": {
+        "model": "hosted_vllm/shared-fake", "api_base": fake_openai.url, "api_key": "x"}}],
+        "router_settings": {"redis_url": redis_server.url},
+        "general_settings": {"response_store_ttl": 120}}
+    gateways = [start_gateway(config), start_gateway(config)]
+    yield gateways
+    for gateway in gateways:
+        gateway.stop()
+
+
+def test_a_follow_up_on_another_instance_continues(pair: list[Gateway],
+                                                  fake_openai: FakeUpstream,
+                                                  redis_server: RedisServer) -> None:
+    a, b = (gw.openai() for gw in pair)
+    first = a.responses.create(model="shared", input="Remember: the code word is heron.")
+    second = b.responses.create(model="shared", input="What is the code word?",
+                                previous_response_id=first.id)
+    sent = [r for r in fake_openai.requests() if r["body"].get("model") == "shared-fake"][-1]
+    contents = [m["content"] for m in sent["body"]["messages"]]
+    assert contents[0] == "Remember: the code word is heron."
+    assert contents[1] == first.output_text and contents[2] == "What is the code word?"
+    assert a.responses.retrieve(second.id).output_text == second.output_text
+    # Stored with the configured TTL, under the response's own hash tag.
+    keys = [k for k in redis.Redis.from_url(redis_server.url).scan_iter(f"*{second.id}*")]
+    assert len(keys) == 1 and b"{r:" in keys[0]
+    ttl = redis.Redis.from_url(redis_server.url).pttl(keys[0])
+    assert 100_000 < ttl <= 120_000
+    b.responses.delete(second.id)
+    with pytest.raises(openai.NotFoundError):
+        a.responses.retrieve(second.id)
+
+
+def _principal(key_hash: str) -> Principal:
+    return Principal("key", key=KeyRecord(key_hash=key_hash, key_last4="abcd"))
+
+
+@pytest.mark.parametrize("backend", ["redis", "memory"])
+async def test_a_stored_response_belongs_to_its_key(backend: str, redis_server: RedisServer
+                                                    ) -> None:
+    state = RedisState(redis_server.url)
+    kv = RedisKV(state) if backend == "redis" else MemoryKV()
+    store = ResponseStore(kv, ttl=60)
+    alice, bob = owner_of(_principal("a" * 64)), owner_of(_principal("b" * 64))
+    response = {"id": f"resp_owner_{backend}", "object": "response", "output": []}
+    await store.save(alice, response, [{"role": "user", "content": "hi"}])
+    assert (await store.load(alice, response["id"])) is not None
+    for other in (bob, owner_of(MASTER), owner_of(ANONYMOUS)):
+        assert await store.load(other, response["id"]) is None
+        assert not await store.delete(other, response["id"])
+    assert await store.delete(alice, response["id"])
+    assert await store.load(alice, response["id"]) is None
+    await state.close()
+
+
+async def test_memory_values_expire() -> None:
+    kv = MemoryKV(limit=2)
+    await kv.put("gone", b"1", ttl=0.0)
+    assert await kv.get("gone") is None
+    for name in ("a", "b", "c"):
+        await kv.put(name, name.encode(), ttl=60)
+    assert await kv.get("a") is None and await kv.get("c") == b"c"  # the oldest went first
+
+
+def test_the_store_follows_the_state_backend(redis_server: RedisServer) -> None:
+    from router.state.failover import FailOpenState
+    from router.state.memory import MemoryState
+
+    assert isinstance(kv_for(MemoryState()), MemoryKV)
+    assert isinstance(kv_for(RedisState(redis_server.url)), RedisKV)
+    assert isinstance(kv_for(FailOpenState(RedisState(redis_server.url))), RedisKV)
