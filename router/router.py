@@ -470,6 +470,11 @@ def _check_params(body: dict[str, Any]) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or not 0 < value < 2**31):
             raise BadRequest(f"`{name}` must be a positive integer.", param=name)
+    dims = body.get("dimensions")
+    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int)
+                             or not 0 < dims <= 65536):
+        raise BadRequest("`dimensions` must be a positive integer (at most 65536).",
+                         param="dimensions")
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise BadRequest("`stream_options` must be an object.", param="stream_options")

@@ -134,3 +134,14 @@ async def test_metadata_is_forwarded_only_in_openai_shape() -> None:
         await router.aclose()
     assert seen[0]["metadata"] == {"app": "billing"}
     assert "metadata" not in seen[1]  # LiteLLM-style metadata stays for logs and callbacks
+
+
+@pytest.mark.parametrize("dims", [":", 0, -3, 1.5, True, [], 10**9])
+async def test_embedding_dimensions_must_be_a_positive_integer(dims: Any) -> None:
+    router = Router(model_list=MOCK)
+    with pytest.raises(BadRequest) as info:
+        await router.serve("embed", {"model": "m", "input": "hi", "dimensions": dims})
+    assert info.value.param == "dimensions"
+    served, _ = await router.serve("embed", {"model": "m", "input": "hi", "dimensions": 8})
+    assert len(served.response["data"][0]["embedding"]) == 8  # type: ignore[index]
+    await router.aclose()
