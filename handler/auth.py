@@ -104,8 +104,8 @@ class AuthMiddleware:
         if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
             try:
                 principal = await self.auth.identify(scope.get("headers") or [])
-            except AuthenticationFailed as exc:
-                await error_response(exc)(scope, receive, send)
+            except AuthenticationFailed as exc:  # in the shape the route's clients read
+                await error_response(exc, path=scope["path"])(scope, receive, send)
                 return
             scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

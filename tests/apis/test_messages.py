@@ -167,3 +167,14 @@ def test_claude_on_bedrock_gets_the_messages_body(gw: Gateway, fake_bedrock: Fak
     assert (plain["action"], streamed["action"]) == ("invoke", "invoke-with-response-stream")
     assert plain["body"]["anthropic_version"] == "bedrock-2023-05-31"
     assert "model" not in plain["body"] and plain["sigv4"]["service"] == "bedrock"
+
+
+def test_a_wrong_key_is_refused_in_anthropics_shape(gw: Gateway) -> None:
+    import anthropic as sdk
+
+    client = sdk.Anthropic(base_url=gw.url, api_key="sk-not-a-key-0123456789", max_retries=0)
+    with pytest.raises(sdk.AuthenticationError) as info:
+        client.messages.create(model="claude", max_tokens=10,
+                               messages=[{"role": "user", "content": "hi"}])
+    body = info.value.response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "authentication_error"
