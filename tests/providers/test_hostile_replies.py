@@ -28,7 +28,10 @@ def raw() -> Iterator[RawUpstream]:
 def gateway(raw: RawUpstream) -> Iterator[Gateway]:
     config = {"model_list": [{"model_name": "hostile/*", "litellm_params": {
         "model": "openai/*", "api_base": raw.url, "api_key": "sk-hostile-test-0123456789"}}],
-        "router_settings": {"num_retries": 0}}
+        # One wildcard deployment serves every scripted reply: failures must not cool it
+        # down for the tests that follow.
+        "router_settings": {"num_retries": 0, "allowed_fails": 100000, "cooldown_time": 0.01,
+                            "max_cooldown_seconds": 0.01}}
     gw = start_gateway(config, clean_env())
     yield gw
     gw.stop()
