@@ -250,6 +250,7 @@ class Dispatcher:
                         ) -> Served:
         rec = call.record
         async with attempt:
+            attempt.check_lease()
             ctx = self._context(d, call)
             body = self._upstream_body(d, call)
             started = time.monotonic()
@@ -267,6 +268,7 @@ class Dispatcher:
     ) -> Served:
         """Start the upstream stream and wait for its first chunk, so that failures before any
         byte reached the client can still be retried, fall back, or get their own status."""
+        attempt.check_lease()
         ctx = self._context(d, call)
         body = self._upstream_body(d, call)
         started = time.monotonic()

@@ -34,6 +34,7 @@ from router.errors import (
     QueueFull,
     RequestError,
     RequestTimeout,
+    ServiceUnavailable,
 )
 from router.state.base import (
     AdmitRequest,
@@ -82,7 +83,7 @@ class TenantHold:
     first admission, kept through waiting, retries and fallbacks, ended exactly once — with
     the request's last successful attempt when it has one (one script), else on its own."""
 
-    __slots__ = ("ask", "deadline", "ended", "held", "released", "request_id")
+    __slots__ = ("ask", "confirmed", "deadline", "ended", "held", "released", "request_id")
 
     def __init__(self, request_id: str, deadline: float) -> None:
         self.request_id = request_id
@@ -94,6 +95,9 @@ class TenantHold:
         self.ended = False
         self.released: TenantReleased | None = None
         """What the end reported (spend after it, soft budgets crossed)."""
+        self.confirmed = 0.0
+        """Monotonic time from which the reservation is known to last a lease (see
+        `Attempt.check_lease`)."""
 
 
 class Attempt:
@@ -111,6 +115,7 @@ class Attempt:
         "_handed_off",
         "_lanes",
         "_released",
+        "confirmed",
         "cooled",
         "cost",
         "demanded_cooldown",
@@ -146,6 +151,9 @@ class Attempt:
         """What the call cost (nano-USD), charged to the tenant when it succeeds."""
         self.tenant: TenantHold | None = None
         """The request's tenant reservation, ended with this attempt when it succeeds."""
+        self.confirmed = self.started
+        """Monotonic time from which the slot is known to last a lease: when the admission
+        that granted it (or the last renewal seen to extend it) was sent."""
         self._handed_off = False
         self._released = False
 
@@ -169,6 +177,23 @@ class Attempt:
     @property
     def released(self) -> bool:
         return self._released
+
+    def check_lease(self) -> None:
+        """Called just before the upstream call starts. An instance that was frozen or starved
+        of CPU for longer than a lease may have lost its slot (and its tenant reservation) to
+        another instance while it slept: sending now could push the deployment past its limit.
+        Such an attempt gives its slot back uncounted and fails with a 503."""
+        now, lease = time.monotonic(), self._lanes.lease
+        tenant = self.tenant
+        if now - self.confirmed < lease and (
+                tenant is None or not tenant.held or now - tenant.confirmed < lease):
+            return
+        self.outcome, self.tokens_used = "none", 0
+        log.warning("an attempt on %s lost its lease (this instance was paused for %.1fs); "
+                    "not sending it", self.group, now - self.confirmed)
+        raise ServiceUnavailable(
+            f"This gateway instance was paused longer than its {lease:g}s lease and may have "
+            f"lost its slot on model group `{self.group}`; try again.", retry_after=1.0)
 
     # -- ownership ---------------------------------------------------------------------------
     def hand_off(self) -> Attempt:
@@ -212,7 +237,7 @@ class Lanes:
         self,
         state: StateBackend,
         *,
-        lease: float = 5.0,
+        lease: float = 1.2,
         safety_interval: float = 1.0,
         allowed_fails: int = 3,
         cooldown: float = 5.0,
@@ -226,9 +251,10 @@ class Lanes:
         self.max_cooldown = max_cooldown
         self._events: dict[str, asyncio.Event] = {}
         self._waiting: dict[str, set[str]] = defaultdict(set)  # group -> request ids
-        # group -> slot -> (deployment, monotonic time after which it is no longer renewed)
-        self._slots: dict[str, dict[str, tuple[str, float]]] = defaultdict(dict)
+        # group -> slot -> (attempt, monotonic time after which it is no longer renewed)
+        self._slots: dict[str, dict[str, tuple[Attempt, float]]] = defaultdict(dict)
         self._tenant_holds: dict[str, TenantHold] = {}  # request id -> hold
+        self._asked: dict[str, float] = {}  # slot id -> when its last admit call was sent
         self._renewer: asyncio.Task[None] | None = None
         self._started_on: asyncio.AbstractEventLoop | None = None
 
@@ -265,10 +291,12 @@ class Lanes:
         `abandoned()`, when given, returns once the client has gone away; it is watched only
         while the request waits, so a departed client frees its place at once."""
         await self._ensure_started()
+        self._asked[req.slot_id] = time.monotonic()
         result = await self.state.admit(req)
         if isinstance(result, Refused):
             raise TenantRefusal(result)
         if tenant is not None and req.tenant is not None and not isinstance(result, Full):
+            tenant.confirmed = self._asked[req.slot_id]
             self._hold_tenant(tenant)
             req = replace(req, tenant=None)  # asked once: later admissions are the group's
         if isinstance(result, Admitted):
@@ -311,6 +339,7 @@ class Lanes:
                 event.clear()
                 if deadline - time.monotonic() <= 0:
                     continue
+                self._asked[req.slot_id] = time.monotonic()
                 result = await self.state.admit(req)
                 if isinstance(result, Admitted):
                     admitted = True
@@ -339,10 +368,14 @@ class Lanes:
         """Admit `req` (waiting in line as `acquire` does) and hold its slot: the returned
         attempt's lease is renewed until it is released, and at the latest until a lease
         after `deadline`, so that even an attempt nobody ends frees its slot by itself."""
-        admitted, waited = await self.acquire(req, deadline, abandoned, tenant)
-        attempt = Attempt(self, req, admitted, waited)
+        try:
+            admitted, waited = await self.acquire(req, deadline, abandoned, tenant)
+            attempt = Attempt(self, req, admitted, waited)
+            attempt.confirmed = self._asked[req.slot_id]
+        finally:
+            self._asked.pop(req.slot_id, None)
         attempt.tenant = tenant
-        self._slots[req.group][req.slot_id] = (attempt.deployment_id, deadline + self.lease)
+        self._slots[req.group][req.slot_id] = (attempt, deadline + self.lease)
         self._ensure_renewer()
         return attempt
 
@@ -431,17 +464,24 @@ class Lanes:
                     log.error("slot %s of %s was never released; letting its lease expire",
                               slot, group)
                     del held[slot]
-                slots = [(dep, slot) for slot, (dep, _) in held.items()]
-                if not waiters and not slots:
+                attempts = [a for a, _ in held.values()]
+                if not waiters and not attempts:
                     self._waiting.pop(group, None)
                     self._slots.pop(group, None)
                     continue
+                sent = time.monotonic()
                 try:
-                    lost = await self.state.renew(group, waiters, slots, self.lease)
+                    lost = await self.state.renew(
+                        group, waiters, [(a.deployment_id, a.slot_id) for a in attempts],
+                        self.lease)
                 except Exception as exc:  # the next round tries again
                     log.debug("lease renewal failed for %s: %s", group, type(exc).__name__)
                     continue
-                for rid in lost:  # ask again at once: it re-enters the line
+                _confirm(attempts, sent, self.lease)
+                if lost:  # ask again at once: they re-enter the line
+                    log.warning("%d waiters of %s had lost their place in line (this instance "
+                                "did not renew for a lease); they join it again", len(lost), group)
+                for rid in lost:
                     self._wake(rid)
 
     async def _renew_tenants(self, now: float) -> None:
@@ -456,13 +496,26 @@ class Lanes:
         for holds in by_tenant.values():
             ask = holds[0].ask
             assert ask is not None
+            sent = time.monotonic()
             try:
                 await self.state.tenant_renew(ask, [h.request_id for h in holds], self.lease)
             except Exception as exc:  # the next round tries again
                 log.debug("tenant lease renewal failed: %s", type(exc).__name__)
+            else:
+                _confirm(holds, sent, self.lease)
 
     async def depth(self, group: str) -> list[LineDepth]:
         return await self.state.line(group)
+
+
+def _confirm(holders: list[Attempt] | list[TenantHold], sent: float, lease: float) -> None:
+    """A renewal sent at `sent` has answered. The script renews only entries that still exist,
+    so it proves a lease only for holders whose previous lease had not run out when its answer
+    came: it ran before that moment."""
+    now = time.monotonic()
+    for holder in holders:
+        if now - holder.confirmed < lease:
+            holder.confirmed = sent
 
 
 def _full(group: str, full: Full) -> QueueFull:
