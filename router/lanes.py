@@ -48,11 +48,15 @@ from router.state.base import (
     TenantAsk,
     TenantEnd,
     TenantReleased,
+    Waiting,
 )
 
 log = logging.getLogger("laneway.lanes")
 
 __all__ = ["Attempt", "Lanes", "TenantHold", "TenantRefusal", "outcome_of"]
+
+LEAVE_WAIT = 0.25
+"""Seconds a request that leaves the line waits for the state backend to note it."""
 
 KEEP_RESERVATION = -1
 """`tokens_used` of an attempt whose real usage is unknown but the upstream did work on it."""
@@ -291,12 +295,11 @@ class Lanes:
         `abandoned()`, when given, returns once the client has gone away; it is watched only
         while the request waits, so a departed client frees its place at once."""
         await self._ensure_started()
-        self._asked[req.slot_id] = time.monotonic()
-        result = await self.state.admit(req)
+        result = await self._ask(req, deadline)
         if isinstance(result, Refused):
             raise TenantRefusal(result)
         if tenant is not None and req.tenant is not None and not isinstance(result, Full):
-            tenant.confirmed = self._asked[req.slot_id]
+            tenant.confirmed = _sent(result, self._asked[req.slot_id])
             self._hold_tenant(tenant)
             req = replace(req, tenant=None)  # asked once: later admissions are the group's
         if isinstance(result, Admitted):
@@ -339,8 +342,7 @@ class Lanes:
                 event.clear()
                 if deadline - time.monotonic() <= 0:
                     continue
-                self._asked[req.slot_id] = time.monotonic()
-                result = await self.state.admit(req)
+                result = await self._ask(req, deadline)
                 if isinstance(result, Admitted):
                     admitted = True
                     return result, time.monotonic() - started
@@ -354,9 +356,28 @@ class Lanes:
             self._events.pop(req.request_id, None)
             self._waiting[req.group].discard(req.request_id)
             if not admitted:
-                # Leave the line even when this task is being cancelled (client went away).
+                # Leave the line even when this task is being cancelled (client went away),
+                # but hold the answer back only briefly: when Redis does not answer, the
+                # entry's lease runs out by itself.
+                leave = asyncio.ensure_future(self.state.cancel(req.group, req.request_id))
+                leave.add_done_callback(_retrieved)
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self.state.cancel(req.group, req.request_id))
+                    await asyncio.wait_for(asyncio.shield(leave), LEAVE_WAIT)
+
+    async def _ask(self, req: AdmitRequest, deadline: float
+                   ) -> Admitted | Waiting | Full | Refused:
+        """One admit call, bounded by the request's deadline (a slow Redis must not keep a
+        request past its own timeout), noting when it was sent (see `Attempt.check_lease`)."""
+        self._asked[req.slot_id] = time.monotonic()
+        try:
+            async with asyncio.timeout(deadline - time.monotonic()) as bound:
+                return await self.state.admit(req)
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            raise RequestTimeout(
+                f"Request timed out waiting for the shared state of model group "
+                f"`{req.group}`.") from None
 
     async def admit(
         self,
@@ -371,7 +392,7 @@ class Lanes:
         try:
             admitted, waited = await self.acquire(req, deadline, abandoned, tenant)
             attempt = Attempt(self, req, admitted, waited)
-            attempt.confirmed = self._asked[req.slot_id]
+            attempt.confirmed = _sent(admitted, self._asked[req.slot_id])
         finally:
             self._asked.pop(req.slot_id, None)
         attempt.tenant = tenant
@@ -506,6 +527,15 @@ class Lanes:
 
     async def depth(self, group: str) -> list[LineDepth]:
         return await self.state.line(group)
+
+
+def _sent(result: Admitted | Waiting | Refused, asked: float) -> float:
+    return max(asked, result.sent or 0.0) if isinstance(result, Admitted) else asked
+
+
+def _retrieved(task: asyncio.Future[bool]) -> None:
+    if not task.cancelled():
+        task.exception()  # a failed leave is logged by the state backend; nothing to add
 
 
 def _confirm(holders: list[Attempt] | list[TenantHold], sent: float, lease: float) -> None:
