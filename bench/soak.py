@@ -9,7 +9,6 @@ file descriptors, leave keys in Redis, or fail beyond the errors it was asked to
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing
 import os
 import random
@@ -22,6 +21,7 @@ import redis
 
 from tests.faults.helpers import group_config, leftovers
 from tests.faults.storm import storm
+from tests.faults.wire import Connection
 from tests.support.cluster import chat_body
 from tests.support.fake_openai import start_fake_openai
 from tests.support.gateway import Gateway, start_gateway
@@ -67,48 +67,6 @@ def _proc(pid: int) -> tuple[float, int]:
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
-class _Conn:
-    """One keep-alive HTTP/1.1 connection, spoken by hand: httpx costs ~2 ms of client CPU
-    per request, which on two shared cores would measure the client, not the gateways."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, body: dict[str, Any], first_bytes_only: bool = False) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        data = json.dumps(body).encode()
-        self.writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\n"
-                          b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-                          % (len(data), data))
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        headers = head.lower()
-        if first_bytes_only:
-            await self.reader.read(1)
-            self.close()  # the client leaves mid-answer
-        elif b"transfer-encoding: chunked" in headers:
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
-                await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-        else:
-            length = int(headers.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
-            await self.reader.readexactly(length)
-        if b"connection: close" in headers:
-            self.close()
-        return status
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.transport.abort()
-        self.reader = self.writer = None
-
-
 async def _client(urls: list[str], count: int, seed: int, conns: int) -> Counter[str]:
     rng = random.Random(seed)
     kinds = [k for k, _, _ in MIX]
@@ -119,8 +77,7 @@ async def _client(urls: list[str], count: int, seed: int, conns: int) -> Counter
 
     async def one(url: str) -> None:
         nonlocal left
-        host, _, port = url.removeprefix("http://").partition(":")
-        conn = _Conn(host, int(port))
+        conn = Connection(url)
         while left > 0:
             left -= 1
             kind = rng.choices(kinds, weights)[0]
@@ -208,12 +165,32 @@ def bench_soak(requests: int = 300_000, seconds: float = 540.0) -> None:
                 end_keys = set(r.scan_iter(count=1000))
                 left = leftovers(redis_server.url, "soak", "soak-err", "soak-slow")
             finally:
-                for gw in gws:
-                    gw.stop()
+                logs = [gw.stop() for gw in gws]
+                if os.environ.get("SOAK_LOGS"):
+                    Path(os.environ["SOAK_LOGS"]).write_text("\n".join(logs))
+        _report_logs(logs)
         _report(warm, outcome, done, elapsed, base, end, base_keys, end_keys, left, rounds)
     finally:
         r.close()
         redis_server.stop()
+
+
+def _report_logs(logs: list[str]) -> None:
+    """What the gateways logged at WARNING and above, by message (first 100 characters)."""
+    lines: Counter[str] = Counter()
+    for out in logs:
+        for line in out.splitlines():
+            if any(level in line for level in ("WARNING", "ERROR", "CRITICAL", "Traceback")):
+                lines[line[:100]] += 1
+    print(f"gateway log lines at WARNING or above: {sum(lines.values())}")
+    for line, count in lines.most_common(8):
+        print(f"  {count} x {line}")
+    for out in logs:  # where the first traceback ends, if any
+        if "Traceback" in out:
+            start = out.index("Traceback")
+            end = out.find("\n", start)
+            print(out[max(start, end - 1500):end].replace("\\n", "\n"))
+            break
 
 
 def _report(warm: Counter[str], outcome: Counter[str], done: int, elapsed: float,

@@ -499,6 +499,8 @@ class Lanes:
                     log.debug("lease renewal failed for %s: %s", group, type(exc).__name__)
                     continue
                 _confirm(attempts, sent, self.lease)
+                # A waiter admitted or gone while the renewal was on its way is not lost.
+                lost = [rid for rid in lost if rid in self._waiting.get(group, ())]
                 if lost:  # ask again at once: they re-enter the line
                     log.warning("%d waiters of %s had lost their place in line (this instance "
                                 "did not renew for a lease); they join it again", len(lost), group)

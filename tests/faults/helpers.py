@@ -39,8 +39,10 @@ def arrived(upstream: FakeUpstream, model: str, prefix: str) -> list[dict[str, A
 
 async def waiting(gw: Gateway, group: str) -> int:
     """Requests waiting in `group`'s line, as `/queue/status` of `gw` reports it."""
-    async with httpx.AsyncClient(timeout=5) as c:
-        status = (await c.get(f"{gw.url}/queue/status")).json()
+    async with httpx.AsyncClient(timeout=30) as c:
+        r = await c.get(f"{gw.url}/queue/status")
+    status = r.json()
+    assert "groups" in status, f"/queue/status answered {r.status_code}: {r.text[:300]}"
     entry = next((g for g in status["groups"] if g["model_group"] == group), None)
     return int(entry["waiting"]) if entry else 0
 

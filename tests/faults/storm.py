@@ -21,12 +21,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import redis
 
 from router.state.keys import GroupKeys
 from router.state.scripts import script_source
 from tests.faults.helpers import in_flight, leftovers, waiting
+from tests.faults.wire import Connection
 from tests.support.cluster import chat_body
 from tests.support.fake_openai import FakeUpstream
 from tests.support.gateway import Gateway
@@ -42,6 +42,8 @@ class StormResult:
     """Requests that entered the line (the rest were admitted at once)."""
     admissions: int = 0
     inversions: int = 0
+    renewals: int = 0
+    """Lease renewal calls of the group, all instances together, while the line drained."""
     peak: int = 0
     dispatch_ms: list[float] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
@@ -57,7 +59,7 @@ class StormResult:
                 f"{self.inversions} priority inversions; upstream peak {self.peak} in flight; "
                 f"dispatch delay p50 {self.percentile(0.5):.1f} ms, "
                 f"p99 {self.percentile(0.99):.1f} ms over {len(self.dispatch_ms)}; "
-                f"drained in {self.seconds:.1f} s")
+                f"drained in {self.seconds:.1f} s with {self.renewals} lease renewals")
 
 
 class LineLog:
@@ -67,7 +69,8 @@ class LineLog:
         self._redis = redis.Redis.from_url(url)
         self._base = GroupKeys.of(group).base
         self._sha = {hashlib.sha1(script_source(f"{n}.lua").encode()).hexdigest(): n
-                     for n in ("admit", "cancel")}
+                     for n in ("admit", "cancel", "renew")}
+        self.renewals = 0
         self.events: list[tuple[str, str, int]] = []
         """(kind, request id, priority) in Redis' order; kind: ask, enter, admit, leave."""
 
@@ -91,6 +94,8 @@ class LineLog:
                 args = parts[3 + keys:]
                 if self._sha[parts[1]] == "admit":
                     self.events.append(("ask", args[0], int(args[2])))
+                elif self._sha[parts[1]] == "renew":
+                    self.renewals += 1
                 else:
                     self.events.append(("leave", args[0], 0))
         elif parts[0] == "HSET" and parts[1] == f"{self._base}:wmeta":
@@ -138,40 +143,40 @@ async def storm(gws: list[Gateway], upstream: FakeUpstream, redis_url: str, grou
     moments while the line drains. Needs `model` to carry `+gate=<group>`."""
     rng = random.Random(seed)
     out = StormResult()
-    limits = httpx.Limits(max_connections=n + 100, max_keepalive_connections=0)
-    async with httpx.AsyncClient(timeout=600, limits=limits) as c:
-        def send(i: int) -> asyncio.Task[httpx.Response]:
-            body = chat_body(group, f"r{i}", priority=rng.randrange(PRIORITIES))
-            return asyncio.create_task(c.post(f"{gws[i % len(gws)].url}/v1/chat/completions",
-                                              json=body))
 
-        with LineLog(redis_url, group) as log:
-            with upstream.gate(group):
-                tasks = [send(i) for i in range(n)]
-                deadline = time.monotonic() + 30 + n / 50
-                while await waiting(gws[0], group) < n - limit:
-                    if time.monotonic() > deadline:
-                        raise AssertionError("the storm never lined up")
-                    await asyncio.sleep(0.05)
-                opened = time.time()
-            started = time.monotonic()
-            doomed = rng.sample(range(limit, n), int(n * cancel_share))
-            # Spread over about the first half of the drain (a few ms per hand-over).
-            moments = sorted(rng.uniform(0, n / limit * 0.004) for _ in doomed)
+    def send(i: int) -> asyncio.Task[int]:
+        body = chat_body(group, f"r{i}", priority=rng.randrange(PRIORITIES))
+        return asyncio.create_task(Connection(gws[i % len(gws)].url).post(body))
 
-            async def cancel() -> None:
-                for i, moment in zip(doomed, moments, strict=True):
-                    await asyncio.sleep(max(0.0, started + moment - time.monotonic()))
-                    tasks[i].cancel()
+    with LineLog(redis_url, group) as log:
+        with upstream.gate(group):
+            tasks = [send(i) for i in range(n)]
+            deadline = time.monotonic() + 30 + n / 50
+            while await waiting(gws[0], group) < n - limit:
+                if time.monotonic() > deadline:
+                    raise AssertionError("the storm never lined up")
+                await asyncio.sleep(0.05)
+            opened = time.time()
+        started = time.monotonic()
+        doomed = rng.sample(range(limit, n), int(n * cancel_share))
+        # Spread over about the first half of the drain (a few ms per hand-over).
+        moments = sorted(rng.uniform(0, n / limit * 0.004) for _ in doomed)
 
-            canceller = asyncio.create_task(cancel())
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            await canceller
-            out.seconds = time.monotonic() - started
-        out.entered, out.admissions, out.inversions = log.inversions()
+        async def cancel() -> None:
+            for i, moment in zip(doomed, moments, strict=True):
+                await asyncio.sleep(max(0.0, started + moment - time.monotonic()))
+                tasks[i].cancel()
+
+        canceller = asyncio.create_task(cancel())
+        renewed = log.renewals
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await canceller
+        out.seconds = time.monotonic() - started
+        out.renewals = log.renewals - renewed
+    out.entered, out.admissions, out.inversions = log.inversions()
     for r in results:
-        if isinstance(r, httpx.Response):
-            out.statuses[r.status_code] += 1
+        if isinstance(r, int):
+            out.statuses[r] += 1
         elif isinstance(r, asyncio.CancelledError):
             out.cancelled += 1
         else:
