@@ -52,9 +52,9 @@ def bench_load(per_gateway: int = 1000) -> None:
                 result = asyncio.run(storm(gws, up, redis_server.url, group, model,
                                            n=4 * per_gateway, limit=4))
             finally:
-                for gw in gws:
-                    gw.stop()
+                logs = [gw.stop() for gw in gws]
         print(result.summary())
+        _report_logs(logs)
         print(f"left in Redis: {result.leftovers or 'nothing'}")
     finally:
         redis_server.stop()
