@@ -2,6 +2,8 @@
 
     python bench/run.py                 # everything, results printed as Markdown tables
     python bench/run.py --only overhead --seconds 3
+    python bench/run.py --only load     # 4 gateways x 1,000 waiting requests (not in "all")
+    python bench/run.py --only soak     # ~10 minutes of mixed traffic (not in "all")
 
 Load comes from `wrk` (Debian package `wrk`) when installed, else from a Python client (which
 saturates sooner, so its numbers are a lower bound). The gateway runs one worker pinned to CPU 0
@@ -563,11 +565,16 @@ def bench_translation() -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=["overhead", "cold", "redis", "lanes", "cache", "apis"])
+    p.add_argument("--only", choices=["overhead", "cold", "redis", "lanes", "cache", "apis",
+                                      "load", "soak"])
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--cold-python", action="append", metavar="PYTHON",
                    help="interpreter(s) of this Python version to time the cold start with "
                         "(default: this one and /usr/bin/pythonX.Y when present)")
+    p.add_argument("--load-per-gateway", type=int, default=1000)
+    p.add_argument("--soak-requests", type=int, default=300_000)
+    p.add_argument("--soak-seconds", type=float, default=540.0,
+                   help="stop starting new rounds of 10,000 requests after this long")
     args = p.parse_args()
     pythons = args.cold_python or cold_start_pythons()
     runs = {"overhead": lambda: bench_overhead(args.seconds),
@@ -575,6 +582,13 @@ def main() -> None:
             "redis": lambda: bench_redis(args.seconds), "lanes": lambda: bench_lanes(args.seconds),
             "cache": lambda: bench_cache(args.seconds),
             "apis": lambda: (bench_translation(), bench_apis(args.seconds))}
+    long_runs = {"load": lambda: soak.bench_load(args.load_per_gateway),
+                 "soak": lambda: soak.bench_soak(args.soak_requests, args.soak_seconds)}
+    if args.only in long_runs:
+        from bench import soak
+
+        long_runs[args.only]()
+        return
     for name, fn in runs.items():
         if args.only in (None, name):
             fn()

@@ -331,6 +331,7 @@ class Dispatcher:
                         native: Native | None = None) -> Served:
         rec = call.record
         async with attempt:
+            attempt.check_lease()
             ctx = self._context(d, call)
             started = time.monotonic()
             try:
@@ -367,6 +368,7 @@ class Dispatcher:
     ) -> Served:
         """Start the upstream stream and wait for its first chunk, so that failures before any
         byte reached the client can still be retried, fall back, or get their own status."""
+        attempt.check_lease()
         ctx = self._context(d, call)
         started = time.monotonic()
         if native is None:

@@ -34,6 +34,7 @@ from router.errors import (
     QueueFull,
     RequestError,
     RequestTimeout,
+    ServiceUnavailable,
 )
 from router.state.base import (
     AdmitRequest,
@@ -47,11 +48,15 @@ from router.state.base import (
     TenantAsk,
     TenantEnd,
     TenantReleased,
+    Waiting,
 )
 
 log = logging.getLogger("laneway.lanes")
 
 __all__ = ["Attempt", "Lanes", "TenantHold", "TenantRefusal", "outcome_of"]
+
+LEAVE_WAIT = 0.25
+"""Seconds a request that leaves the line waits for the state backend to note it."""
 
 KEEP_RESERVATION = -1
 """`tokens_used` of an attempt whose real usage is unknown but the upstream did work on it."""
@@ -82,7 +87,7 @@ class TenantHold:
     first admission, kept through waiting, retries and fallbacks, ended exactly once — with
     the request's last successful attempt when it has one (one script), else on its own."""
 
-    __slots__ = ("ask", "deadline", "ended", "held", "released", "request_id")
+    __slots__ = ("ask", "confirmed", "deadline", "ended", "held", "released", "request_id")
 
     def __init__(self, request_id: str, deadline: float) -> None:
         self.request_id = request_id
@@ -94,6 +99,9 @@ class TenantHold:
         self.ended = False
         self.released: TenantReleased | None = None
         """What the end reported (spend after it, soft budgets crossed)."""
+        self.confirmed = 0.0
+        """Monotonic time from which the reservation is known to last a lease (see
+        `Attempt.check_lease`)."""
 
 
 class Attempt:
@@ -111,6 +119,7 @@ class Attempt:
         "_handed_off",
         "_lanes",
         "_released",
+        "confirmed",
         "cooled",
         "cost",
         "demanded_cooldown",
@@ -151,6 +160,9 @@ class Attempt:
         self.fair_tenant = req.fair_tenant
         self.fair_delta = 0
         """Real weighted tokens minus the fair-share estimate charged at admission."""
+        self.confirmed = self.started
+        """Monotonic time from which the slot is known to last a lease: when the admission
+        that granted it (or the last renewal seen to extend it) was sent."""
         self._handed_off = False
         self._released = False
 
@@ -174,6 +186,23 @@ class Attempt:
     @property
     def released(self) -> bool:
         return self._released
+
+    def check_lease(self) -> None:
+        """Called just before the upstream call starts. An instance that was frozen or starved
+        of CPU for longer than a lease may have lost its slot (and its tenant reservation) to
+        another instance while it slept: sending now could push the deployment past its limit.
+        Such an attempt gives its slot back uncounted and fails with a 503."""
+        now, lease = time.monotonic(), self._lanes.lease
+        tenant = self.tenant
+        if now - self.confirmed < lease and (
+                tenant is None or not tenant.held or now - tenant.confirmed < lease):
+            return
+        self.outcome, self.tokens_used = "none", 0
+        log.warning("an attempt on %s lost its lease (this instance was paused for %.1fs); "
+                    "not sending it", self.group, now - self.confirmed)
+        raise ServiceUnavailable(
+            f"This gateway instance was paused longer than its {lease:g}s lease and may have "
+            f"lost its slot on model group `{self.group}`; try again.", retry_after=1.0)
 
     # -- ownership ---------------------------------------------------------------------------
     def hand_off(self) -> Attempt:
@@ -217,7 +246,7 @@ class Lanes:
         self,
         state: StateBackend,
         *,
-        lease: float = 5.0,
+        lease: float = 1.2,
         safety_interval: float = 1.0,
         allowed_fails: int = 3,
         cooldown: float = 5.0,
@@ -231,9 +260,10 @@ class Lanes:
         self.max_cooldown = max_cooldown
         self._events: dict[str, asyncio.Event] = {}
         self._waiting: dict[str, set[str]] = defaultdict(set)  # group -> request ids
-        # group -> slot -> (deployment, monotonic time after which it is no longer renewed)
-        self._slots: dict[str, dict[str, tuple[str, float]]] = defaultdict(dict)
+        # group -> slot -> (attempt, monotonic time after which it is no longer renewed)
+        self._slots: dict[str, dict[str, tuple[Attempt, float]]] = defaultdict(dict)
         self._tenant_holds: dict[str, TenantHold] = {}  # request id -> hold
+        self._asked: dict[str, float] = {}  # slot id -> when its last admit call was sent
         self._renewer: asyncio.Task[None] | None = None
         self._started_on: asyncio.AbstractEventLoop | None = None
 
@@ -270,10 +300,11 @@ class Lanes:
         `abandoned()`, when given, returns once the client has gone away; it is watched only
         while the request waits, so a departed client frees its place at once."""
         await self._ensure_started()
-        result = await self.state.admit(req)
+        result = await self._ask(req, deadline)
         if isinstance(result, Refused):
             raise TenantRefusal(result)
         if tenant is not None and req.tenant is not None and not isinstance(result, Full):
+            tenant.confirmed = _sent(result, self._asked[req.slot_id])
             self._hold_tenant(tenant)
             req = replace(req, tenant=None)  # asked once: later admissions are the group's
         if isinstance(result, Admitted):
@@ -316,7 +347,7 @@ class Lanes:
                 event.clear()
                 if deadline - time.monotonic() <= 0:
                     continue
-                result = await self.state.admit(req)
+                result = await self._ask(req, deadline)
                 if isinstance(result, Admitted):
                     admitted = True
                     return result, time.monotonic() - started
@@ -330,9 +361,28 @@ class Lanes:
             self._events.pop(req.request_id, None)
             self._waiting[req.group].discard(req.request_id)
             if not admitted:
-                # Leave the line even when this task is being cancelled (client went away).
+                # Leave the line even when this task is being cancelled (client went away),
+                # but hold the answer back only briefly: when Redis does not answer, the
+                # entry's lease runs out by itself.
+                leave = asyncio.ensure_future(self.state.cancel(req.group, req.request_id))
+                leave.add_done_callback(_retrieved)
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self.state.cancel(req.group, req.request_id))
+                    await asyncio.wait_for(asyncio.shield(leave), LEAVE_WAIT)
+
+    async def _ask(self, req: AdmitRequest, deadline: float
+                   ) -> Admitted | Waiting | Full | Refused:
+        """One admit call, bounded by the request's deadline (a slow Redis must not keep a
+        request past its own timeout), noting when it was sent (see `Attempt.check_lease`)."""
+        self._asked[req.slot_id] = time.monotonic()
+        try:
+            async with asyncio.timeout(deadline - time.monotonic()) as bound:
+                return await self.state.admit(req)
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            raise RequestTimeout(
+                f"Request timed out waiting for the shared state of model group "
+                f"`{req.group}`.") from None
 
     async def admit(
         self,
@@ -344,10 +394,14 @@ class Lanes:
         """Admit `req` (waiting in line as `acquire` does) and hold its slot: the returned
         attempt's lease is renewed until it is released, and at the latest until a lease
         after `deadline`, so that even an attempt nobody ends frees its slot by itself."""
-        admitted, waited = await self.acquire(req, deadline, abandoned, tenant)
-        attempt = Attempt(self, req, admitted, waited)
+        try:
+            admitted, waited = await self.acquire(req, deadline, abandoned, tenant)
+            attempt = Attempt(self, req, admitted, waited)
+            attempt.confirmed = _sent(admitted, self._asked[req.slot_id])
+        finally:
+            self._asked.pop(req.slot_id, None)
         attempt.tenant = tenant
-        self._slots[req.group][req.slot_id] = (attempt.deployment_id, deadline + self.lease)
+        self._slots[req.group][req.slot_id] = (attempt, deadline + self.lease)
         self._ensure_renewer()
         return attempt
 
@@ -438,17 +492,26 @@ class Lanes:
                     log.error("slot %s of %s was never released; letting its lease expire",
                               slot, group)
                     del held[slot]
-                slots = [(dep, slot) for slot, (dep, _) in held.items()]
-                if not waiters and not slots:
+                attempts = [a for a, _ in held.values()]
+                if not waiters and not attempts:
                     self._waiting.pop(group, None)
                     self._slots.pop(group, None)
                     continue
+                sent = time.monotonic()
                 try:
-                    lost = await self.state.renew(group, waiters, slots, self.lease)
+                    lost = await self.state.renew(
+                        group, waiters, [(a.deployment_id, a.slot_id) for a in attempts],
+                        self.lease)
                 except Exception as exc:  # the next round tries again
                     log.debug("lease renewal failed for %s: %s", group, type(exc).__name__)
                     continue
-                for rid in lost:  # ask again at once: it re-enters the line
+                _confirm(attempts, sent, self.lease)
+                # A waiter admitted or gone while the renewal was on its way is not lost.
+                lost = [rid for rid in lost if rid in self._waiting.get(group, ())]
+                if lost:  # ask again at once: they re-enter the line
+                    log.warning("%d waiters of %s had lost their place in line (this instance "
+                                "did not renew for a lease); they join it again", len(lost), group)
+                for rid in lost:
                     self._wake(rid)
 
     async def _renew_tenants(self, now: float) -> None:
@@ -463,13 +526,35 @@ class Lanes:
         for holds in by_tenant.values():
             ask = holds[0].ask
             assert ask is not None
+            sent = time.monotonic()
             try:
                 await self.state.tenant_renew(ask, [h.request_id for h in holds], self.lease)
             except Exception as exc:  # the next round tries again
                 log.debug("tenant lease renewal failed: %s", type(exc).__name__)
+            else:
+                _confirm(holds, sent, self.lease)
 
     async def depth(self, group: str) -> list[LineDepth]:
         return await self.state.line(group)
+
+
+def _sent(result: Admitted | Waiting | Refused, asked: float) -> float:
+    return max(asked, result.sent or 0.0) if isinstance(result, Admitted) else asked
+
+
+def _retrieved(task: asyncio.Future[bool]) -> None:
+    if not task.cancelled():
+        task.exception()  # a failed leave is logged by the state backend; nothing to add
+
+
+def _confirm(holders: list[Attempt] | list[TenantHold], sent: float, lease: float) -> None:
+    """A renewal sent at `sent` has answered. The script renews only entries that still exist,
+    so it proves a lease only for holders whose previous lease had not run out when its answer
+    came: it ran before that moment."""
+    now = time.monotonic()
+    for holder in holders:
+        if now - holder.confirmed < lease:
+            holder.confirmed = sent
 
 
 def _full(group: str, full: Full) -> QueueFull:

@@ -49,7 +49,11 @@ class RouterOptions:
     max_queue_size: Mapping[str, int] = field(default_factory=dict)
     """Keys: "default", a group name, or "priority:<n>"; -1 = unlimited. A group with no entry
     (and no "default") gets DEFAULT_MAX_QUEUE_SIZE; a priority with no entry has no own limit."""
-    queue_lease: float = 5.0
+    queue_lease: float = 1.2
+    """Seconds a waiter's place in line and an in-flight slot last without renewal (renewed
+    every lease/3 while their request lives). A crashed or frozen instance's capacity comes
+    back within a lease plus one renewal period of the survivors (their renewal clears its
+    dead waiters): 1.6 s, inside the 2 s promised."""
     polling_interval: float | None = None
     drop_params: bool = False
     default_max_parallel_requests: int | None = None

@@ -51,6 +51,9 @@ class Candidate:
 class Admitted:
     index: int
     """Position of the chosen deployment in the candidates passed to `admit`."""
+    sent: float | None = None
+    """When (time.monotonic()) the call that admitted it was sent, if later than the caller
+    asked: fail-open answers from process memory after Redis failed to."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from router.errors import ServiceUnavailable
@@ -78,7 +79,15 @@ class FailOpenState:
         await self._either(lambda s: s.ping())
 
     async def admit(self, req: AdmitRequest) -> Admitted | Waiting | Full | Refused:
-        return await self._either(lambda s: s.admit(req))
+        async def admit(state: Any) -> Admitted | Waiting | Full | Refused:
+            sent = time.monotonic()
+            result = await state.admit(req)
+            if state is self.fallback and isinstance(result, Admitted):
+                # Its lease runs from now, not from the Redis call that failed first.
+                result = replace(result, sent=sent)
+            return result
+
+        return await self._either(admit)
 
     async def release(self, rel: Release) -> float:
         return await self._either(lambda s: s.release(rel))

@@ -11,6 +11,7 @@ connect, TLS for `rediss://`, and one channel subscription on a connection of it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import ssl
 from collections import deque
@@ -24,6 +25,9 @@ import hiredis
 __all__ = ["RedisUnavailable", "RespClient", "ScriptError"]
 
 MessageCallback = Callable[[str], None]
+SUBSCRIBER_PING = 1.0
+"""Seconds between liveness checks of the wake-up subscription (one PING each, per process,
+while it is subscribed)."""
 
 
 class RedisUnavailable(ConnectionError):
@@ -89,6 +93,8 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.reader = hiredis.Reader()
         self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.sent: deque[float] = deque()
+        """When each waiting call was written (loop time), oldest first."""
         self.transport: asyncio.Transport | None = None
         self.closed = False
 
@@ -98,20 +104,36 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
-            future = self.waiting.popleft()
-            if not future.done():  # a caller that gave up still owns its place in the order
-                future.set_result(reply)
+            self.settle(reply)
+
+    def settle(self, reply: Any) -> None:
+        """The oldest waiting call's answer."""
+        if not self.waiting:  # nothing was asked: the stream cannot be trusted
+            self.close()
+            return
+        future = self.waiting.popleft()
+        self.sent.popleft()
+        if not future.done():  # a caller that gave up still owns its place in the order
+            future.set_result(reply)
+
+    def stale(self, now: float, limit: float) -> bool:
+        """A call has waited longer than any caller waits: the link is dead or hopelessly
+        behind, and every call written after it would wait as long."""
+        return bool(self.sent) and now - self.sent[0] > limit
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.sent.clear()
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
                 future.set_exception(RedisUnavailable("the connection to Redis was lost"))
 
     def call(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self.waiting.append(future)
+        self.sent.append(loop.time())
         assert self.transport is not None
         self.transport.write(_encode(args))
         return future
@@ -135,10 +157,8 @@ class _Subscriber(_Connection):
         while (reply := self.reader.gets()) is not False:
             if isinstance(reply, list) and reply and reply[0] == b"message":
                 self.on_message(reply[2].decode())
-            elif self.waiting:  # the answer to AUTH, SELECT or SUBSCRIBE
-                future = self.waiting.popleft()
-                if not future.done():
-                    future.set_result(reply)
+            elif self.waiting:  # the answer to AUTH, SELECT, SUBSCRIBE or PING
+                self.settle(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -200,20 +220,35 @@ class RespClient:
         return await self.execute("EVALSHA", sha, len(keys), *keys, *args, asking=asking)
 
     async def subscribe(self, channel: str, on_message: MessageCallback) -> None:
-        """Deliver the channel's messages to `on_message` until the connection is lost (then
-        return; the caller reconnects) or this task is cancelled."""
+        """Deliver the channel's messages to `on_message` until the connection is lost or
+        stops answering (then return; the caller reconnects) or this task is cancelled."""
         conn = await self._open(lambda: _Subscriber(on_message))
         assert isinstance(conn, _Subscriber)
         try:
             await self._checked(conn, ("SUBSCRIBE", channel))
-            await conn.lost
+            while not conn.lost.done():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SUBSCRIBER_PING):
+                        await asyncio.shield(conn.lost)
+                    return
+                # A connection that died without a word (a black hole, a middlebox that
+                # forgot it, a node replaced behind a proxy) would never deliver another
+                # wake-up, and nothing else is ever sent on it: ask it to answer.
+                try:
+                    await self._checked(conn, ("PING",))
+                except RedisUnavailable:
+                    return
         finally:
             conn.close()
 
     async def _connection(self) -> _Connection:
         conn = self._conn
         if conn is not None and not conn.closed:
-            return conn
+            # Calls abandoned by their callers (a request's own deadline) do not close the
+            # connection; one that has gone unanswered past the call timeout shows it is dead.
+            if not conn.stale(asyncio.get_running_loop().time(), self._op_timeout):
+                return conn
+            conn.close()
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
@@ -246,8 +281,12 @@ class RespClient:
         return conn
 
     async def _checked(self, conn: _Connection, args: tuple[Any, ...]) -> None:
-        async with asyncio.timeout(self._op_timeout):
-            reply = await conn.call(args)
+        try:
+            async with asyncio.timeout(self._op_timeout):
+                reply = await conn.call(args)
+        except TimeoutError:
+            conn.close()
+            raise RedisUnavailable(f"Redis did not answer {args[0]} in time") from None
         if isinstance(reply, hiredis.ReplyError):
             # The reply text names the failing command, never the password we sent.
             raise RedisUnavailable(f"Redis refused {args[0]}: {reply}")

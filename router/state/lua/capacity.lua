@@ -20,7 +20,7 @@ local function prune_tokens(tpm, tok, now)
       redis.call('HDEL', tok, slot)
     end
     redis.call('ZREMRANGEBYSCORE', tpm, '-inf', now - WINDOW)
-    redis.call('HINCRBY', tok, '=total', -sum)
+    redis.call('HINCRBY', tok, '=total', 0 - sum)  -- never -0: Redis refuses "-0" as an integer
   end
   return tonumber(redis.call('HGET', tok, '=total')) or 0
 end

@@ -144,7 +144,7 @@ local function tenant_release(ents, rid, used, cost, now, undo)
       if undo then
         redis.call('ZREM', tpm, rid)
         redis.call('HDEL', tok, rid)
-        redis.call('HINCRBY', tok, '=total', -reserved)
+        redis.call('HINCRBY', tok, '=total', 0 - reserved)  -- not -reserved: "-0" is no integer to Redis
       elseif used >= 0 then
         redis.call('HSET', tok, rid, used)
         redis.call('HINCRBY', tok, '=total', used - reserved)
@@ -159,7 +159,7 @@ local function tenant_release(ents, rid, used, cost, now, undo)
     local held = tonumber(redis.call('HGET', e.spend, 'r:' .. rid))
     if held ~= nil then
       redis.call('HDEL', e.spend, 'r:' .. rid)
-      redis.call('HINCRBY', e.spend, 'r', -held)
+      redis.call('HINCRBY', e.spend, 'r', 0 - held)
     end
     local start = tenant_period(e, now)
     local spent = tonumber(redis.call('HGET', e.spend, 's')) or 0
