@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from types import TracebackType
+from typing import Any
 
 from router.errors import (
     AuthenticationFailed,
@@ -374,15 +375,39 @@ class Lanes:
         """One admit call, bounded by the request's deadline (a slow Redis must not keep a
         request past its own timeout), noting when it was sent (see `Attempt.check_lease`)."""
         self._asked[req.slot_id] = time.monotonic()
+        pending = asyncio.ensure_future(self.state.admit(req))
         try:
             async with asyncio.timeout(deadline - time.monotonic()) as bound:
-                return await self.state.admit(req)
+                return await asyncio.shield(pending)
         except TimeoutError:
             if not bound.expired():
                 raise
+            # The call may still be answered, admitting a request nobody waits for: whatever
+            # it reserves is given back as soon as it arrives.
+            pending.add_done_callback(lambda done: self._undo_late(req, done))
             raise RequestTimeout(
                 f"Request timed out waiting for the shared state of model group "
                 f"`{req.group}`.") from None
+        except BaseException:
+            pending.add_done_callback(lambda done: self._undo_late(req, done))
+            raise
+
+    def _undo_late(self, req: AdmitRequest, done: asyncio.Future[Any]) -> None:
+        """Give back what an admission answered after its request stopped waiting reserved."""
+        if done.cancelled() or done.exception() is not None:
+            return
+        result = done.result()
+        undo: list[Awaitable[Any]] = []
+        if isinstance(result, Admitted):
+            dep = req.candidates[result.index].deployment_id
+            undo.append(self.state.release(Release(req.group, dep, req.slot_id, tokens_used=0,
+                                                   outcome="none")))
+        elif isinstance(result, Waiting):
+            undo.append(self.state.cancel(req.group, req.request_id))
+        if req.tenant is not None and isinstance(result, Admitted | Waiting):
+            undo.append(self.state.tenant_release(TenantEnd(req.tenant, req.request_id, 0, 0)))
+        for step in undo:
+            asyncio.ensure_future(step).add_done_callback(_retrieved)
 
     async def admit(
         self,

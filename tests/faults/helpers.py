@@ -70,10 +70,14 @@ def leftovers(redis_url: str, *groups: str, tenants: bool = False) -> list[str]:
         for pattern in patterns:
             for raw in r.scan_iter(match=pattern.replace("[", "\\["), count=1000):
                 key = raw.decode()
-                if key.endswith((":line", ":wmeta")):
-                    size = r.zcard(key) if key.endswith(":line") else r.hlen(key)
-                    if size:
+                if key.endswith(":line"):
+                    if size := r.zcard(key):
                         found.append(f"{key}: {size} entries")
+                elif key.endswith(":wmeta"):
+                    # Besides waiters' arrivals it keeps the fair-share clock ("=V", "f:<tenant>").
+                    waiters = [f for f in r.hkeys(key) if not f.startswith((b"=", b"f:"))]
+                    if waiters:
+                        found.append(f"{key}: {len(waiters)} entries")
                 elif key.endswith((":wlease", ":run")):
                     live = r.zcount(key, f"({now}", "+inf")
                     if live:

@@ -101,7 +101,8 @@ class LineLog:
                     self.renewals += 1
                 else:
                     self.events.append(("leave", args[0], 0))
-        elif parts[0] == "HSET" and parts[1] == f"{self._base}:wmeta":
+        elif parts[0] == "HSET" and parts[1] == f"{self._base}:wmeta" and not parts[2].startswith(
+                ("=", "f:", "t:")):  # a waiter's arrival, not the fair-share clock
             self.events.append(("enter", parts[2], 0))
         elif parts[0] == "ZADD" and parts[1].startswith(f"{self._base}:d:") and (
                 parts[1].endswith(":rpm")):
