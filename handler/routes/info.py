@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from handler.auth import principal_of
 from handler.openapi import TOKEN_COUNTER_SCHEMA
+from handler.streaming import json_response
 from handler.validation import parse_body, validate_messages, validate_prompt
 from router.errors import BadRequest, RequestError
 from router.router import Router
@@ -21,31 +20,27 @@ STARTED = int(time.time())
 """When this process started: the `created` time of the models it lists."""
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
-
-
 def add_info_routes(app: FastAPI, router: Router) -> None:
     async def models(request: Request) -> Response:
         names = router.model_names_for(principal_of(request))
         data = [{"id": name, "object": "model", "created": STARTED, "owned_by": "laneway"}
                 for name in names]
-        return _json({"object": "list", "data": data})
+        return json_response({"object": "list", "data": data})
 
     async def model_info(request: Request) -> Response:
         allowed = set(router.model_names_for(principal_of(request)))
-        return _json({"data": [d.public_info() for d in router.deployments()
+        return json_response({"data": [d.public_info() for d in router.deployments()
                                if d.model_name in allowed or principal_of(request).unrestricted]})
 
     async def liveliness(request: Request) -> Response:
-        return _json({"status": "alive"})
+        return json_response({"status": "alive"})
 
     async def readiness(request: Request) -> Response:
         try:
             await router.state.ping()
         except RequestError:
-            return _json({"status": "unhealthy", "state": router.state.name}, 503)
-        return _json({"status": "healthy", "state": router.state.name})
+            return json_response({"status": "unhealthy", "state": router.state.name}, 503)
+        return json_response({"status": "healthy", "state": router.state.name})
 
     async def health(request: Request) -> Response:
         try:
@@ -53,7 +48,7 @@ def add_info_routes(app: FastAPI, router: Router) -> None:
             state_ok = True
         except RequestError:
             state_ok = False
-        return _json({
+        return json_response({
             "status": "healthy" if state_ok else "unhealthy",
             "state": {"backend": router.state.name, "reachable": state_ok},
             "model_groups": router.model_names(),
@@ -73,7 +68,8 @@ def add_info_routes(app: FastAPI, router: Router) -> None:
                     for d in depth
                 ],
             })
-        return _json({"object": "queue.status", "state": router.state.name, "groups": groups})
+        return json_response({"object": "queue.status", "state": router.state.name,
+                              "groups": groups})
 
     async def token_counter(request: Request) -> Response:
         body = parse_body(await request.body())
@@ -96,7 +92,7 @@ def add_info_routes(app: FastAPI, router: Router) -> None:
                      and not isinstance(prompt[0], str) else counter.text(prompt))
         else:
             raise BadRequest("Send `messages` (a list) or `prompt`.", param="messages")
-        return _json({"total_tokens": total, "request_model": model,
+        return json_response({"total_tokens": total, "request_model": model,
                       "model_used": deployment.model, "tokenizer_type": counter.name})
 
     routes = [

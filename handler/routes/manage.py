@@ -6,12 +6,11 @@ import math
 import re
 from typing import Any
 
-import orjson
 from fastapi import Request
-from starlette.responses import Response
 
 from handler.auth import principal_of
 from handler.routes.inference import parse_body
+from handler.streaming import json_response
 from router.errors import BadRequest, PermissionDenied
 from router.router import Router
 from router.tenants.records import hash_key
@@ -20,10 +19,6 @@ __all__ = ["Manager", "json_response"]
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 MAX_PAGE_SIZE = 100
-
-
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
 def key_hash_of(value: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -20,6 +19,7 @@ from handler.auth import principal_of
 from handler.errors import anthropic_error_body
 from handler.limits import HttpLimits
 from handler.routes.inference import headers_for, until_disconnect
+from handler.streaming import json_response
 from handler.surface import (
     HeaderForwarding,
     priority_of,
@@ -36,10 +36,6 @@ __all__ = ["add_messages_routes"]
 
 JSON = dict[str, Any]
 _OWN = LANEWAY_FIELDS - {"metadata"}
-
-
-def _json(data: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), headers=headers, media_type="application/json")
 
 
 def _model(body: JSON) -> str:
@@ -77,7 +73,7 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
                    "request-id": rid}
         if isinstance(served.response, dict):
             reply = served.response if served.native else tr.from_chat(served.response, model)
-            return _json(reply, headers)
+            return json_response(reply, headers=headers)
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
         events = served.response if served.native else _translated(served, tr.MessagesStream(
@@ -97,7 +93,7 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
         check_access(principal_of(request), model, group)
         counter = group.deployments[0].token_counter()
         total = counter.messages(chat["messages"], chat.get("tools"))
-        return _json({"input_tokens": total})
+        return json_response({"input_tokens": total})
 
     for prefix in ("", "/v1"):
         app.add_api_route(f"{prefix}/messages", create, methods=["POST"])

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 
 from handler.auth import principal_of
 from handler.limits import HttpLimits
 from handler.routes.inference import headers_for, until_disconnect
+from handler.streaming import json_response
 from handler.surface import (
     HeaderForwarding,
     priority_of,
@@ -38,10 +38,6 @@ __all__ = ["add_responses_routes"]
 
 JSON = dict[str, Any]
 _OWN = LANEWAY_FIELDS - {"metadata"}
-
-
-def _json(data: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), headers=headers, media_type="application/json")
 
 
 def _not_found(response_id: str) -> NotFound:
@@ -120,11 +116,11 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         response_id = tr.new_id()
         if isinstance(served.response, dict):
             if served.native:
-                return _json(served.response, headers)
+                return json_response(served.response, headers=headers)
             reply = tr.from_chat(served.response, body, response_id)
             if keep:
                 await store.save(owner, reply, [*asked, tr.assistant_message(reply)])
-            return _json(reply, headers)
+            return json_response(reply, headers=headers)
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
         events: AsyncIterator[Any]
@@ -145,7 +141,7 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         stored = await store_of().load(owner_of(principal_of(request)), response_id)
         if stored is None:
             raise _not_found(response_id)
-        return _json(stored.response)
+        return json_response(stored.response)
 
     async def delete(request: Request) -> Response:
         from router.translate.store import owner_of
@@ -153,7 +149,7 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         response_id = request.path_params["response_id"]
         if not await store_of().delete(owner_of(principal_of(request)), response_id):
             raise _not_found(response_id)
-        return _json({"id": response_id, "object": "response.deleted", "deleted": True})
+        return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 
     for prefix in ("", "/v1"):
         app.add_api_route(f"{prefix}/responses", create, methods=["POST"])

@@ -64,15 +64,8 @@ class OllamaProvider:
         request["stream"] = True
         ids = _Ids()
         yield ids.chunk({"role": "assistant", "content": ""})
-        async with open_stream(ctx, deployment, self._url(deployment, path), request,
-                               self._headers(deployment), json_ok=True) as resp:
-            with reply_shape(deployment):
-                async for line in iter_ndjson(resp):
-                    if "error" in line:
-                        raise UpstreamError(redact(f"ollama/{deployment.model}: {line['error']}",
-                                                   deployment.secrets))
-                    for chunk in _stream_chunks(line, ids):
-                        yield chunk
+        async for chunk in self._chunks(deployment, path, request, ctx, ids):
+            yield chunk
 
     async def text_completion(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         request = self._generate_request(deployment, body, ctx)
@@ -86,7 +79,13 @@ class OllamaProvider:
     ) -> AsyncIterator[JSON]:
         request = {**self._generate_request(deployment, body, ctx), "stream": True}
         ids = _Ids()
-        async with open_stream(ctx, deployment, self._url(deployment, "api/generate"), request,
+        async for chunk in self._chunks(deployment, "api/generate", request, ctx, ids):
+            yield text_chunk_from_chat(chunk)
+
+    async def _chunks(self, deployment: Deployment, path: str, request: JSON,
+                      ctx: CallContext, ids: _Ids) -> AsyncIterator[JSON]:
+        """OpenAI chat chunks of one streamed Ollama call (NDJSON lines, errors mapped)."""
+        async with open_stream(ctx, deployment, self._url(deployment, path), request,
                                self._headers(deployment), json_ok=True) as resp:
             with reply_shape(deployment):
                 async for line in iter_ndjson(resp):
@@ -94,7 +93,7 @@ class OllamaProvider:
                         raise UpstreamError(redact(f"ollama/{deployment.model}: {line['error']}",
                                                    deployment.secrets))
                     for chunk in _stream_chunks(line, ids):
-                        yield text_chunk_from_chat(chunk)
+                        yield chunk
 
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         body = reject_unsupported(without_neutral(body), _EMBED_SUPPORTED, "ollama",
