@@ -51,9 +51,20 @@ class RawUpstream:
         self.replies[key] = reply
 
     def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
+        """Close the server and end every open connection's handler before the loop closes, so
+        no handler is left to be finalised later against a closed loop."""
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
     def __enter__(self) -> RawUpstream:
         return self
