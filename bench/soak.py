@@ -9,6 +9,7 @@ file descriptors, leave keys in Redis, or fail beyond the errors it was asked to
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 import os
 import random
@@ -181,7 +182,12 @@ def _report_logs(logs: list[str]) -> None:
     for out in logs:
         for line in out.splitlines():
             if any(level in line for level in ("WARNING", "ERROR", "CRITICAL", "Traceback")):
-                lines[line[:100]] += 1
+                try:  # grouped by message, not by the moment it was logged
+                    record = json.loads(line)
+                    line = f"{record['level']} {record['logger']}: {record['message']}"
+                except (ValueError, KeyError, TypeError):
+                    pass
+                lines[line[:160]] += 1
     print(f"gateway log lines at WARNING or above: {sum(lines.values())}")
     for line, count in lines.most_common(8):
         print(f"  {count} x {line}")

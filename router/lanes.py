@@ -21,7 +21,7 @@ import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
@@ -503,41 +503,56 @@ class Lanes:
             self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
 
     async def _renew_forever(self) -> None:
+        # Rounds keep their schedule (one every third of a lease, however long a round's calls
+        # take), and a round's calls go out together: one slow group does not hold back the
+        # renewals of the others, nor the next round.
         period = self.lease / 3
-        while any(self._waiting.values()) or any(self._slots.values()) or self._tenant_holds:
-            await asyncio.sleep(period)
-            now = time.monotonic()
-            await self._renew_tenants(now)
-            for group in list(set(self._waiting) | set(self._slots)):
-                waiters = list(self._waiting.get(group, ()))
-                held = self._slots.get(group, {})
-                for slot in [s for s, (_, until) in held.items() if until < now]:
-                    # Held past its request's deadline: a bug left it unreleased. Stop
-                    # renewing it, so the fleet gets the capacity back within a lease.
-                    log.error("slot %s of %s was never released; letting its lease expire",
-                              slot, group)
-                    del held[slot]
-                attempts = [a for a, _ in held.values()]
-                if not waiters and not attempts:
-                    self._waiting.pop(group, None)
-                    self._slots.pop(group, None)
-                    continue
-                sent = time.monotonic()
-                try:
-                    lost = await self.state.renew(
-                        group, waiters, [(a.deployment_id, a.slot_id) for a in attempts],
-                        self.lease)
-                except Exception as exc:  # the next round tries again
-                    log.debug("lease renewal failed for %s: %s", group, type(exc).__name__)
-                    continue
-                _confirm(attempts, sent, self.lease)
-                # A waiter admitted or gone while the renewal was on its way is not lost.
-                lost = [rid for rid in lost if rid in self._waiting.get(group, ())]
-                if lost:  # ask again at once: they re-enter the line
-                    log.warning("%d waiters of %s had lost their place in line (this instance "
-                                "did not renew for a lease); they join it again", len(lost), group)
-                for rid in lost:
-                    self._wake(rid)
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        rounds: set[asyncio.Task[None]] = set()
+        try:
+            while any(self._waiting.values()) or any(self._slots.values()) or self._tenant_holds:
+                due = max(due + period, loop.time())
+                await asyncio.sleep(due - loop.time())
+                now = time.monotonic()
+                calls = [self._renew_tenants(now)]
+                for group in list(set(self._waiting) | set(self._slots)):
+                    calls.append(self._renew_group(group, now))
+                task = loop.create_task(_gather(calls))
+                rounds.add(task)
+                task.add_done_callback(rounds.discard)
+        finally:
+            for task in rounds:
+                task.cancel()
+
+    async def _renew_group(self, group: str, now: float) -> None:
+        waiters = list(self._waiting.get(group, ()))
+        held = self._slots.get(group, {})
+        for slot in [s for s, (_, until) in held.items() if until < now]:
+            # Held past its request's deadline: a bug left it unreleased. Stop renewing it, so
+            # the fleet gets the capacity back within a lease.
+            log.error("slot %s of %s was never released; letting its lease expire", slot, group)
+            del held[slot]
+        attempts = [a for a, _ in held.values()]
+        if not waiters and not attempts:
+            self._waiting.pop(group, None)
+            self._slots.pop(group, None)
+            return
+        sent = time.monotonic()
+        try:
+            lost = await self.state.renew(
+                group, waiters, [(a.deployment_id, a.slot_id) for a in attempts], self.lease)
+        except Exception as exc:  # the next round tries again
+            log.debug("lease renewal failed for %s: %s", group, type(exc).__name__)
+            return
+        _confirm(attempts, sent, self.lease)
+        # A waiter admitted or gone while the renewal was on its way is not lost.
+        lost = [rid for rid in lost if rid in self._waiting.get(group, ())]
+        if lost:  # ask again at once: they re-enter the line
+            log.warning("%d waiters of %s had lost their place in line (this instance did not "
+                        "renew for a lease); they join it again", len(lost), group)
+        for rid in lost:
+            self._wake(rid)
 
     async def _renew_tenants(self, now: float) -> None:
         """One call per tenant per period for all of this instance's requests of it."""
@@ -565,6 +580,10 @@ class Lanes:
 
 def _sent(result: Admitted | Waiting | Refused, asked: float) -> float:
     return max(asked, result.sent or 0.0) if isinstance(result, Admitted) else asked
+
+
+async def _gather(calls: list[Coroutine[Any, Any, None]]) -> None:
+    await asyncio.gather(*calls)  # each call catches its own failure
 
 
 def _retrieved(task: asyncio.Future[bool]) -> None:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from router.state.cluster import ClusterAwareClient
 from router.state.redis_store import RedisState
 
 log = logging.getLogger("laneway.observe")
@@ -36,10 +37,11 @@ class TimedRedisState(RedisState):
             except Exception:  # measuring must never break a request
                 log.exception("state observer failed")
 
-    async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any], *,
+                   client: ClusterAwareClient | None = None) -> Any:
         started = time.perf_counter()
         try:
-            result = await super()._run(name, keys, args)
+            result = await super()._run(name, keys, args, client=client)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -63,6 +63,8 @@ class RedisState:
         self._op_timeout = op_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._resp: ClusterAwareClient | None = None
+        self._lease_resp: ClusterAwareClient | None = None
+        """Renewals' own connections (see `_renewals`)."""
         self._listener: asyncio.Task[None] | None = None
         self._on_wake: WakeCallback | None = None
         self._split_tenants = False
@@ -80,13 +82,27 @@ class RedisState:
             self._loop = loop
             self._resp = ClusterAwareClient(self._url, connect_timeout=self._connect_timeout,
                                             op_timeout=self._op_timeout)
+            self._lease_resp = None
             self._listener = None
             if self._on_wake is not None or self._notice_listeners or self._cache_listeners:
                 self._listener = loop.create_task(self._listen())
         return self._resp
 
-    async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        resp = self._ensure()
+    def _renewals(self, lease: float) -> ClusterAwareClient:
+        """Lease renewals travel on connections of their own, with a call timeout of a third of
+        a lease. On the shared connection a renewal would queue behind every admission this
+        instance has pipelined (thousands, in a burst), and one call left hanging for the whole
+        call timeout would outlast the leases it was sent to keep."""
+        self._ensure()
+        if self._lease_resp is None:
+            self._lease_resp = ClusterAwareClient(
+                self._url, connect_timeout=self._connect_timeout,
+                op_timeout=min(self._op_timeout, lease / 3))
+        return self._lease_resp
+
+    async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any], *,
+                   client: ClusterAwareClient | None = None) -> Any:
+        resp = client or self._ensure()
         self.calls += 1
         try:
             return await resp.run_script(script_source(f"{name}.lua"), list(keys), list(args))
@@ -172,7 +188,9 @@ class RedisState:
             self._listener = None
         if self._resp is not None and self._loop is asyncio.get_running_loop():
             self._resp.close()  # a connection of a loop that is gone closed with it
-        self._resp = None
+            if self._lease_resp is not None:
+                self._lease_resp.close()
+        self._resp = self._lease_resp = None
 
     async def ping(self) -> None:
         resp = self._ensure()
@@ -260,7 +278,8 @@ class RedisState:
                            ) -> None:
         tkeys, targs = _tenant_call(ask)
         await self._run("tenant_renew", tkeys,
-                        [_ms(lease), len(ask.entities), *targs, *request_ids])
+                        [_ms(lease), len(ask.entities), *targs, *request_ids],
+                        client=self._renewals(lease))
 
     async def tenant_set_spend(self, tag: str, entity: TenantEntity, spent: int) -> None:
         keys = TenantKeys.of(tag).entity(entity.name, "")
@@ -288,7 +307,7 @@ class RedisState:
         keys = [g.line, g.wlease, g.wmeta] + [g.deployment(dep).run for dep, _ in slots]
         args: list[Any] = [_ms(lease), WAKE_CHANNEL, len(waiters), *waiters]
         args += [slot for _, slot in slots]
-        lost = await self._run("renew", keys, args)
+        lost = await self._run("renew", keys, args, client=self._renewals(lease))
         return [x.decode() if isinstance(x, bytes) else str(x) for x in lost]
 
     async def line(self, group: str) -> list[LineDepth]:

@@ -95,6 +95,8 @@ class _Connection(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.sent: deque[float] = deque()
         """When each waiting call was written (loop time), oldest first."""
+        self.heard = 0.0
+        """When a reply last arrived (loop time)."""
         self.transport: asyncio.Transport | None = None
         self.closed = False
 
@@ -102,6 +104,7 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self.heard = asyncio.get_running_loop().time()
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
             self.settle(reply)
@@ -117,9 +120,10 @@ class _Connection(asyncio.Protocol):
             future.set_result(reply)
 
     def stale(self, now: float, limit: float) -> bool:
-        """A call has waited longer than any caller waits: the link is dead or hopelessly
-        behind, and every call written after it would wait as long."""
-        return bool(self.sent) and now - self.sent[0] > limit
+        """A call has waited as long as any caller waits and nothing has arrived for as long:
+        the link is dead. A Redis that is slow but still answering (a burst of thousands of
+        calls pipelined here) is not: closing it would fail every call on their way with it."""
+        return bool(self.sent) and now - max(self.sent[0], self.heard) >= limit
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -198,8 +202,11 @@ class RespClient:
             async with asyncio.timeout(self._op_timeout):
                 reply = await asyncio.shield(future)
         except TimeoutError:
-            # Whatever arrives later belongs to this call; the connection cannot be trusted.
-            conn.close()
+            # The reply, if it comes, still arrives in this call's place in the order (and is
+            # dropped); the connection is given up only if it has stopped answering at all.
+            future.add_done_callback(_drop_outcome)
+            if conn.stale(asyncio.get_running_loop().time(), self._op_timeout):
+                conn.close()
             raise RedisUnavailable("Redis did not answer in time") from None
         if isinstance(reply, hiredis.ReplyError):
             raise ScriptError(str(reply))

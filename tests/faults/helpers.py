@@ -40,7 +40,11 @@ def arrived(upstream: FakeUpstream, model: str, prefix: str) -> list[dict[str, A
 async def waiting(gw: Gateway, group: str) -> int:
     """Requests waiting in `group`'s line, as `/queue/status` of `gw` reports it."""
     async with httpx.AsyncClient(timeout=30) as c:
-        r = await c.get(f"{gw.url}/queue/status")
+        for _ in range(50):  # on a starved machine a status read may time out (503): read again
+            r = await c.get(f"{gw.url}/queue/status")
+            if r.status_code != 503:
+                break
+            await asyncio.sleep(0.1)
     status = r.json()
     assert "groups" in status, f"/queue/status answered {r.status_code}: {r.text[:300]}"
     entry = next((g for g in status["groups"] if g["model_group"] == group), None)
