@@ -57,8 +57,18 @@ def bench_load(per_gateway: int = 1000) -> None:
         print(result.summary())
         _report_logs(logs)
         print(f"left in Redis: {result.leftovers or 'nothing'}")
+        _report_redis_time(redis_server.url)
     finally:
         redis_server.stop()
+
+
+def _report_redis_time(url: str) -> None:
+    """Where Redis spent its time during the run: calls and microseconds per call by command."""
+    stats = redis.Redis.from_url(url).info("commandstats")
+    busiest = sorted(stats.items(), key=lambda kv: -kv[1]["usec"])[:4]
+    print("redis busy time: " + ", ".join(
+        f"{name.removeprefix('cmdstat_')} {s['calls']} x {s['usec_per_call']:.0f} us"
+        for name, s in busiest))
 
 
 def _proc(pid: int) -> tuple[float, int]:

@@ -59,6 +59,9 @@ __all__ = ["Attempt", "Lanes", "TenantHold", "TenantRefusal", "outcome_of"]
 LEAVE_WAIT = 0.25
 """Seconds a request that leaves the line waits for the state backend to note it."""
 
+BEHIND_HEAD_LEASES = 10
+"""A waiter behind the head checks its place by itself once in this many leases (at most)."""
+
 KEEP_RESERVATION = -1
 """`tokens_used` of an attempt whose real usage is unknown but the upstream did work on it."""
 
@@ -333,11 +336,13 @@ class Lanes:
                         f"for capacity on model group `{req.group}`."
                     )
                 # Only the head can be admitted next, and it is woken when that may happen; the
-                # rest hear when they become the head (a renewal also announces a head whose
-                # waiter died), so their safety net can be as long as a lease. Jittered, so that
-                # waiters that arrived together do not all check at once.
+                # rest hear when they become the head (the renewal of its instance announces the
+                # head again every third of a lease, in case a wake-up was lost), so their
+                # safety net is long: thousands of waiters asking every lease would cost Redis
+                # more than the line does. Jittered, so that waiters that arrived together do
+                # not all check at once.
                 safety = self.safety_interval if result.position == 0 else max(
-                    self.safety_interval, self.lease)
+                    self.safety_interval, BEHIND_HEAD_LEASES * self.lease)
                 pause = min(remaining, safety * random.uniform(0.75, 1.25))
                 if result.retry_in is not None:
                     pause = min(pause, max(result.retry_in, 0.001))

@@ -435,8 +435,8 @@ class MemoryState:
             if slot in d.run:
                 d.run[slot] = now + lease
         after = g.head()
-        if after is not None and after != before:
-            self._wake(after)
+        if after is not None and (after != before or after in waiters):
+            self._wake(after)  # a head among the renewed waiters is announced again (renew.lua)
         return lost
 
     async def line(self, group: str) -> list[LineDepth]:

@@ -93,6 +93,24 @@ async def test_cancel_of_head_wakes_next(backend) -> None:
     assert [(d.priority, d.count) for d in await state.line(g)] == [(0, 1)]
 
 
+async def test_a_renewal_announces_its_head_again(backend) -> None:
+    """A wake-up lost on its way is made good by the head's next renewal, so waiters behind the
+    head need no frequent check of their own."""
+    state, wakes = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    await state.admit(req(g, "busy", c))
+    await state.admit(req(g, "head", c))
+    await state.admit(req(g, "behind", c))
+    wakes.seen.clear()
+    assert await state.renew(g, ["behind"], [], 5) == []
+    await state.admit(req(g, "probe", c))  # a later call: any wake of the renewal came first
+    await asyncio.sleep(0.05)
+    assert "head" not in wakes.seen  # not this instance's waiter: nothing to announce
+    assert await state.renew(g, ["head", "behind"], [], 5) == []
+    await wakes.wait_for("head")
+    assert "behind" not in wakes.seen
+
+
 async def test_expired_waiter_leaves_the_line(backend) -> None:
     state, _ = backend
     g, c = group(), Candidate("d", max_parallel=1)

@@ -1,7 +1,8 @@
 --[[
   renew: extend the leases of one instance's waiters and in-flight slots in one group, and clear
   out entries of instances that stopped renewing (crashed, frozen, timed out). When that removes
-  the head of the line, the new head is woken.
+  the head of the line, the new head is woken, and a head among the renewed waiters is woken
+  again (see the end).
 
   KEYS[1] line    ZSET  the group's waiting requests
   KEYS[2] wlease  ZSET  waiter leases
@@ -47,8 +48,18 @@ for i = 4, #KEYS do
   redis.call('PEXPIRE', run, lease + 60000)
 end
 
+-- A new head is woken; so is a head that is one of this instance's waiters, on every renewal:
+-- a wake-up lost on its way (a subscription being re-made) is made good within a third of a
+-- lease, which lets waiters behind the head go without a frequent check of their own.
 local head_after = redis.call('ZRANGE', line, 0, 0)[1]
-if head_after ~= nil and head_after ~= head_before then
-  redis.call('PUBLISH', channel, head_after)
+local announce = head_after ~= nil and head_after ~= head_before
+if head_after ~= nil and not announce then
+  for i = 1, w do
+    if ARGV[3 + i] == head_after then
+      announce = true
+      break
+    end
+  end
 end
+if announce then redis.call('PUBLISH', channel, head_after) end
 return lost
