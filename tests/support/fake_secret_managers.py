@@ -26,6 +26,13 @@ import orjson
 Reply = tuple[int, Any]
 
 
+class _Server(ThreadingHTTPServer):
+    # A batch opens one connection per secret at once; the default backlog of 5 would make
+    # the kernel drop the rest and the client's SYN retry a second later.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class FakeSecretServer:
     def __init__(self) -> None:
         self.secrets: dict[str, str] = {}
@@ -65,6 +72,9 @@ class FakeSecretServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle's algorithm holds
+            # the body back for the client's delayed ACK (~40 ms) on a kept-alive connection.
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
@@ -87,8 +97,7 @@ class FakeSecretServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
