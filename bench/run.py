@@ -255,6 +255,87 @@ def _time_imports(pythons: list[str], package: Path, env: dict[str, str],
                   f"fastest {min(times) * 1000:.0f} ms over {len(times)} runs{imported}")
 
 
+def bench_secrets() -> None:
+    """What reading 20 `os.environ/` values from a secret manager adds to parsing a config,
+    each manager on loopback (moto's server for AWS, the test fakes for the others), timed in
+    fresh processes against the same config with the values in the environment."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from tests.support.fake_secret_managers import (
+        FakeAzureKeyVault,
+        FakeGoogleSecretManager,
+        FakeVault,
+    )
+    from tests.support.procs import free_port
+
+    print("\n## Secrets from a manager (cold start, 20 secrets)\n")
+    names = [f"BENCH_KEY_{i:02d}" for i in range(20)]
+    values = {n: f"sk-bench-{n.lower()}" for n in names}
+    models = [{"model_name": f"m{i}", "litellm_params": {"model": "openai/x",
+                                                          "api_key": f"os.environ/{n}"}}
+              for i, n in enumerate(names)]
+
+    def doc(system: str | None, **settings: Any) -> str:
+        general = {"key_management_system": system,
+                   "key_management_settings": settings} if system else {}
+        return json.dumps({"model_list": models, "general_settings": general})
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    aws_url = f"http://127.0.0.1:{port}"
+    aws = boto3.client("secretsmanager", endpoint_url=aws_url, region_name="us-east-1",
+                       aws_access_key_id="bench", aws_secret_access_key="bench")
+    for name, value in values.items():
+        aws.create_secret(Name=name, SecretString=value)
+    vault = FakeVault(token="bench-token").start()
+    gcp = FakeGoogleSecretManager().start()
+    azure = FakeAzureKeyVault(client=("bench-app", "bench-secret")).start()
+    vault.secrets.update(values)
+    gcp.secrets.update(values)
+    azure.secrets.update({n.replace("_", "-"): v for n, v in values.items()})
+    cases = {
+        "values in the environment (no manager)": (doc(None), values),
+        "AWS Secrets Manager (moto)": (doc("aws_secret_manager"), {
+            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_SECRETS_MANAGER": aws_url}),
+        "HashiCorp Vault (token)": (doc("hashicorp_vault"), {
+            "VAULT_ADDR": vault.url, "VAULT_TOKEN": "bench-token"}),
+        "Google Secret Manager (metadata token)": (doc("google_secret_manager",
+                                                       api_base=gcp.url),
+                                                   {"GCE_METADATA_HOST": gcp.hostport}),
+        "Azure Key Vault (client credentials)": (doc("azure_key_vault"), {
+            "AZURE_KEY_VAULT_URI": azure.url, "AZURE_AUTHORITY_HOST": azure.url,
+            "AZURE_TENANT_ID": "fake-tenant", "AZURE_CLIENT_ID": "bench-app",
+            "AZURE_CLIENT_SECRET": "bench-secret"}),
+    }
+    code = ("import json, sys, time; from router.config import parse_config; "
+            "d = json.loads(sys.argv[1]); t = time.perf_counter(); cfg = parse_config(d); "
+            "print(time.perf_counter() - t); "
+            "assert cfg.model_list[-1].litellm_params.api_key.startswith('sk-bench-')")
+    runs: dict[str, list[float]] = {name: [] for name in cases}
+    try:
+        for _ in range(11):  # interleaved, so a noisy neighbour slows all alike
+            for name, (config, extra) in cases.items():
+                out = subprocess.run([sys.executable, "-c", code, config], cwd=REPO,
+                                     env={"PATH": os.environ.get("PATH", ""), **extra},
+                                     capture_output=True, text=True, check=True)
+                runs[name].append(float(out.stdout.split()[0]))
+    finally:
+        for fake in (vault, gcp, azure):
+            fake.stop()
+        moto.stop()
+    base = statistics.median(runs["values in the environment (no manager)"])
+    print("| config values from | parse_config median ms | added ms | fastest ms |")
+    print("|---|---|---|---|")
+    for name, times in runs.items():
+        median = statistics.median(times)
+        print(f"| {name} | {median * 1000:.1f} | {(median - base) * 1000:+.1f} | "
+              f"{min(times) * 1000:.1f} |")
+
+
 def _interpreter_version(python: str) -> str:
     return subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
                           capture_output=True, text=True, check=True).stdout.strip()
@@ -565,8 +646,8 @@ def bench_translation() -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=["overhead", "cold", "redis", "lanes", "cache", "apis",
-                                      "load", "soak"])
+    p.add_argument("--only", choices=["overhead", "cold", "secrets", "redis", "lanes",
+                                      "cache", "apis", "load", "soak"])
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--cold-python", action="append", metavar="PYTHON",
                    help="interpreter(s) of this Python version to time the cold start with "
@@ -578,7 +659,7 @@ def main() -> None:
     args = p.parse_args()
     pythons = args.cold_python or cold_start_pythons()
     runs = {"overhead": lambda: bench_overhead(args.seconds),
-            "cold": lambda: bench_cold_start(pythons),
+            "cold": lambda: bench_cold_start(pythons), "secrets": bench_secrets,
             "redis": lambda: bench_redis(args.seconds), "lanes": lambda: bench_lanes(args.seconds),
             "cache": lambda: bench_cache(args.seconds),
             "apis": lambda: (bench_translation(), bench_apis(args.seconds))}

@@ -146,6 +146,7 @@ class Router:
         self.observers: list[Observer] = []
         self._client: UpstreamClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._secret_refresher: Any = None  # router/secrets/refresh.py, with a refresh_interval
 
     def reconfigure(self, config: Config) -> list[str]:
         """Serve `config` from now on (a hot reload). Groups, options and the strategy are
@@ -198,11 +199,26 @@ class Router:
         """Cold-start work done before the first request where a server has a start-up phase:
         connect the state backend and load the tokenizers that tpm limits will need."""
         await self.lanes.start()
+        self._keep_secrets_fresh()
         for d in self.groups.all_deployments():
             if d.tpm or self.strategy.order == "usage":
                 d.token_counter().text("x")
 
+    def _keep_secrets_fresh(self) -> None:
+        """Start the background re-read of secrets on this loop, where the config asks for
+        one (`key_management_settings.refresh_interval`); a no-op otherwise."""
+        binding = self.config._secrets
+        if binding is None or not binding.interval:
+            return
+        if self._secret_refresher is None:
+            from router.secrets.refresh import SecretRefresher
+
+            self._secret_refresher = SecretRefresher(self)
+        self._secret_refresher.ensure_running()
+
     async def aclose(self) -> None:
+        if self._secret_refresher is not None:
+            await self._secret_refresher.aclose()
         await self.dispatcher.aclose()
         if self._client is not None and self._client_loop is asyncio.get_running_loop():
             await self._client.aclose()
@@ -230,6 +246,8 @@ class Router:
         `native` carries the request as a client sent it in another format (the body is its
         chat translation), for deployments that speak that format; `forward_headers` go to
         the upstream with the call."""
+        if self.config._secrets is not None:
+            self._keep_secrets_fresh()  # under Mangum there is no start-up phase to do it in
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("`model` is required and must be a string.", param="model")

@@ -105,6 +105,23 @@ resource "aws_iam_role_policy" "invoke_bedrock" {
   })
 }
 
+# Run-time reads of the secrets the config names (router/secrets), and of no others.
+resource "aws_iam_role_policy" "read_named_secrets" {
+  count = length(var.secret_arns) > 0 ? 1 : 0
+  name  = "read-named-secrets"
+  role  = aws_iam_role.laneway.id
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "ReadTheNamedSecretsOnly"
+      Effect   = "Allow"
+      Action   = "secretsmanager:GetSecretValue"
+      Resource = var.secret_arns
+    }]
+  })
+}
+
 # Only for the network interfaces a VPC-attached function needs.
 resource "aws_iam_role_policy_attachment" "vpc_access" {
   count      = local.attach_vpc ? 1 : 0

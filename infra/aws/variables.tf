@@ -131,6 +131,17 @@ variable "provider_key_secret_ids" {
   }
 }
 
+variable "secret_arns" {
+  description = "ARNs of the Secrets Manager secrets the config reads at run time (general_settings.key_management_system = aws_secret_manager); the function may call secretsmanager:GetSecretValue on exactly these."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.secret_arns : can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", arn))])
+    error_message = "secret_arns must be Secrets Manager secret ARNs (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)."
+  }
+}
+
 variable "extra_environment" {
   description = "More non-secret environment variables for the function."
   type        = map(string)

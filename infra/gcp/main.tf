@@ -13,12 +13,12 @@ locals {
     local.use_memorystore ? { REDIS_URL = google_secret_manager_secret.redis_url[0].secret_id } : {},
   ) : k => v if v != null }
 
-  plain_env = {
+  plain_env = merge({
     LANEWAY_CONFIG      = "gs://${local.config_bucket}/${google_storage_bucket_object.config.name}"
     LANEWAY_LOG_LEVEL   = var.log_level
     LANEWAY_ENVIRONMENT = var.environment_name
     NO_DOCS             = "True"
-  }
+  }, length(var.secret_manager_secret_ids) > 0 ? { GOOGLE_SECRET_MANAGER_PROJECT_ID = var.project_id } : {})
 
   redis_ca_dir = "/etc/laneway/redis-ca"
 }
@@ -182,6 +182,15 @@ resource "google_cloud_run_v2_service_iam_member" "public" {
 
 resource "google_secret_manager_secret_iam_member" "read" {
   for_each  = local.secret_env_with_ca
+  project   = var.project_id
+  secret_id = each.value
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.laneway.email}"
+}
+
+# Run-time reads of the secrets the config names (router/secrets), and of no others.
+resource "google_secret_manager_secret_iam_member" "read_named" {
+  for_each  = toset(var.secret_manager_secret_ids)
   project   = var.project_id
   secret_id = each.value
   role      = "roles/secretmanager.secretAccessor"

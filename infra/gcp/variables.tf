@@ -179,6 +179,17 @@ variable "provider_key_secret_ids" {
   }
 }
 
+variable "secret_manager_secret_ids" {
+  description = "Secret Manager secrets the config reads at run time (general_settings.key_management_system = google_secret_manager); the service account gets roles/secretmanager.secretAccessor on exactly these, and GOOGLE_SECRET_MANAGER_PROJECT_ID is set to project_id."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.secret_manager_secret_ids : can(regex("^[A-Za-z0-9_-]{1,255}$", id))])
+    error_message = "secret_manager_secret_ids must be secret ids (letters, digits, _ and -)."
+  }
+}
+
 variable "redis_mode" {
   description = "none keeps lanes in each instance's memory; existing reads REDIS_URL from redis_url_secret_id; memorystore creates Memorystore for Redis (AUTH + TLS) behind a Serverless VPC Access connector."
   type        = string

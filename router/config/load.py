@@ -114,7 +114,7 @@ def parse_config(
 
 
 def _parse(data: Any, environ: Mapping[str, str] | None, source: str,
-           warnings: list[str]) -> Config:
+           warnings: list[str], refreshed: Any = None) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(
             f"config {source} must be a mapping with sections such as model_list and "
@@ -125,8 +125,19 @@ def _parse(data: Any, environ: Mapping[str, str] | None, source: str,
     env = {**file_env, **process_env}
     sections = {key: value for key, value in data.items()
                 if key not in ("environment_variables", "include")}
-    document, env_errors = resolve(sections, env)
-    errors += env_errors
+    secret_values: dict[str, str] = {}
+    binding = None
+    if refreshed is not None or _wants_manager(sections):
+        # Only a config naming a secret manager imports router/secrets (and asks it).
+        from router.secrets.load import secrets_for
+
+        binding, secret_values, secret_errors = secrets_for(sections, env, refreshed)
+        errors += secret_errors
+        if binding is not None:
+            binding.document = (data, environ, source, tuple(warnings))
+    document, env_errors = resolve(sections, {**env, **secret_values})
+    reported = {line.partition(": ")[0] for line in errors}
+    errors += [line for line in env_errors if line.partition(": ")[0] not in reported]
     document["environment_variables"] = file_env
     errors += _merge_credentials(document)
     extras = extra_keys(document, Config)
@@ -147,16 +158,31 @@ def _parse(data: Any, environ: Mapping[str, str] | None, source: str,
         raise _problems(source, errors)
 
     warnings = [*extras.unknown, *warnings, *callback_warnings(config.litellm_settings)]
-    if warnings:
+    if warnings and refreshed is None:
         # Logged here and only here: whatever reads the config later does not repeat them.
         logger.warning("config %s: ignoring or overriding:\n%s", source, "\n".join(warnings))
-    if extras.unused:
+    if extras.unused and refreshed is None:
         logger.info("config %s: accepted but not used by laneway: %s", source,
                     ", ".join(extras.unused))
     config._env = MappingProxyType(env)
     config._warnings = tuple(warnings)
     config._source = source
+    config._secrets = binding
     return config
+
+
+def _wants_manager(sections: dict[str, Any]) -> bool:
+    general = sections.get("general_settings")
+    return isinstance(general, dict) and general.get("key_management_system") is not None
+
+
+def with_secrets(config: Config, binding: Any) -> Config:
+    """`config` parsed again from the same document with the secret values `binding` holds
+    (a refresh read them): the hook through which a changed secret reaches new requests."""
+    data, environ, source, warnings = binding.document
+    fresh = _parse(data, environ, source, list(warnings), refreshed=binding)
+    fresh._origin = config._origin
+    return fresh
 
 
 def _problems(source: str, errors: list[str]) -> ConfigError:

@@ -189,6 +189,7 @@ class Config(Section):
     _warnings: tuple[str, ...] = PrivateAttr(default=())
     _source: str = PrivateAttr(default="<config>")
     _origin: Any = PrivateAttr(default=None)  # sources.Origin when read by load_config
+    _secrets: Any = PrivateAttr(default=None)  # secrets.load.Binding with a secret manager
 
     @property
     def env(self) -> Mapping[str, str]:

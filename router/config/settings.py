@@ -227,6 +227,29 @@ class LitellmSettings(Section):
     cache_params: CacheParams = Field(default_factory=CacheParams)
 
 
+KEY_MANAGEMENT_SYSTEMS: tuple[str, ...] = (
+    "aws_secret_manager", "google_secret_manager", "azure_key_vault", "hashicorp_vault")
+ACCESS_MODES: tuple[str, ...] = ("read_only", "read_and_write", "write_only")
+
+
+class KeyManagementSettings(Section):
+    """`general_settings.key_management_settings` (router/secrets, docs/configuration.md).
+    LiteLLM's names where it has them; `prefix`, `refresh_interval`, `api_base` and `timeout`
+    are laneway's."""
+
+    accepted_unused: ClassVar[frozenset[str]] = frozenset(
+        {"store_virtual_keys", "prefix_for_stored_virtual_keys", "custom_secret_manager",
+         "description", "tags"})
+
+    hosted_keys: TextList | None = None
+    access_mode: Annotated[str, _one_of("access_mode", ACCESS_MODES)] = "read_only"
+    primary_secret_name: Text | None = None
+    prefix: Text | None = None
+    refresh_interval: PositiveNumber | None = None
+    api_base: Text | None = None
+    timeout: PositiveNumber = 5.0
+
+
 class GeneralSettings(Section):
     accepted_unused: ClassVar[frozenset[str]] = frozenset(
         {
@@ -250,8 +273,6 @@ class GeneralSettings(Section):
             "health_check_details",
             "health_check_interval",
             "infer_model_from_keys",
-            "key_management_settings",
-            "key_management_system",
             "litellm_jwtauth",
             "max_parallel_requests",
             "maximum_spend_logs_retention_period",
@@ -268,6 +289,10 @@ class GeneralSettings(Section):
     )
 
     master_key: Text | None = Field(default=None, repr=False)
+    key_management_system: Annotated[
+        str, _one_of("key_management_system", KEY_MANAGEMENT_SYSTEMS)] | None = None
+    key_management_settings: KeyManagementSettings = Field(
+        default_factory=KeyManagementSettings)
     allow_client_side_mock_response: Flag = True
     alerting: TextList | None = None
     alerting_threshold: PositiveNumber | None = None

@@ -74,7 +74,7 @@ class BedrockProvider:
     name = "bedrock"
 
     def __init__(self) -> None:
-        self._auth: dict[str, BedrockAuth] = {}
+        self._auth: dict[str, tuple[Any, BedrockAuth]] = {}
 
     async def chat(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         template = template_for(deployment.params)
@@ -217,9 +217,10 @@ class BedrockProvider:
 
     async def _target(self, dep: Deployment, action: str, content: bytes,
                       accept: str) -> tuple[str, dict[str, str]]:
-        auth = self._auth.get(dep.id)
-        if auth is None:
-            auth = self._auth[dep.id] = BedrockAuth(dep)
+        cached = self._auth.get(dep.id)
+        if cached is None or cached[0] is not dep.params:  # rebuilt by a reload: new keys?
+            cached = self._auth[dep.id] = (dep.params, BedrockAuth(dep))
+        auth = cached[1]
         url = f"{auth.endpoint}/model/{path_segment(model_id(dep))}/{action}"
         headers = await auth.headers(url, content, accept)
         # Added after signing: AWS only checks the headers listed as signed.

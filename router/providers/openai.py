@@ -41,7 +41,9 @@ class OpenAIProvider:
     def __init__(self) -> None:
         # Headers and URLs depend only on the deployment's provider, base, key and environment,
         # never on its model: every deployment made from one wildcard entry shares its id.
-        self._headers: dict[str, dict[str, str]] = {}
+        # Each entry remembers the params it was built from: a reload (or a secret refresh)
+        # builds new deployments with the same id but perhaps a new key.
+        self._headers: dict[str, tuple[Any, dict[str, str]]] = {}
         self._bases: dict[str, str] = {}
 
     # ------------------------------------------------------------ endpoints
@@ -170,11 +172,11 @@ class OpenAIProvider:
 
     def headers(self, dep: Deployment) -> dict[str, str]:
         cached = self._headers.get(dep.id)
-        if cached is None:
+        if cached is None or cached[0] is not dep.params:
             if len(self._headers) >= _HEADER_CACHE_MAX:
                 self._headers.clear()
-            cached = self._headers[dep.id] = self.build_headers(dep)
-        return cached
+            cached = self._headers[dep.id] = (dep.params, self.build_headers(dep))
+        return cached[1]
 
     def build_headers(self, dep: Deployment) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}

@@ -169,3 +169,22 @@ def test_public_url_gets_both_grants_only_when_public(
         props = grant["Properties"]
         if props["Action"] == "lambda:InvokeFunction":
             assert props["InvokedViaFunctionUrl"] is True, "plain Invoke must not be public"
+
+
+def test_role_may_read_exactly_the_named_secrets(expanded: tuple[dict[str, Any], Path]) -> None:
+    template, _ = expanded
+    param = template["Parameters"]["SecretArns"]
+    assert param["Type"] == "CommaDelimitedList" and param["Default"] == ""
+    assert template["Conditions"]["HasSecretArns"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "SecretArns"}]}, ""]}]}
+    policies = template["Resources"]["FunctionRole"]["Properties"]["Policies"]
+    named = [p["Fn::If"] for p in policies if "Fn::If" in p and p["Fn::If"][0] == "HasSecretArns"]
+    assert len(named) == 1
+    _, policy, otherwise = named[0]
+    assert otherwise == {"Ref": "AWS::NoValue"}, "no secret grant at all without SecretArns"
+    statements = policy["PolicyDocument"]["Statement"]
+    assert statements == [{"Sid": "ReadTheNamedSecretsOnly", "Effect": "Allow",
+                           "Action": "secretsmanager:GetSecretValue",
+                           "Resource": {"Ref": "SecretArns"}}]
+    everything = json.dumps(policies)
+    assert everything.count("secretsmanager:") == 1, "secrets are read through this grant only"

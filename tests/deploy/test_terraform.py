@@ -206,3 +206,15 @@ def test_gcp_variable_validations_reject_bad_values(tmp_path: Path) -> None:
                     "min_instances cannot be negative", "connector_cidr must be a /28",
                     "image must be a full image reference", "redis_mode must be none"):
         assert message in output, output
+
+
+def test_gcp_named_secrets_are_readable_and_nothing_more(gcp: dict[str, dict[str, Any]]) -> None:
+    grant = gcp["resource"]["google_secret_manager_secret_iam_member.read_named"]
+    assert grant["for_each"] == "${toset(var.secret_manager_secret_ids)}"
+    assert grant["secret_id"] == "${each.value}"
+    assert grant["role"] == "roles/secretmanager.secretAccessor"
+    assert grant["member"] == "serviceAccount:${google_service_account.laneway.email}"
+    variable = gcp["variable"]["secret_manager_secret_ids"]
+    assert variable["default"] == [] and "validation" in variable
+    text = (INFRA / "gcp" / "main.tf").read_text()
+    assert "GOOGLE_SECRET_MANAGER_PROJECT_ID = var.project_id" in text

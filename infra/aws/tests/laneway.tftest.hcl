@@ -198,3 +198,45 @@ run "timeout_above_lambda_maximum_is_refused" {
 
   expect_failures = [var.timeout]
 }
+
+run "named_secrets_only_are_readable_at_run_time" {
+  command = apply
+
+  variables {
+    secret_arns = [
+      "arn:aws:secretsmanager:eu-west-1:123456789012:secret:laneway/openai-AbCdEf",
+      "arn:aws:secretsmanager:eu-west-1:123456789012:secret:laneway/anthropic-GhIjKl",
+    ]
+  }
+
+  assert {
+    condition     = length(aws_iam_role_policy.read_named_secrets) == 1
+    error_message = "named secrets get one policy"
+  }
+  assert {
+    condition     = jsondecode(aws_iam_role_policy.read_named_secrets[0].policy).Statement[0].Action == "secretsmanager:GetSecretValue"
+    error_message = "the function may only read the secrets' values"
+  }
+  assert {
+    condition     = jsonencode(jsondecode(aws_iam_role_policy.read_named_secrets[0].policy).Statement[0].Resource) == jsonencode(var.secret_arns)
+    error_message = "exactly the named secrets, nothing else"
+  }
+}
+
+run "no_named_secrets_no_policy" {
+  command = plan
+
+  assert {
+    condition     = length(aws_iam_role_policy.read_named_secrets) == 0
+    error_message = "without secret_arns the role reads no secrets at run time"
+  }
+}
+
+run "secret_arns_must_be_secret_arns" {
+  command = plan
+
+  variables {
+    secret_arns = ["arn:aws:s3:::some-bucket"]
+  }
+  expect_failures = [var.secret_arns]
+}
