@@ -21,7 +21,7 @@ import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
@@ -519,16 +519,18 @@ class Lanes:
             while any(self._waiting.values()) or any(self._slots.values()) or self._tenant_holds:
                 due = max(due + period, loop.time())
                 await asyncio.sleep(due - loop.time())
-                now = time.monotonic()
-                calls = [self._renew_tenants(now)]
-                for group in list(set(self._waiting) | set(self._slots)):
-                    calls.append(self._renew_group(group, now))
-                task = loop.create_task(_gather(calls))
+                task = loop.create_task(self._renew_round())
                 rounds.add(task)
                 task.add_done_callback(rounds.discard)
         finally:
             for task in rounds:
                 task.cancel()
+
+    async def _renew_round(self) -> None:
+        now = time.monotonic()
+        groups = set(self._waiting) | set(self._slots)
+        # Each call catches its own failure.
+        await asyncio.gather(self._renew_tenants(now), *(self._renew_group(g, now) for g in groups))
 
     async def _renew_group(self, group: str, now: float) -> None:
         waiters = list(self._waiting.get(group, ()))
@@ -585,10 +587,6 @@ class Lanes:
 
 def _sent(result: Admitted | Waiting | Refused, asked: float) -> float:
     return max(asked, result.sent or 0.0) if isinstance(result, Admitted) else asked
-
-
-async def _gather(calls: list[Coroutine[Any, Any, None]]) -> None:
-    await asyncio.gather(*calls)  # each call catches its own failure
 
 
 def _retrieved(task: asyncio.Future[bool]) -> None:

@@ -283,7 +283,7 @@ class RedisState:
 
     async def tenant_set_spend(self, tag: str, entity: TenantEntity, spent: int) -> None:
         keys = TenantKeys.of(tag).entity(entity.name, "")
-        await self._run("tenant_set_spend", [keys[4]], [max(0, spent)])
+        await self._run("tenant_set_spend", [keys[3]], [max(0, spent)])
 
     async def tenant_usage(self, tag: str, entity: TenantEntity) -> TenantUsage:
         keys = TenantKeys.of(tag).entity(entity.name, "")

@@ -2,7 +2,7 @@
   admit_tenant: a request's first admission with its tenant's checks, in one script (used when
   the tenant's keys and the group's keys live on one Redis node).
 
-  KEYS: the group's keys as admit.lua takes them, then the tenant's (tenant.lua), 8 per entity
+  KEYS: the group's keys as admit.lua takes them, then the tenant's (tenant.lua), 6 per entity
   ARGV[1] number of group keys G
   ARGV[2] number of group values V
   ARGV[3 .. 2+V]     admit.lua's values

@@ -2,7 +2,7 @@
   release_tenant: the last attempt of a request released together with its tenant (one script
   when both live on one Redis node).
 
-  KEYS: release.lua's keys, then the tenant's, 8 per entity
+  KEYS: release.lua's keys, then the tenant's, 6 per entity
   ARGV[1] number of group keys G   ARGV[2] number of group values V
   ARGV[3 .. 2+V]   release.lua's values
   ARGV[3+V] request id   ARGV[4+V] tokens used   ARGV[5+V] cost (nano-USD)

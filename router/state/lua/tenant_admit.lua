@@ -3,7 +3,7 @@
   another Redis Cluster node (the group's admit follows; a full line refunds with
   tenant_release).
 
-  KEYS: the tenant's keys (tenant.lua), 8 per entity
+  KEYS: the tenant's keys (tenant.lua), 6 per entity
   ARGV[1] request id   ARGV[2] tokens   ARGV[3] cost (nano-USD)   ARGV[4] lease (ms)
   ARGV[5] number of entities N, then per entity the 8 values of tenant.lua
 

@@ -2,7 +2,7 @@
   tenant_release: the end of a request for its tenant: its parallel slot freed, its tokens and
   cost reconciled (see tenant.lua).
 
-  KEYS: the tenant's keys, 8 per entity
+  KEYS: the tenant's keys, 6 per entity
   ARGV[1] request id   ARGV[2] tokens used (-1 keeps the reservation)   ARGV[3] cost (nano-USD)
   ARGV[4] 1 to undo the reservation entirely (the request's line was full), else 0
   ARGV[5] number of entities N, then per entity the 8 values of tenant.lua

@@ -1,7 +1,7 @@
 --[[
   tenant_renew: extend the parallel-slot leases of one instance's requests of one tenant.
 
-  KEYS: the tenant's keys, 8 per entity
+  KEYS: the tenant's keys, 6 per entity
   ARGV[1] lease (ms)   ARGV[2] number of entities N, then per entity the 8 values of tenant.lua
   ARGV[3 + 8N ..] request ids
 
