@@ -71,7 +71,7 @@ def _mapped(exc: RequestError) -> RequestError:
 
 
 class _Target:
-    """A deployment's resolved place and credentials."""
+    """A deployment's project, location, host and credentials, resolved once."""
 
     def __init__(self, dep: Deployment) -> None:
         params, env = dep.params, dep.env
@@ -85,9 +85,6 @@ class _Target:
         host = ("aiplatform.googleapis.com" if self.location == "global"
                 else f"{self.location}-aiplatform.googleapis.com")
         self.base = str(dep.api_base or f"https://{host}").rstrip("/")
-        self.publisher = "anthropic" if _is_claude(dep) else "google"
-        # "@" (claude-3-5-sonnet@20240620) is a legal path character Vertex expects as is.
-        self.model = path_segment(dep.model).replace("%40", "@")
 
 
 class VertexProvider:
@@ -205,9 +202,13 @@ class VertexProvider:
                 raise BadRequest(f"{dep.provider}/{dep.model}: no Google Cloud project: set "
                                  "vertex_project (or VERTEXAI_PROJECT)", param="model")
         token = await target.auth.token(ctx.http)
+        # Per call, not per target: a wildcard entry's one deployment serves many models.
+        publisher = "anthropic" if _is_claude(dep) else "google"
+        # "@" (claude-3-5-sonnet@20240620) is a legal path character Vertex expects as is.
+        model = path_segment(dep.model).replace("%40", "@")
         url = (f"{target.base}/v1/projects/{path_segment(target.project)}/locations/"
-               f"{path_segment(target.location)}/publishers/{target.publisher}/models/"
-               f"{target.model}:{method}")
+               f"{path_segment(target.location)}/publishers/{publisher}/models/"
+               f"{model}:{method}")
         return url, token
 
     def _headers(self, dep: Deployment, token: str) -> dict[str, str]:
