@@ -109,15 +109,20 @@ class VertexProvider:
             request = self._claude_body(self._claude_request(deployment, body, ctx, True))
             state = _StreamState()
             async for event, data in self._sse(deployment, "streamRawPredict", request, ctx):
-                for chunk in state.translate(event, data):
+                with reply_shape(deployment):  # translated here, outside the reader's block
+                    chunks = state.translate(event, data)
+                for chunk in chunks:
                     yield chunk
             return
         gemini = GeminiStream(deployment.model)
         async for _, data in self._sse(deployment, "streamGenerateContent?alt=sse",
                                        to_gemini(body, ctx.drop_params), ctx):
-            for chunk in gemini.translate(data):
+            with reply_shape(deployment):
+                chunks = gemini.translate(data)
+            for chunk in chunks:
                 yield chunk
-        last = gemini.usage_chunk()
+        with reply_shape(deployment):
+            last = gemini.usage_chunk()
         if last is not None:
             yield last
 

@@ -18,6 +18,7 @@ import orjson
 from router.errors import BadRequest
 from router.prompts import message_text
 from router.providers._wire import completion_id, reject_unsupported, usage, without_neutral
+from router.providers.vertex_schema import schema
 
 if TYPE_CHECKING:
     from router.providers.base import JSON
@@ -34,38 +35,7 @@ _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter",
            "RECITATION": "content_filter", "BLOCKLIST": "content_filter",
            "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
            "IMAGE_SAFETY": "content_filter", "LANGUAGE": "content_filter"}
-# The OpenAPI subset Vertex takes as a schema (`additionalProperties`, `$schema`, `strict`
-# and the like are refused with a 400).
-_SCHEMA_KEYS = frozenset({"type", "format", "title", "description", "nullable", "default",
-                          "items", "minItems", "maxItems", "enum", "properties",
-                          "propertyOrdering", "required", "minProperties", "maxProperties",
-                          "minLength", "maxLength", "pattern", "example", "anyOf", "minimum",
-                          "maximum"})
 _SIGNATURE = "__thought__"
-
-
-def schema(node: Any) -> Any:
-    """A JSON schema cut down to what Vertex accepts; `type: [x, "null"]` becomes nullable."""
-    if isinstance(node, list):
-        return [schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out: JSON = {}
-    for key, value in node.items():
-        if key not in _SCHEMA_KEYS:
-            continue
-        if key == "properties" and isinstance(value, dict):
-            out[key] = {name: schema(sub) for name, sub in value.items()}
-        elif key == "type" and isinstance(value, list):
-            kinds = [k for k in value if k != "null"]
-            out["type"] = kinds[0] if len(kinds) == 1 else value
-            if "null" in value:
-                out["nullable"] = True
-        elif key in ("items", "anyOf"):
-            out[key] = schema(value)
-        else:
-            out[key] = value
-    return out
 
 
 def _image(url: str) -> JSON:

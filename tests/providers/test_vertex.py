@@ -82,7 +82,10 @@ def vertex(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vertex]:
     config = {"model_list": [
         entry("gemini", "gemini-2.0-flash", vertex_location="us-east5", **main),
         entry("vx/*", "*", **main),
+        # Their own deployments: these statuses start a cooldown of the deployment they hit.
         entry("gemini-429", "gemini+status=429+retry_after=7", **main),
+        entry("gemini-401", "gemini+status=401", **main),
+        entry("gemini-403", "gemini+status=403", **main),
         entry("claude", "claude-3-5-sonnet@20240620", vertex_project="proj-1",
               vertex_credentials=accounts["claude"][0]),
         entry("burst", "gemini-burst", vertex_project="proj-1",
@@ -245,20 +248,20 @@ def test_claude_chat_and_stream(vertex: Vertex) -> None:
 
 
 @pytest.mark.parametrize(("knob", "error", "status"), [
-    ("status=400", openai.BadRequestError, 400),
-    ("status=401", openai.AuthenticationError, 401),
-    ("status=403", openai.PermissionDeniedError, 403),
-    ("status=500", openai.InternalServerError, 502),
-    ("status=503", openai.InternalServerError, 503),
-    ("error=context_length", openai.BadRequestError, 400),
+    ("vx/gemini+status=400", openai.BadRequestError, 400),
+    ("gemini-401", openai.AuthenticationError, 401),
+    ("gemini-403", openai.PermissionDeniedError, 403),
+    ("vx/gemini+status=500", openai.InternalServerError, 502),
+    ("vx/gemini+status=503", openai.InternalServerError, 503),
+    ("vx/gemini+error=context_length", openai.BadRequestError, 400),
 ])
 def test_google_errors_are_mapped(vertex: Vertex, knob: str, error: type[Exception],
                                   status: int) -> None:
     with pytest.raises(error) as caught:
         vertex.gateway.openai().chat.completions.create(
-            model=f"vx/gemini+{knob}", messages=[{"role": "user", "content": "Hi"}])
+            model=knob, messages=[{"role": "user", "content": "Hi"}])
     assert caught.value.status_code == status  # type: ignore[attr-defined]
-    if knob.startswith("error="):
+    if "error=" in knob:
         assert caught.value.code == "context_length_exceeded"  # type: ignore[attr-defined]
     assert "ya29" not in str(caught.value)
 
@@ -268,6 +271,17 @@ def test_rate_limit_keeps_retry_after(vertex: Vertex) -> None:
         vertex.gateway.openai().chat.completions.create(
             model="gemini-429", messages=[{"role": "user", "content": "Hi"}])
     assert caught.value.response.headers["retry-after"] == "7"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_reply_of_the_wrong_shape_is_a_502(vertex: Vertex, stream: bool) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        reply = vertex.gateway.openai().chat.completions.create(
+            model="vx/gemini+bad_shape=1", messages=[{"role": "user", "content": "Hi"}],
+            stream=stream)
+        list(reply) if stream else None  # type: ignore[call-overload]
+    assert caught.value.status_code == 502
+    assert "not in the expected shape" in str(caught.value)
 
 
 def test_an_error_event_mid_stream(vertex: Vertex) -> None:

@@ -17,8 +17,8 @@
 Knobs on the model name (`gemini-2.0-flash+status=429`): `status=N` (`retry_after=S` adds
 Retry-After), `message=...`, `reply=TEXT`, `echo=1`, `error=context_length`, `blocked=1`
 (promptFeedback.blockReason, no candidates), `stream_error=1` (an error event after the first
-chunk). Test routes: /_requests (as `fake_openai`), GET /_tokens (every token call and issued
-token), DELETE /_tokens.
+chunk), `bad_shape=1` (a functionCall without a name). Test routes: /_requests (as
+`fake_openai`), GET /_tokens (every token call and issued token), DELETE /_tokens.
 """
 
 from __future__ import annotations
@@ -250,6 +250,8 @@ async def _gemini(send: Send, model: str, method: str, query: str, body: dict[st
             "promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": _usage(body, 0)}))
         return
     call = _gemini_call(body)
+    if k.get("bad_shape"):  # a function call without its name
+        call = {"functionCall": {"args": {}}}
     text = _last_text(body) if k.get("echo") else k.get("reply", DEFAULT_REPLY)
     if method == "generateContent":
         parts = [call] if call else [{"text": text}]
