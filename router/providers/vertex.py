@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 __all__ = ["VertexProvider"]
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
+_PLACE = ("vertex_project", "vertex_ai_project", "vertex_location", "vertex_ai_location",
+          "vertex_credentials", "vertex_ai_credentials")
 _EMBED_SUPPORTED = frozenset({"model", "input", "encoding_format", "dimensions", "user",
                               "task_type"})
 
@@ -197,10 +199,16 @@ class VertexProvider:
             out.pop("stream", None)
         return out
 
-    async def _url(self, dep: Deployment, method: str, ctx: CallContext) -> tuple[str, str]:
-        target = self._targets.get(dep.id)
+    def _target(self, dep: Deployment) -> _Target:
+        # Keyed by what it is made of too: a reload that rotates a key keeps the deployment id.
+        key = repr((dep.id, dep.api_base, *(dep.params.get(name) for name in _PLACE)))
+        target = self._targets.get(key)
         if target is None:
-            target = self._targets[dep.id] = _Target(dep)
+            target = self._targets[key] = _Target(dep)
+        return target
+
+    async def _url(self, dep: Deployment, method: str, ctx: CallContext) -> tuple[str, str]:
+        target = self._target(dep)
         if target.project is None:
             target.project = await target.auth.metadata_project(ctx.http)
             if target.project is None:
@@ -223,7 +231,7 @@ class VertexProvider:
 
     def _refused(self, dep: Deployment, token: str, exc: RequestError) -> None:
         if exc.status == 401:  # revoked or expired early: the next request fetches a new one
-            self._targets[dep.id].auth.forget(token)
+            self._target(dep).auth.forget(token)
 
     async def _post(self, dep: Deployment, method: str, request: JSON, ctx: CallContext) -> Any:
         url, token = await self._url(dep, method, ctx)

@@ -244,6 +244,23 @@ def test_claude_chat_and_stream(vertex: Vertex) -> None:
     assert tool.choices[0].message.tool_calls[0].function.name == "get_weather"
 
 
+def test_messages_api_passes_through_to_claude_on_vertex(vertex: Vertex) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=vertex.gateway.url, api_key="unused", max_retries=0)
+    message = client.messages.create(model="claude", max_tokens=20, system="Be brief.",
+                                     messages=[{"role": "user", "content": "Hi"}])
+    assert message.content[0].text == DEFAULT_REPLY  # type: ignore[union-attr]
+    sent = vertex.last()
+    assert sent["path"].endswith("/claude-3-5-sonnet@20240620:rawPredict")
+    assert sent["body"] == {"max_tokens": 20, "system": "Be brief.", "anthropic_version":
+                            "vertex-2023-10-16", "messages": [{"role": "user", "content": "Hi"}]}
+    with client.messages.stream(model="claude", max_tokens=20,
+                                messages=[{"role": "user", "content": "Hi"}]) as stream:
+        assert "".join(stream.text_stream) == DEFAULT_REPLY
+    assert vertex.last()["body"]["stream"] is True
+
+
 # ---------------------------------------------------------------- errors
 
 
