@@ -141,7 +141,8 @@ class GcpAuth:
             cached.value, cached.refresh_at = value, _refresh_at(expires_in)
             return value
         finally:
-            cached.pending = None
+            if cached.pending is asyncio.current_task():  # not a newer fetch on another loop
+                cached.pending = None
 
     # ------------------------------------------------------------ the three sources
 
