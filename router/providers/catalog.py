@@ -98,6 +98,9 @@ _ADAPTERS: dict[str, str] = {
     "ollama": "ollama:OllamaProvider",
     "ollama_chat": "ollama:OllamaProvider",
     "huggingface": "tgi:TGIProvider",
+    "vertex_ai": "vertex:VertexProvider",
+    "cohere": "cohere:CohereProvider",
+    "cohere_chat": "cohere:CohereProvider",
 }
 
 _instances: dict[str, Provider] = {}

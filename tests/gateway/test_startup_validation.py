@@ -58,9 +58,9 @@ def test_every_model_filtered_out_by_the_environment() -> None:
 
 def test_a_provider_laneway_does_not_serve() -> None:
     config = {"model_list": [MOCK["model_list"][0], {"model_name": "gemini", "litellm_params": {
-        "model": "vertex_ai/gemini-1.5-pro", "vertex_project": "p"}}]}
+        "model": "watsonx/ibm/granite-13b", "project_id": "p"}}]}
     stderr = refused(config)
-    assert "model_list[1].litellm_params.model: provider 'vertex_ai' is not served" in stderr
+    assert "model_list[1].litellm_params.model: provider 'watsonx' is not served" in stderr
     assert "bedrock" in stderr and "anthropic" in stderr  # the prefixes it does serve
 
 
