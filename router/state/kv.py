@@ -11,6 +11,7 @@ on one instance and not another.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -31,8 +32,12 @@ class KeyValue(Protocol):
 
 
 class MemoryKV:
+    """Values in insertion order, which is expiry order while the TTL stays the same (one store
+    has one TTL): a put drops what has expired, and the oldest beyond the limit, from the
+    front, so a full store costs a put O(1) rather than a scan of every value."""
+
     def __init__(self, limit: int = _MEMORY_MAX) -> None:
-        self._values: dict[str, tuple[float, bytes]] = {}
+        self._values: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._limit = limit
 
     async def get(self, key: str) -> bytes | None:
@@ -46,13 +51,14 @@ class MemoryKV:
 
     async def put(self, key: str, value: bytes, ttl: float) -> None:
         now = time.monotonic()
-        if len(self._values) >= self._limit:
-            for k in [k for k, (until, _) in self._values.items() if until <= now]:
-                del self._values[k]
-            while len(self._values) >= self._limit:
-                del self._values[next(iter(self._values))]  # dicts keep insertion order
-        self._values.pop(key, None)
-        self._values[key] = (now + ttl, value)
+        values = self._values
+        values.pop(key, None)
+        while values:
+            oldest = next(iter(values))
+            if len(values) < self._limit and values[oldest][0] > now:
+                break
+            values.popitem(last=False)
+        values[key] = (now + ttl, value)
 
     async def delete(self, key: str) -> bool:
         return self._values.pop(key, None) is not None

@@ -91,3 +91,14 @@ def test_the_store_follows_the_state_backend(redis_server: RedisServer) -> None:
     assert isinstance(kv_for(MemoryState()), MemoryKV)
     assert isinstance(kv_for(RedisState(redis_server.url)), RedisKV)
     assert isinstance(kv_for(FailOpenState(RedisState(redis_server.url))), RedisKV)
+
+async def test_a_full_memory_store_drops_the_expired_before_the_live() -> None:
+    kv = MemoryKV(limit=3)
+    await kv.put("old", b"1", ttl=0.0)
+    await kv.put("live", b"2", ttl=60)
+    await kv.put("again", b"3", ttl=60)
+    await kv.put("live", b"4", ttl=60)  # written again: now the newest
+    await kv.put("new", b"5", ttl=60)
+    assert [await kv.get(k) for k in ("old", "again", "live", "new")] == [None, b"3", b"4", b"5"]
+    await kv.put("newer", b"6", ttl=60)  # full of live values: the oldest goes
+    assert await kv.get("again") is None and await kv.get("live") == b"4"
