@@ -93,7 +93,8 @@ class BedrockProvider:
                 yield chunk
             return
         request = orjson.dumps(to_converse(body, ctx.drop_params))
-        url, headers = await self._target(deployment, "converse-stream", request, _EVENTSTREAM)
+        url, headers = await self._target(deployment, "converse-stream", request, _EVENTSTREAM,
+                                          ctx)
         state = ConverseStream(model_id(deployment))
         decoder = EventStreamDecoder()
         async with open_stream(ctx, deployment, url, request, headers) as resp:
@@ -172,7 +173,7 @@ class BedrockProvider:
                             ctx: CallContext) -> AsyncIterator[JSON]:
         request = orjson.dumps(self._claude_body(body))
         url, headers = await self._target(deployment, "invoke-with-response-stream", request,
-                                          _EVENTSTREAM)
+                                          _EVENTSTREAM, ctx)
         decoder = EventStreamDecoder()
         async with open_stream(ctx, deployment, url, request, headers) as resp:
             with reply_shape(deployment):
@@ -216,12 +217,12 @@ class BedrockProvider:
                 "usage": usage(int(prompt_tokens), int(completion_tokens))}
 
     async def _target(self, dep: Deployment, action: str, content: bytes,
-                      accept: str) -> tuple[str, dict[str, str]]:
+                      accept: str, ctx: CallContext) -> tuple[str, dict[str, str]]:
         auth = self._auth.get(dep.id)
         if auth is None:
             auth = self._auth[dep.id] = BedrockAuth(dep)
         url = f"{auth.endpoint}/model/{path_segment(model_id(dep))}/{action}"
-        headers = await auth.headers(url, content, accept)
+        headers = await auth.headers(url, content, accept, ctx.http)
         # Added after signing: AWS only checks the headers listed as signed.
         headers.update({str(k).lower(): str(v) for k, v in dep.extra_headers.items()})
         return url, headers
@@ -229,7 +230,7 @@ class BedrockProvider:
     async def _post(self, dep: Deployment, action: str, payload: JSON,
                     ctx: CallContext) -> Any:
         content = orjson.dumps(payload)
-        url, headers = await self._target(dep, action, content, "application/json")
+        url, headers = await self._target(dep, action, content, "application/json", ctx)
         return await post_json(ctx, dep, url, content, headers)
 
 
