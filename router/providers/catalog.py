@@ -53,6 +53,7 @@ HOSTED_OPENAI_COMPATIBLE: dict[str, HostedProvider] = {
     "hosted_vllm": HostedProvider(None, "HOSTED_VLLM_API_KEY", "HOSTED_VLLM_API_BASE"),
     "azure_ai": HostedProvider(None, "AZURE_AI_API_KEY", "AZURE_AI_API_BASE"),
     "lm_studio": HostedProvider(None, "LM_STUDIO_API_KEY", "LM_STUDIO_API_BASE"),
+    "xinference": HostedProvider(None, "XINFERENCE_API_KEY", "XINFERENCE_API_BASE"),
     "deepseek": HostedProvider("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY",
                                "DEEPSEEK_API_BASE"),
     "groq": HostedProvider("https://api.groq.com/openai/v1", "GROQ_API_KEY", "GROQ_API_BASE"),
@@ -98,6 +99,8 @@ _ADAPTERS: dict[str, str] = {
     "ollama": "ollama:OllamaProvider",
     "ollama_chat": "ollama:OllamaProvider",
     "huggingface": "tgi:TGIProvider",
+    "sagemaker": "sagemaker:SageMakerProvider",
+    "cloudflare": "cloudflare:CloudflareProvider",
 }
 
 _instances: dict[str, Provider] = {}
