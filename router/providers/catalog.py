@@ -25,6 +25,7 @@ __all__ = [
     "hosted_base",
     "hosted_key",
     "known_prefixes",
+    "needs_api_base",
     "split_model",
 ]
 
@@ -153,6 +154,11 @@ def hosted_base(provider: str, env: Mapping[str, str] = os.environ) -> str | Non
     if hosted is None:
         return None
     return _first_env(hosted.base_env, env) or hosted.api_base
+
+
+def needs_api_base(provider: str, env: Mapping[str, str] = os.environ) -> bool:
+    """Whether a hosted-style prefix has no URL unless the deployment gives one."""
+    return provider in HOSTED_OPENAI_COMPATIBLE and hosted_base(provider, env) is None
 
 
 def hosted_key(provider: str, env: Mapping[str, str] = os.environ) -> str | None:
