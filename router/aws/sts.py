@@ -8,7 +8,6 @@ external id) for the whole process, so every deployment using that role shares i
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 from router.aws.sigv4 import Credentials, sign
+from router.refreshing import Refreshing
 
 __all__ = ["AssumeRoleFailed", "RoleRequest", "assume_role", "forget_cached"]
 
@@ -48,8 +48,7 @@ class RoleRequest:
     duration: int = 3600
 
 
-_cache: dict[tuple[str, ...], tuple[Credentials, datetime.datetime]] = {}
-_inflight: dict[tuple[str, ...], asyncio.Future[Credentials]] = {}
+_cache: Refreshing[Credentials] = Refreshing(margin=_MARGIN.total_seconds())
 
 
 def forget_cached() -> None:
@@ -60,25 +59,12 @@ async def assume_role(http: _Poster, source: Credentials, role: RoleRequest) -> 
     """The role's temporary credentials: cached, else from one STS call however many ask."""
     key = (source.access_key, role.role_arn, role.session_name, role.endpoint,
            role.external_id or "")
-    cached = _cache.get(key)
-    if cached is not None and cached[1] - _MARGIN > _now():
-        return cached[0]
-    pending = _inflight.get(key)
-    if pending is None or pending.done():
-        pending = asyncio.ensure_future(_fetch(http, source, role, key))
-        _inflight[key] = pending
-    # shield: a caller that gives up must not cancel the call the others wait for.
-    return await asyncio.shield(pending)
 
+    async def fetch() -> tuple[Credentials, float]:
+        found, expiry = await _call(http, source, role)
+        return found, expiry.timestamp()
 
-async def _fetch(http: _Poster, source: Credentials, role: RoleRequest,
-                 key: tuple[str, ...]) -> Credentials:
-    try:
-        found = await _call(http, source, role)
-    finally:
-        _inflight.pop(key, None)
-    _cache[key] = found
-    return found[0]
+    return await _cache.get(key, fetch)
 
 
 async def _call(http: _Poster, source: Credentials, role: RoleRequest
