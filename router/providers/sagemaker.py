@@ -112,9 +112,12 @@ class SageMakerProvider:
         async for chunk in self._generate_stream(deployment, body, prompt, ctx, chat=False):
             yield chunk
 
-    def _request(self, body: JSON, prompt: str, ctx: CallContext) -> bytes:
+    def _request(self, body: JSON, prompt: str, ctx: CallContext, stream: bool = False) -> bytes:
         reject_unsupported(without_neutral(body), _SUPPORTED, "sagemaker", ctx.drop_params)
-        return orjson.dumps({"inputs": prompt, "parameters": _parameters(body, ctx)})
+        request: JSON = {"inputs": prompt, "parameters": _parameters(body, ctx)}
+        if stream:  # TGI and LMI containers stream only when the body asks them to
+            request["stream"] = True
+        return orjson.dumps(request)
 
     async def _generate(self, dep: Deployment, body: JSON, prompt: str, ctx: CallContext,
                         chat: bool) -> JSON:
@@ -140,7 +143,7 @@ class SageMakerProvider:
 
     async def _generate_stream(self, dep: Deployment, body: JSON, prompt: str,
                                ctx: CallContext, chat: bool) -> AsyncIterator[JSON]:
-        request = self._request(body, prompt, ctx)
+        request = self._request(body, prompt, ctx, stream=True)
         kind = "chat.completion.chunk" if chat else "text_completion"
         head = {"id": completion_id("chatcmpl" if chat else "cmpl"), "object": kind,
                 "created": int(time.time()), "model": dep.model}
@@ -190,6 +193,9 @@ class SageMakerProvider:
                             orjson.dumps(event), {}, dep)
                     token = event.get("token") or {}
                     text = token.get("text")
+                    if "token" not in event and not streamed:
+                        # A container that does not stream sends its whole answer in one part.
+                        text, token = event.get("generated_text"), {}
                     if isinstance(text, str) and text and not token.get("special"):
                         streamed.append(text)
                         yield text

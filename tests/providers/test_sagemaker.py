@@ -50,6 +50,7 @@ def gateway(fake_sagemaker, fake_sagemaker_env):
         entry("sm-template", "tgi-llama+echo=1", **TEMPLATE),
         entry("sm-words", "tgi-llama"),
         entry("sm-lmi", "lmi-mistral+lmi=1"),
+        entry("sm-whole", "tgi-llama+no_stream=1"),
         entry("sm-embed", "bge-embed-endpoint"),
         entry("sm-busy", "tgi+retry_after=7"),
         entry("sm-down", "tgi+status=503"),
@@ -97,8 +98,15 @@ def test_streams_of_tgi_and_lmi_containers(gateway, fake_sagemaker):
         assert text == DEFAULT_REPLY, model
         assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
         assert chunks[-1].usage.completion_tokens == 5
-    assert [r["action"] for r in fake_sagemaker.requests()] == [
-        "invocations-response-stream"] * 2
+    seen = fake_sagemaker.requests()
+    assert [r["action"] for r in seen] == ["invocations-response-stream"] * 2
+    assert all(r["body"]["stream"] is True for r in seen)
+
+
+def test_a_container_that_answers_a_stream_whole(gateway):
+    chunks = list(gateway.openai().chat.completions.create(model="sm-whole", messages=MESSAGES,
+                                                           stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == DEFAULT_REPLY
 
 
 def test_text_completion_and_its_stream(gateway):

@@ -8,10 +8,12 @@ Endpoints whose name contains `embed` are embedding containers (`{"text_inputs":
 checks them (`fake_tgi._invalid`); a container's refusal comes back as SageMaker's ModelError
 (424 with OriginalStatusCode / OriginalMessage). Streams are PayloadPart event-stream frames
 whose bytes carry TGI's `data:{...}` lines (LMI's JSON lines with `lmi=1`), split across
-parts at odd places. Knobs in the endpoint name (`+key=value`): `throttle=1` (429
-ThrottlingException), `retry_after=S`, `status=N`, `error=context_length` (a ModelError
-wrapping TGI's context-length 422), `stream_error=1` (a ModelStreamError frame after the first
-token), `echo=1` (answer with the prompt), `reply=TEXT`. Recorded requests carry `sigv4`,
+parts at odd places; a stream request whose body lacks `"stream": true` gets the whole
+answer in one part, as TGI sends it. Knobs in the endpoint name (`+key=value`): `throttle=1`
+(429 ThrottlingException), `retry_after=S`, `status=N`, `error=context_length` (a ModelError
+wrapping TGI's context-length 422), `stream_error=1` (a ModelStreamError frame before the
+first whole line), `no_stream=1` (a container that answers streams whole), `echo=1` (answer
+with the prompt), `reply=TEXT`. Recorded requests carry `sigv4`,
 `action` and `endpoint`.
 """
 
@@ -72,9 +74,14 @@ async def _generate(send: Send, body: dict[str, Any], k: dict[str, str], stream:
     if limit is not None and limit < len(pieces):
         pieces, finish = pieces[:limit], "length"
     details = {"finish_reason": finish, "generated_tokens": len(pieces), "seed": None}
+    whole = orjson.dumps([{"generated_text": "".join(pieces), "details": details}])
     if not stream:
-        await _send_json(send, 200, orjson.dumps([{"generated_text": "".join(pieces),
-                                                   "details": details}]))
+        await _send_json(send, 200, whole)
+        return
+    if not body.get("stream") or k.get("no_stream"):  # TGI streams only when asked
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/vnd.amazon.eventstream")]})
+        await send({"type": "http.response.body", "body": _part(whole + b"\n")})
         return
     events = [{"token": {"id": i, "text": p, "logprob": -0.1, "special": False},
                "generated_text": None, "details": None} for i, p in enumerate(pieces)]
