@@ -14,7 +14,7 @@ import importlib.util
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from router.providers.catalog import known_prefixes, split_model
+from router.providers.catalog import known_prefixes, needs_api_base, split_model
 from router.providers.litellm_names import LITELLM_PROVIDERS
 
 if TYPE_CHECKING:
@@ -37,12 +37,17 @@ def deployment_problems(models: list[ModelEntry], env: Mapping[str, str]) -> lis
                 f"(laneway serves: {', '.join(sorted(served))}); for a model id that "
                 f"only looks like a provider, served by an OpenAI-compatible api_base, write "
                 f"openai/{params.model}")
-        elif not mocked and split_model(params.model)[0] == "bedrock" and _needs_botocore(
-                entry, env) and not _installed("botocore"):
+        elif not mocked and split_model(params.model)[0] in ("bedrock", "sagemaker") and (
+                _needs_botocore(entry, env) and not _installed("botocore")):
             problems.append(
                 f"{where}.litellm_params.model: {params.model} signs its requests with botocore, "
-                "which is not installed: pip install 'laneway[aws]' (or give the deployment a "
-                "Bedrock API key as api_key)")
+                "which is not installed: pip install 'laneway[aws]' (or give a Bedrock deployment "
+                "a Bedrock API key as api_key)")
+        elif (not mocked and not params.api_base and not params.litellm_credential_name
+              and needs_api_base(split_model(params.model)[0], env)):
+            problems.append(
+                f"{where}.litellm_params.api_base: {params.model} is a self-hosted server "
+                "with no default URL: set api_base (the server's OpenAI-compatible /v1 URL)")
         if entry.model_info.custom_tokenizer is not None and not _installed("tokenizers"):
             problems.append(
                 f"{where}.model_info.custom_tokenizer: needs the tokenizers package, which is "
@@ -53,7 +58,7 @@ def deployment_problems(models: list[ModelEntry], env: Mapping[str, str]) -> lis
 def _needs_botocore(entry: ModelEntry, env: Mapping[str, str]) -> bool:
     """Bedrock with a bearer API key (and no AWS keys) needs no request signing."""
     params = entry.litellm_params
-    if params.aws_access_key_id:
+    if params.aws_access_key_id or params.model.startswith("sagemaker/"):
         return True
     return not (params.api_key or env.get("AWS_BEARER_TOKEN_BEDROCK"))
 

@@ -4,22 +4,34 @@
 `{api_base}/openai/deployments/<deployment name>/<path>?api-version=<api_version>`; an
 `api_base` ending in `/openai/v1` (or `api_version: v1`) uses Azure's v1 API, which has
 OpenAI's own layout. Credentials: `api_key` (sent as `api-key`) or `azure_ad_token` (sent as a
-bearer token), else the environment: AZURE_API_KEY / AZURE_OPENAI_API_KEY, AZURE_AD_TOKEN.
+bearer token), or Entra ID client credentials (`tenant_id`, `client_id`, `client_secret`: a
+token from `azure_auth`, cached until shortly before it expires), else the environment:
+AZURE_API_KEY / AZURE_OPENAI_API_KEY, AZURE_AD_TOKEN.
 AZURE_API_BASE / AZURE_OPENAI_ENDPOINT and AZURE_API_VERSION / OPENAI_API_VERSION fill a
 missing `api_base` / `api_version`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
-from router.errors import InternalError
+from router.errors import (
+    AuthenticationFailed,
+    InternalError,
+    RequestError,
+    UpstreamUnavailable,
+    error_for_status,
+    redact,
+)
+from router.groups import remember_secret
 from router.providers._urls import path_segment
 from router.providers.openai import _HEADER_CACHE_MAX, OpenAIProvider, _str_headers
 
 if TYPE_CHECKING:
     from router.groups import Deployment
+    from router.providers.azure_auth import ClientCredential
+    from router.providers.base import JSON, CallContext
 
 __all__ = ["DEFAULT_API_VERSION", "AzureProvider"]
 
@@ -32,6 +44,71 @@ def _env(env: Mapping[str, str], *names: str) -> str | None:
 
 class AzureProvider(OpenAIProvider):
     name = "azure"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Per deployment id: its Entra ID credential (None: it uses none) and latest token.
+        self._entra: dict[str, ClientCredential | None] = {}
+        self._tokens: dict[str, str] = {}
+
+    # ------------------------------------------------------------ Entra ID tokens
+
+    def _credential(self, dep: Deployment) -> ClientCredential | None:
+        if dep.id not in self._entra:
+            if len(self._entra) >= _HEADER_CACHE_MAX:
+                self._entra.clear()
+            credential = None
+            if not dep.api_key and not dep.params.get("azure_ad_token") and dep.params.get(
+                    "tenant_id"):
+                from router.providers.azure_auth import ClientCredential
+
+                credential = ClientCredential.of(dep.params, dep.env)
+            self._entra[dep.id] = credential
+        return self._entra[dep.id]
+
+    async def _authorise(self, dep: Deployment, ctx: CallContext) -> None:
+        """Make sure `headers(dep)` carries a fresh token, for deployments that use one."""
+        credential = self._credential(dep)
+        if credential is None:
+            return
+        from router.providers.azure_auth import TokenFailed, client_credential_token
+
+        try:
+            token = await client_credential_token(ctx.http, credential)
+        except TokenFailed as exc:
+            raise _token_error(exc, dep) from None
+        remember_secret(token)
+        if len(self._tokens) >= _HEADER_CACHE_MAX:
+            self._tokens.clear()
+        self._tokens[dep.id] = token
+
+    def headers(self, dep: Deployment) -> dict[str, str]:
+        headers = super().headers(dep)
+        token = self._tokens.get(dep.id) if self._credential(dep) is not None else None
+        return {**headers, "authorization": f"Bearer {token}"} if token else headers
+
+    async def _call(self, dep: Deployment, path: str, body: JSON, ctx: CallContext) -> JSON:
+        await self._authorise(dep, ctx)
+        return await super()._call(dep, path, body, ctx)
+
+    async def _stream(self, dep: Deployment, path: str, body: JSON, ctx: CallContext
+                      ) -> AsyncIterator[JSON]:
+        await self._authorise(dep, ctx)
+        async for chunk in super()._stream(dep, path, body, ctx):
+            yield chunk
+
+    async def native_call(self, deployment: Deployment, kind: str, body: JSON,
+                          ctx: CallContext) -> JSON:
+        await self._authorise(deployment, ctx)
+        return await super().native_call(deployment, kind, body, ctx)
+
+    async def native_stream(self, deployment: Deployment, kind: str, body: JSON,
+                            ctx: CallContext) -> AsyncIterator[JSON]:
+        await self._authorise(deployment, ctx)
+        async for event in super().native_stream(deployment, kind, body, ctx):
+            yield event
+
+    # ------------------------------------------------------------ URLs and headers
 
     def url(self, dep: Deployment, path: str) -> str:
         # The model is part of the URL, and deployments made from one wildcard entry share an
@@ -74,7 +151,7 @@ class AzureProvider(OpenAIProvider):
         headers = {"content-type": "application/json", "accept": "application/json"}
         token = dep.params.get("azure_ad_token")
         key = dep.api_key
-        if not key and not token:
+        if not key and not token and self._credential(dep) is None:
             key = _env(dep.env, "AZURE_API_KEY", "AZURE_OPENAI_API_KEY")
             token = None if key else _env(dep.env, "AZURE_AD_TOKEN")
         if key:
@@ -83,3 +160,14 @@ class AzureProvider(OpenAIProvider):
             headers["authorization"] = f"Bearer {token}"
         headers.update(_str_headers(dep.extra_headers))
         return headers
+
+
+def _token_error(exc: Exception, dep: Deployment) -> RequestError:
+    status = getattr(exc, "status", 0)
+    message = redact(f"{dep.provider}/{dep.model}: getting an Entra ID token: {exc}",
+                     dep.secrets)
+    if status in (400, 401, 403):  # a wrong tenant, client or secret: the config's credential
+        return AuthenticationFailed(message)
+    if status == 0 or status >= 500:
+        return UpstreamUnavailable(message)
+    return error_for_status(status, message)

@@ -2,9 +2,10 @@
 
 Chat uses Converse (ConverseStream for streams, whose AWS event-stream body is decoded as it
 arrives). A deployment with a custom prompt template (`router.prompts`) instead sends the
-rendered prompt to InvokeModel for meta / mistral / amazon.titan-text models; its stream is
-one InvokeModel call replayed as chunks. Text completions of those text models go to
-InvokeModel with the raw prompt; of other models, to Converse as one user message.
+rendered prompt to InvokeModel for meta / mistral / amazon.titan-text models, and streams it
+with InvokeModelWithResponseStream (chunk frames carrying each family's JSON). Text
+completions of those text models go there with the raw prompt; of other models, to Converse
+as one user message.
 Embeddings: InvokeModel for amazon.titan-embed-* (one call per input, run concurrently) and
 cohere.embed-*. `bedrock/converse/<id>` and `bedrock/invoke/<id>` are accepted as LiteLLM
 writes them. Endpoint and credentials: see `bedrock_auth`. botocore is imported only here.
@@ -44,6 +45,7 @@ from router.providers.bedrock_invoke import (
     embedding_vectors,
     family,
     text_body,
+    text_piece,
     text_reply,
 )
 from router.providers.eventstream import EventStreamDecoder
@@ -88,12 +90,15 @@ class BedrockProvider:
     async def chat_stream(
         self, deployment: Deployment, body: JSON, ctx: CallContext
     ) -> AsyncIterator[JSON]:
-        if template_for(deployment.params) is not None:
-            for chunk in _replay(await self.chat(deployment, body, ctx)):
+        template = template_for(deployment.params)
+        if template is not None:
+            prompt = render(body.get("messages") or [], template)
+            async for chunk in self._invoke_text_stream(deployment, prompt, body, ctx):
                 yield chunk
             return
         request = orjson.dumps(to_converse(body, ctx.drop_params))
-        url, headers = await self._target(deployment, "converse-stream", request, _EVENTSTREAM)
+        url, headers = await self._target(deployment, "converse-stream", request, _EVENTSTREAM,
+                                          ctx)
         state = ConverseStream(model_id(deployment))
         decoder = EventStreamDecoder()
         async with open_stream(ctx, deployment, url, request, headers) as resp:
@@ -121,10 +126,9 @@ class BedrockProvider:
         self, deployment: Deployment, body: JSON, ctx: CallContext
     ) -> AsyncIterator[JSON]:
         if family(model_id(deployment)) in _TEXT_FAMILIES:
-            chat = await self._invoke_text(
-                deployment, prompt_messages(body.get("prompt"))[0]["content"],
-                {k: v for k, v in body.items() if k != "prompt"}, ctx)
-            for chunk in _replay(chat):
+            async for chunk in self._invoke_text_stream(
+                    deployment, prompt_messages(body.get("prompt"))[0]["content"],
+                    {k: v for k, v in body.items() if k != "prompt"}, ctx):
                 yield text_chunk_from_chat(chunk)
             return
         chat_body = {k: v for k, v in body.items() if k != "prompt"}
@@ -172,7 +176,7 @@ class BedrockProvider:
                             ctx: CallContext) -> AsyncIterator[JSON]:
         request = orjson.dumps(self._claude_body(body))
         url, headers = await self._target(deployment, "invoke-with-response-stream", request,
-                                          _EVENTSTREAM)
+                                          _EVENTSTREAM, ctx)
         decoder = EventStreamDecoder()
         async with open_stream(ctx, deployment, url, request, headers) as resp:
             with reply_shape(deployment):
@@ -215,14 +219,60 @@ class BedrockProvider:
                              "finish_reason": finish, "logprobs": None}],
                 "usage": usage(int(prompt_tokens), int(completion_tokens))}
 
+    async def _invoke_text_stream(self, dep: Deployment, prompt: str, body: JSON,
+                                  ctx: CallContext) -> AsyncIterator[JSON]:
+        """InvokeModelWithResponseStream of a raw-prompt text model, as chat chunks."""
+        model = model_id(dep)
+        request = orjson.dumps(text_body(model, prompt, body, ctx.drop_params))
+        url, headers = await self._target(dep, "invoke-with-response-stream", request,
+                                          _EVENTSTREAM, ctx)
+        head = {"id": completion_id(), "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": model}
+
+        def chunk(delta: JSON, finish: str | None = None) -> JSON:
+            return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                         "logprobs": None}]}
+
+        decoder = EventStreamDecoder()
+        texts: list[str] = []
+        finish, prompt_tokens, completion_tokens = "stop", None, None
+        async with open_stream(ctx, dep, url, request, headers) as resp:
+            yield chunk({"role": "assistant", "content": ""})
+            with reply_shape(dep):
+                async for data in resp.aiter_bytes():
+                    for frame in decoder.feed(data):
+                        if frame.message_type != "event":
+                            status = _STREAM_ERRORS.get(frame.event_type, 500)
+                            raise error_from_response(status, frame.payload, {}, dep)
+                        if frame.event_type != "chunk":
+                            continue
+                        wrapped = parse_chunk(frame.payload, dep)
+                        event = parse_chunk(base64.b64decode(wrapped["bytes"]), dep)
+                        text, done, asked, made = text_piece(model, event)
+                        if text:
+                            texts.append(text)
+                            yield chunk({"content": text})
+                        finish = done or finish
+                        prompt_tokens = asked if asked is not None else prompt_tokens
+                        completion_tokens = made if made is not None else completion_tokens
+        if prompt_tokens is None or completion_tokens is None:
+            from router.tokens import counter_for
+
+            counter = counter_for(model, dep.model_info.get("custom_tokenizer"))
+            prompt_tokens = counter.text(prompt) if prompt_tokens is None else prompt_tokens
+            completion_tokens = (counter.text("".join(texts)) if completion_tokens is None
+                                 else completion_tokens)
+        yield chunk({}, finish)
+        yield {**head, "choices": [], "usage": usage(int(prompt_tokens), int(completion_tokens))}
+
     async def _target(self, dep: Deployment, action: str, content: bytes,
-                      accept: str) -> tuple[str, dict[str, str]]:
+                      accept: str, ctx: CallContext) -> tuple[str, dict[str, str]]:
         cached = self._auth.get(dep.id)
         if cached is None or cached[0] is not dep.params:  # rebuilt by a reload: new keys?
             cached = self._auth[dep.id] = (dep.params, BedrockAuth(dep))
         auth = cached[1]
         url = f"{auth.endpoint}/model/{path_segment(model_id(dep))}/{action}"
-        headers = await auth.headers(url, content, accept)
+        headers = await auth.headers(url, content, accept, ctx.http)
         # Added after signing: AWS only checks the headers listed as signed.
         headers.update({str(k).lower(): str(v) for k, v in dep.extra_headers.items()})
         return url, headers
@@ -230,21 +280,5 @@ class BedrockProvider:
     async def _post(self, dep: Deployment, action: str, payload: JSON,
                     ctx: CallContext) -> Any:
         content = orjson.dumps(payload)
-        url, headers = await self._target(dep, action, content, "application/json")
+        url, headers = await self._target(dep, action, content, "application/json", ctx)
         return await post_json(ctx, dep, url, content, headers)
-
-
-def _replay(result: JSON) -> list[JSON]:
-    """A finished chat.completion as the chunks a stream of it would have carried."""
-    head = {"id": result["id"], "object": "chat.completion.chunk", "created": result["created"],
-            "model": result["model"]}
-    choice = result["choices"][0]
-
-    def chunk(delta: JSON, finish: str | None = None) -> JSON:
-        return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
-                                     "logprobs": None}]}
-
-    return [chunk({"role": "assistant", "content": ""}),
-            chunk({"content": choice["message"]["content"]}),
-            chunk({}, choice["finish_reason"]),
-            {**head, "choices": [], "usage": result["usage"]}]

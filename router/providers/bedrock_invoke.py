@@ -15,7 +15,8 @@ from router.providers._wire import reject_unsupported, without_neutral
 if TYPE_CHECKING:
     from router.providers.base import JSON
 
-__all__ = ["embedding_bodies", "embedding_vectors", "family", "text_body", "text_reply"]
+__all__ = ["embedding_bodies", "embedding_vectors", "family", "text_body", "text_piece",
+           "text_reply"]
 
 _REGION_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.")
 _EMBED_SUPPORTED = frozenset({"model", "input", "encoding_format", "dimensions", "user",
@@ -120,3 +121,22 @@ def text_reply(model_id: str, reply: JSON) -> tuple[str, str, int | None, int | 
     finish = "length" if first.get("completionReason") == "LENGTH" else "stop"
     return (first.get("outputText", ""), finish, reply.get("inputTextTokenCount"),
             first.get("tokenCount"))
+
+
+def text_piece(model_id: str, event: JSON) -> tuple[str, str | None, int | None, int | None]:
+    """(text, finish reason once known, prompt tokens, completion tokens) of one chunk of an
+    InvokeModelWithResponseStream of a text model; the counts come with the last chunk."""
+    metrics = event.get("amazon-bedrock-invocationMetrics") or {}
+    prompt, completion = metrics.get("inputTokenCount"), metrics.get("outputTokenCount")
+    kind = family(model_id)
+    if kind == "meta":
+        reason = event.get("stop_reason")
+        text = event.get("generation") or ""
+    elif kind == "mistral":
+        first = (event.get("outputs") or [{}])[0]
+        reason, text = first.get("stop_reason"), first.get("text") or ""
+    else:
+        reason, text = event.get("completionReason"), event.get("outputText") or ""
+    finish = None if reason is None else (
+        "length" if str(reason).lower() in ("length", "max_tokens") else "stop")
+    return str(text), finish, prompt, completion

@@ -25,6 +25,7 @@ __all__ = [
     "hosted_base",
     "hosted_key",
     "known_prefixes",
+    "needs_api_base",
     "split_model",
 ]
 
@@ -53,6 +54,7 @@ HOSTED_OPENAI_COMPATIBLE: dict[str, HostedProvider] = {
     "hosted_vllm": HostedProvider(None, "HOSTED_VLLM_API_KEY", "HOSTED_VLLM_API_BASE"),
     "azure_ai": HostedProvider(None, "AZURE_AI_API_KEY", "AZURE_AI_API_BASE"),
     "lm_studio": HostedProvider(None, "LM_STUDIO_API_KEY", "LM_STUDIO_API_BASE"),
+    "xinference": HostedProvider(None, "XINFERENCE_API_KEY", "XINFERENCE_API_BASE"),
     "deepseek": HostedProvider("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY",
                                "DEEPSEEK_API_BASE"),
     "groq": HostedProvider("https://api.groq.com/openai/v1", "GROQ_API_KEY", "GROQ_API_BASE"),
@@ -101,6 +103,8 @@ _ADAPTERS: dict[str, str] = {
     "vertex_ai": "vertex:VertexProvider",
     "cohere": "cohere:CohereProvider",
     "cohere_chat": "cohere:CohereProvider",
+    "sagemaker": "sagemaker:SageMakerProvider",
+    "cloudflare": "cloudflare:CloudflareProvider",
 }
 
 _instances: dict[str, Provider] = {}
@@ -153,6 +157,11 @@ def hosted_base(provider: str, env: Mapping[str, str] = os.environ) -> str | Non
     if hosted is None:
         return None
     return _first_env(hosted.base_env, env) or hosted.api_base
+
+
+def needs_api_base(provider: str, env: Mapping[str, str] = os.environ) -> bool:
+    """Whether a hosted-style prefix has no URL unless the deployment gives one."""
+    return provider in HOSTED_OPENAI_COMPATIBLE and hosted_base(provider, env) is None
 
 
 def hosted_key(provider: str, env: Mapping[str, str] = os.environ) -> str | None:

@@ -35,7 +35,7 @@ def problems(document: dict[str, Any], environ: dict[str, str] | None = None) ->
 # --- providers --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", ["cloudflare", "sagemaker", "watsonx", "replicate"])
+@pytest.mark.parametrize("prefix", ["watsonx", "replicate", "petals"])
 def test_a_litellm_provider_laneway_does_not_serve_is_an_error(prefix: str) -> None:
     lines = problems({"model_list": [entry("openai/gpt-4o"), entry(f"{prefix}/some-model",
                                                                    api_key="sk-for-them")]})

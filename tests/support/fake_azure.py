@@ -2,13 +2,16 @@
 
 Routes: POST /openai/deployments/<deployment>/{chat/completions,completions,embeddings}
 ?api-version=... (a missing api-version is Azure's 404) and the v1 API /openai/v1/...
-Authentication: an `api-key` header or an `Authorization: Bearer` token (else Azure's 401).
+Authentication: an `api-key` header or an `Authorization: Bearer` token (else Azure's 401);
+started with FAKE_ENTRA_SIGNING_KEY, bearer tokens must be unexpired ones a `fake_entra` with
+that key issued.
 Everything else — knobs, recorded requests (with Azure's original path and query) — is
 `fake_openai`'s; `error=content_filter` gives Azure's content-management error body.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 import orjson
@@ -42,6 +45,16 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
         await _send_json(send, 401, _azure_error(
             "401", "Access denied due to invalid subscription key or wrong API endpoint."))
         return
+    bearer = headers.get("authorization", "").removeprefix("Bearer ")
+    if os.environ.get("FAKE_ENTRA_SIGNING_KEY") and bearer and not headers.get("api-key"):
+        from tests.support.fake_entra import token_valid
+
+        if not token_valid(bearer):
+            fake_openai.record(scope, {})
+            await _send_json(send, 401, _azure_error(
+                "401", "Unauthorized. Access token is missing, invalid, audience is incorrect "
+                "(https://cognitiveservices.azure.com), or have expired."))
+            return
     match = _DEPLOYMENT_PATH.match(path)
     if match:
         if b"api-version=" not in scope["query_string"]:

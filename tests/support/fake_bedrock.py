@@ -8,9 +8,11 @@ does (known keys, roles alternating from user, block types, inferenceConfig name
 region and service under `sigv4`. Knobs in the model id (`+key=value`): `throttle=1` (429),
 `error=context_length` (400 "Input is too long"), `stream_error=throttling` (an exception frame
 after the first text delta), `status=N`, `echo=1` (answer with the last user text or the
-prompt), `reply=TEXT`, `delay=S`. InvokeModel (and InvokeModelWithResponseStream, chunk frames
-carrying base64 events) with an Anthropic Messages body (`anthropic_version`, no `model` or
-`stream`) answers as Claude on Bedrock does, checked like Anthropic's own API.
+prompt), `reply=TEXT`, `delay=S`. InvokeModelWithResponseStream with a text model's body
+(`prompt` / `inputText`) streams that family's chunks. InvokeModel (and
+InvokeModelWithResponseStream, chunk frames carrying base64 events) with an Anthropic
+Messages body (`anthropic_version`, no `model` or `stream`) answers as Claude on Bedrock does,
+checked like Anthropic's own API.
 """
 
 from __future__ import annotations
@@ -256,6 +258,38 @@ async def _invoke(send: Send, model: str, body: dict[str, Any], k: dict[str, str
     await _send_json(send, 200, orjson.dumps(reply))
 
 
+async def _invoke_stream(send: Send, model: str, body: dict[str, Any], k: dict[str, str]) -> None:
+    """InvokeModelWithResponseStream of a text model: chunk frames of the family's JSON, the
+    last with `amazon-bedrock-invocationMetrics`."""
+    prompt = body.get("prompt", body.get("inputText", ""))
+    text = prompt if k.get("echo") else k.get("reply", DEFAULT_REPLY)
+    pieces = [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))]
+    events: list[dict[str, Any]] = []
+    for i, piece in enumerate(pieces):
+        last = i == len(pieces) - 1
+        if model.startswith("meta."):
+            events.append({"generation": piece, "prompt_token_count": None,
+                           "generation_token_count": i + 1,
+                           "stop_reason": "stop" if last else None})
+        elif model.startswith("mistral."):
+            events.append({"outputs": [{"text": piece, "stop_reason": "stop" if last else None}]})
+        else:
+            events.append({"outputText": piece, "index": 0, "totalOutputTextTokenCount": i + 1,
+                           "completionReason": "FINISH" if last else None})
+    events[-1]["amazon-bedrock-invocationMetrics"] = {
+        "inputTokenCount": words(prompt), "outputTokenCount": len(pieces),
+        "invocationLatency": 120, "firstByteLatency": 40}
+    frames = [event("chunk", {"bytes": base64.b64encode(orjson.dumps(e)).decode()})
+              for e in events]
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/vnd.amazon.eventstream")]})
+    blob = b"".join(frames)
+    for start in range(0, len(blob), 29):
+        await send({"type": "http.response.body", "body": blob[start:start + 29],
+                    "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def _app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http" or await control(scope, send):
         return
@@ -286,6 +320,10 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if k.get("status"):
         await _aws_error(send, int(k["status"]), "InternalServerException", "fake failure")
+        return
+    if action == "invoke-with-response-stream" and "anthropic_version" not in body and (
+            "prompt" in body or "inputText" in body):
+        await _invoke_stream(send, model, body, k)
         return
     if "anthropic_version" in body or action == "invoke-with-response-stream":
         await _claude(send, model, body, k, stream=action == "invoke-with-response-stream")
