@@ -9,6 +9,7 @@
   const history = new Map();  // group -> Map(priority -> [[t, waiting], ...])
   const charts = new Map();   // group -> {canvas, legend}: kept across redraws
   let paused = false, timer = null, failures = 0, busy = false;
+  let started = null;  // time of the first snapshot this page drew
 
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
@@ -94,6 +95,7 @@
 
   function render(snap) {
     const now = snap.time;
+    if (started === null) started = now;
     const f = snap.fleet;
     setStatus(`Live \u00b7 updated ${new Date(now * 1000).toLocaleTimeString()} \u00b7 `
       + `snapshot took ${snap.took_ms} ms`);
@@ -135,14 +137,20 @@
       charts.set(group, c);
     }
     const series = lanes.map(([p, points]) => ({ label: "p" + p, points }));
-    LaneChart.draw(c.canvas, series, HISTORY, now);
-    c.legend.replaceChildren(...(series.length ? series.map((s, i) =>
-      el("span", {}, `${LaneChart.style(i).mark} ${s.label}: ${s.points.at(-1)[1]}`))
-      : [el("span", { class: "muted" }, "no line")]));
-    c.canvas.setAttribute("aria-label", series.length ? "Waiting per lane, last 5 minutes: "
+    // The span grows with the history this page has seen, up to HISTORY.
+    const span = Math.max(30, Math.min(HISTORY, Math.ceil((now - started) / 30) * 30));
+    LaneChart.draw(c.canvas, series, span, now);
+    c.legend.replaceChildren(...(series.length ? series.map((s, i) => {
+      const st = LaneChart.style(i);
+      const mark = el("span", { "aria-hidden": "true" }, st.mark + " ");
+      mark.style.color = st.color;  // (the CSSOM, which the page's CSP allows)
+      mark.style.display = "inline";
+      return el("span", {}, mark, `${s.label}: ${s.points.at(-1)[1]}`);
+    }) : [el("span", { class: "muted" }, "no line")]));
+    c.canvas.setAttribute("aria-label", series.length ? `Waiting per lane, last ${span} s: `
       + series.map((s) => `${s.label} now ${s.points.at(-1)[1]}, peak `
         + Math.max(...s.points.map((pt) => pt[1]))).join("; ")
-      : "No requests waited in the last 5 minutes");
+      : `No requests waited in the last ${span} s`);
     return el("td", {}, el("div", { class: "chart" }, c.canvas, c.legend));
   }
 

@@ -58,7 +58,7 @@ const LaneChart = (() => {
     }
     ctx.textAlign = "left";
     ctx.textBaseline = "alphabetic";
-    ctx.fillText("-" + Math.round(span / 60) + " min", left, h - 1);
+    ctx.fillText("-" + (span >= 120 ? Math.round(span / 60) + " min" : span + " s"), left, h - 1);
     ctx.textAlign = "right";
     ctx.fillText("now", right, h - 1);
 
