@@ -28,12 +28,17 @@ class Scene:
     broken: str
     """A group whose only deployment answers 500."""
     vkey: str
-    """A virtual key (alias "batch") with a $5 monthly budget."""
+    """A virtual key with a $5 monthly budget."""
+    alias: str
+    """Its alias (tenant records outlive a test in a shared Redis: find its row by this)."""
 
     def snapshot(self) -> dict[str, Any]:
         r = httpx.get(f"{self.gw.url}/ui/snapshot", headers=self.gw.headers(), timeout=10)
         assert r.status_code == 200, r.text
         return dict(r.json())
+
+    def key_row(self, snap: dict[str, Any]) -> dict[str, Any]:
+        return next(r for r in snap["tenants"]["rows"] if r["alias"] == self.alias)
 
     def group(self, snap: dict[str, Any], name: str) -> dict[str, Any]:
         return next(g for g in snap["groups"] if g["model_group"] == name)
@@ -62,8 +67,11 @@ def config(upstream: FakeUpstream, slot: str, broken: str, redis_url: str | None
         return {"model_name": name, "litellm_params": {
             "model": f"openai/{model}", "api_base": upstream.url, "api_key": "k", **params}}
 
+    # A long lease: on a busy machine a stall of the gateway longer than the default 1.2 s
+    # would let a held call's slot expire and admit the next waiter, which is right for the
+    # gateway but not the picture these tests look for.
     router: dict[str, Any] = {"num_retries": 0, "allowed_fails": 1, "cooldown_time": 30,
-                              "max_queue_size": 2}
+                              "max_queue_size": 2, "queue_lease_seconds": 6}
     if redis_url:
         router["redis_url"] = redis_url
     return {"model_list": [dep(slot, f"{slot}+gate={slot}", max_parallel_requests=1),
@@ -77,12 +85,13 @@ def scene(upstream: FakeUpstream, redis_url: str | None, env: dict[str, str] | N
     slot, broken = unique("slot"), unique("broken")
     gw = start_gateway(config(upstream, slot, broken, redis_url), env, key=MASTER, args=args)
     try:
+        alias = unique("batch")
         r = httpx.post(f"{gw.url}/key/generate", headers=gw.headers(), timeout=10, json={
-            "key_alias": unique("batch"), "max_budget": 5, "budget_duration": "30d"})
+            "key_alias": alias, "max_budget": 5, "budget_duration": "30d"})
         assert r.status_code == 200, r.text
         vkey = r.json()["key"]
         gw.secrets = (*gw.secrets, vkey)
-        yield Scene(gw, upstream, slot, broken, vkey)
+        yield Scene(gw, upstream, slot, broken, vkey, alias)
     finally:
         gw.stop()
 

@@ -91,7 +91,7 @@ def test_dashboard_shows_the_lanes_live(fake_openai, redis_server) -> None:
             answers = pool.submit(_hold_line, s, ready)
             assert ready.wait(20)
             expect(waiting).to_have_text("2")
-            tenant = page.locator("#tenants tbody tr[data-tenant]").first
+            tenant = page.locator("#tenants tbody tr", has_text=s.alias)
             expect(tenant).to_contain_text("$5.00")
             shot = ARTEFACTS / "ui-dashboard.png"
             page.screenshot(path=shot, full_page=True)

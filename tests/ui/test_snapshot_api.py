@@ -45,7 +45,7 @@ def test_snapshot_shows_the_line_deployments_tenants_and_fleet(fake_openai, redi
                     (d,) = g["deployments"]
                     assert (d["in_flight"], d["max_parallel_requests"]) == (1, 1)
                     assert d["rpm"] == {"used": 1, "limit": None} and d["cooldown"] is None
-                    key_row = next(r for r in snap["tenants"]["rows"] if r["kind"] == "key")
+                    key_row = s.key_row(snap)
                     assert key_row["waiting"] == 1 and key_row["in_progress"] == 1
                     assert key_row["served_share"] is None  # reported by fair share, later
                     assert key_row["max_budget_usd"] == 5 and key_row["budget_resets_at"]
@@ -67,7 +67,7 @@ def test_snapshot_shows_the_line_deployments_tenants_and_fleet(fake_openai, redi
         assert bad["cooldown"]["reason"] == "failures"
         assert 0 < bad["cooldown"]["remaining_s"] <= 30
         assert bad["this_instance"]["error_rate"] == 1
-        key_row = next(r for r in snap["tenants"]["rows"] if r["kind"] == "key")
+        key_row = s.key_row(snap)
         assert key_row["requests_60s"] == 1 and key_row["in_progress"] == 0
         fleet = snap["fleet"]
         assert fleet["state"] == ("redis" if redis_url else "memory")
@@ -92,3 +92,18 @@ def test_no_ui_turns_the_dashboard_off(fake_openai) -> None:
     with scene(fake_openai, None, {"NO_UI": "True"}) as s:
         for path in ("/ui", "/ui/snapshot"):
             assert httpx.get(f"{s.gw.url}{path}", headers=s.gw.headers()).status_code == 404
+
+
+def test_without_a_master_key_the_snapshot_is_open_like_every_route(fake_openai) -> None:
+    from tests.support.gateway import start_gateway
+    from tests.ui.scenario import config
+
+    cfg = config(fake_openai, "open-slot", "open-broken", None)
+    del cfg["general_settings"]
+    gw = start_gateway(cfg)
+    try:
+        snap = httpx.get(f"{gw.url}/ui/snapshot", timeout=10).json()
+        assert {g["model_group"] for g in snap["groups"]} == {"open-slot", "open-broken"}
+        assert snap["tenants"]["rows"] == []
+    finally:
+        gw.stop()
