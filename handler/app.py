@@ -38,10 +38,14 @@ def master_key_of(config: Config) -> str | None:
             or env.get("LITELLM_MASTER_KEY") or None)
 
 
+def _flag(value: object) -> bool:
+    return str(value or "").lower() in ("1", "true", "yes")
+
+
 def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
     """The gateway for `config`. `watch_disconnect` frees a waiting request's place in line as
     soon as its client goes away; off under Mangum, where there is no connection to watch."""
-    no_docs = str(config.env.get("NO_DOCS", "")).lower() in ("1", "true", "yes")
+    no_docs = _flag(config.env.get("NO_DOCS"))
     app = FastAPI(
         title="laneway",
         summary="OpenAI-compatible LLM gateway with priority lanes",
@@ -65,6 +69,10 @@ def create_app(config: Config, *, watch_disconnect: bool = True) -> FastAPI:
     limits = HttpLimits.from_config(config)
     app.state.limits = limits
     add_routes(app, router, limits, watch_disconnect)
+    if not _flag(config.env.get("NO_UI")):
+        from handler.ui import add_ui_routes
+
+        add_ui_routes(app, router)
     # Outermost last: observability sees every answer, the edge's and auth's refusals included;
     # the edge gives every request its id and bounds its body before auth or a route runs.
     app.add_middleware(AuthMiddleware, auth=Authenticator(master_key_of(config), router.tenants))

@@ -7,7 +7,9 @@ With a master key set (`general_settings.master_key`, `LANEWAY_MASTER_KEY` or
   balancer or an orchestrator calls without credentials;
 - the API documentation `/docs`, `/docs/oauth2-redirect`, `/redoc` and `/openapi.json` (a
   browser opening Swagger UI sends no key; they describe the routes, never the config, and
-  `NO_DOCS=True` turns them off).
+  `NO_DOCS=True` turns them off);
+- the dashboard's page `/ui`, which holds no data (its snapshot, `/ui/snapshot`, needs the
+  master key; `NO_UI=True` turns both off).
 
 The key is the master key or a virtual key (docs/tenants.md). `AuthMiddleware` wraps the whole
 app, so a route added later is protected without doing anything, and an unknown path answers
@@ -37,6 +39,7 @@ __all__ = ["PUBLIC_PATHS", "AuthMiddleware", "Authenticator", "principal_of"]
 PUBLIC_PATHS = frozenset({
     "/health/liveliness", "/health/liveness", "/health/readiness",
     "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+    "/ui",
 })
 
 _REFUSED = {

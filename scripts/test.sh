@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs (redis-server, the deploy validators, laneway with
-# its test extras in .venv) and runs the whole suite.
+# Installs everything the test suite needs (redis-server, chromium, the deploy validators,
+# laneway with its test extras in .venv) and runs the whole suite.
 # Safe to run again: installed pieces are skipped. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
   echo "== installing redis-server"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+fi
+# tests/ui drive the dashboard in Debian's chromium (through Playwright's Python package; no
+# browser is ever downloaded by `playwright install`).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  echo "== installing chromium"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
 fi
 
 bash scripts/bootstrap.sh test

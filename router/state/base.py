@@ -18,7 +18,9 @@ __all__ = [
     "Admitted",
     "Candidate",
     "DeploymentUsage",
+    "DeploymentView",
     "Full",
+    "GroupView",
     "LineDepth",
     "Order",
     "Outcome",
@@ -176,6 +178,37 @@ class DeploymentUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class DeploymentView:
+    """One deployment as the dashboard shows it (read only, fleet-wide)."""
+
+    deployment_id: str
+    requests: int
+    """Admissions in the last 60 s."""
+    tokens: int
+    """Tokens reserved or used in the last 60 s."""
+    in_flight: int
+    cooldown: float
+    """Seconds of cooldown left, 0 when none."""
+    cooldown_reason: str
+    """Why the latest cooldown started: "retry-after" (the upstream asked), "fatal" (an error
+    that retrying cannot fix) or "failures" (allowed_fails reached); "" when unknown."""
+    failures: int
+    """Failed attempts counted towards the next cooldown (last 60 s)."""
+    latency_ms: float | None
+    """The latency average routing uses (an EWMA of successful calls), None before one."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """A model group's line and deployments, read in one atomic call (the dashboard)."""
+
+    lines: list[LineDepth]
+    waiting_by_tenant: dict[str, int]
+    """Waiters per fair-share tenant ("k:<key hash prefix>", "t:<team>", "u:<user>", "-")."""
+    deployments: list[DeploymentView]
+
+
+@dataclass(frozen=True, slots=True)
 class AdmitRequest:
     group: str
     request_id: str
@@ -266,6 +299,14 @@ class StateBackend(Protocol):
 
     async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
         """Current usage of the given deployments of a group (read only)."""
+
+    async def overview(self, group: str, deployment_ids: Sequence[str]) -> GroupView:
+        """The group's line (per priority and per fair-share tenant) and the given deployments'
+        usage, health and latency: one read-only call (the dashboard)."""
+
+    async def seen(self, instance: str, window: float) -> dict[str, float]:
+        """Note `instance` as alive now; every instance noted within `window` seconds, with
+        how many seconds ago (the dashboard's fleet)."""
 
     async def ping(self) -> None:
         """Raise when the backend cannot serve."""

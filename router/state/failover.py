@@ -19,6 +19,7 @@ from router.state.base import (
     Admitted,
     DeploymentUsage,
     Full,
+    GroupView,
     LineDepth,
     Refused,
     Release,
@@ -51,6 +52,11 @@ class FailOpenState:
     @property
     def calls(self) -> int:
         return self.primary.calls
+
+    @property
+    def degraded(self) -> bool:
+        """True while Redis is treated as unreachable (limits are per instance)."""
+        return time.monotonic() < self._down_until
 
     async def _either(self, op: Callable[[Any], Awaitable[T]]) -> T:
         if time.monotonic() >= self._down_until:
@@ -107,6 +113,12 @@ class FailOpenState:
 
     async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
         return await self._either(lambda s: s.usage(group, deployment_ids))
+
+    async def overview(self, group: str, deployment_ids: Sequence[str]) -> GroupView:
+        return await self._either(lambda s: s.overview(group, deployment_ids))
+
+    async def seen(self, instance: str, window: float) -> dict[str, float]:
+        return await self._either(lambda s: s.seen(instance, window))
 
     async def release_with_tenant(self, rel: Release, end: TenantEnd
                                   ) -> tuple[float, TenantReleased]:

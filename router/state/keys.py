@@ -14,6 +14,8 @@ from dataclasses import dataclass
 LAYOUT = "v1"
 PREFIX = f"lw:{LAYOUT}"
 WAKE_CHANNEL = f"{PREFIX}:wake"
+FLEET_SEEN = f"{PREFIX}:fleet:{{seen}}"
+"""ZSET instance → when it was last seen (ms): the dashboard's fleet (router/snapshot)."""
 
 NOTICE_PREFIX = "~"
 """Messages on WAKE_CHANNEL that start with this are notices to every instance (a tenant record
@@ -23,7 +25,7 @@ CACHE_PREFIX = "^"
 """Messages on WAKE_CHANNEL that start with this announce that a response cache entry was
 written or its single-flight lock let go (router/cache): `^` and the entry's digest."""
 
-__all__ = ["CACHE_PREFIX", "NOTICE_PREFIX", "PREFIX", "WAKE_CHANNEL", "CacheKeys",
+__all__ = ["CACHE_PREFIX", "FLEET_SEEN", "NOTICE_PREFIX", "PREFIX", "WAKE_CHANNEL", "CacheKeys",
            "DeploymentKeys", "GroupKeys", "TenantKeys", "TenantRecordKeys", "stored_response"]
 
 

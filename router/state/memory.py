@@ -20,7 +20,9 @@ from router.state.base import (
     Admitted,
     Candidate,
     DeploymentUsage,
+    DeploymentView,
     Full,
+    GroupView,
     LineDepth,
     Refused,
     Release,
@@ -55,6 +57,7 @@ class _Deployment:
     run: dict[str, float] = field(default_factory=dict)  # slot -> lease expiry
     fails: list[float] = field(default_factory=list)
     cool_until: float = 0.0
+    cool_why: str = ""
     latency: float | None = None
 
     def prune(self, now: float) -> None:
@@ -241,6 +244,7 @@ class MemoryState:
         self._groups: dict[str, _Group] = {}
         self._tenants: dict[tuple[str, str], _Tenant] = {}
         self._on_wake: WakeCallback | None = None
+        self._seen: dict[str, float] = {}
         self.calls = 0
 
     def _group(self, name: str) -> _Group:
@@ -396,7 +400,10 @@ class MemoryState:
             if len(d.fails) >= rel.allowed_fails:
                 cool_for = rel.cooldown
         if cool_for > 0:
-            d.cool_until = max(d.cool_until, now + cool_for)
+            if now + cool_for > d.cool_until:
+                d.cool_until = now + cool_for
+                d.cool_why = ("retry-after" if rel.demanded_cooldown > 0 else
+                              "fatal" if rel.outcome == "fatal" else "failures")
             d.fails = []
         self._wake(g.head())
         return cool_for
@@ -464,6 +471,29 @@ class MemoryState:
             out.append(DeploymentUsage(dep_id, requests, tokens, running,
                                        max(0.0, d.cool_until - now)))
         return out
+
+    async def overview(self, group: str, deployment_ids: Sequence[str]) -> GroupView:
+        now = _now()
+        g = self._group(group)
+        tenants: dict[str, int] = {}
+        for _, rid in g.line:
+            tenant = g.tenant_of.get(rid)
+            if tenant is not None and g.leases.get(rid, 0) > now:
+                tenants[tenant] = tenants.get(tenant, 0) + 1
+        views = []
+        for use in await self.usage(group, deployment_ids):
+            d = g.dep(use.deployment_id)
+            views.append(DeploymentView(
+                use.deployment_id, use.requests, use.tokens, use.in_flight, use.cooldown,
+                d.cool_why if use.cooldown else "", sum(1 for t in d.fails if t > now - WINDOW),
+                d.latency))
+        return GroupView(await self.line(group), tenants, views)
+
+    async def seen(self, instance: str, window: float) -> dict[str, float]:
+        now = _now()
+        self._seen[instance] = now
+        self._seen = {i: t for i, t in self._seen.items() if t > now - window}
+        return {i: now - t for i, t in self._seen.items()}
 
     async def release_with_tenant(self, rel: Release, end: TenantEnd
                                   ) -> tuple[float, TenantReleased]:

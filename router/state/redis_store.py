@@ -22,7 +22,9 @@ from router.state.base import (
     AdmitRequest,
     Admitted,
     DeploymentUsage,
+    DeploymentView,
     Full,
+    GroupView,
     LineDepth,
     Refused,
     Release,
@@ -35,7 +37,14 @@ from router.state.base import (
     WakeCallback,
 )
 from router.state.cluster import ClusterAwareClient
-from router.state.keys import CACHE_PREFIX, NOTICE_PREFIX, WAKE_CHANNEL, GroupKeys, TenantKeys
+from router.state.keys import (
+    CACHE_PREFIX,
+    FLEET_SEEN,
+    NOTICE_PREFIX,
+    WAKE_CHANNEL,
+    GroupKeys,
+    TenantKeys,
+)
 from router.state.resp import RedisUnavailable, ScriptError
 from router.state.scripts import script_source
 
@@ -334,6 +343,40 @@ class RedisState:
                                        max(0.0, (cool - now) / 1000) if cool else 0.0))
         return out
 
+    async def overview(self, group: str, deployment_ids: Sequence[str]) -> GroupView:
+        g = GroupKeys.of(group)
+        keys = [g.line, g.wlease, g.wmeta, g.health]
+        for dep in deployment_ids:
+            d = g.deployment(dep)
+            keys += [d.rpm, d.tpm, d.tok, d.run, d.fails]
+        reply = await self._run("overview", keys, list(deployment_ids))
+        now, i = int(reply[0]), 2
+        lines = []
+        for _ in range(int(reply[1])):
+            lines.append(LineDepth(int(reply[i]), int(reply[i + 1]),
+                                   (now - int(reply[i + 2])) / 1000))
+            i += 3
+        tenants: dict[str, int] = {}
+        count, i = int(reply[i]), i + 1
+        for _ in range(count):
+            tenants[_text(reply[i])] = int(reply[i + 1])
+            i += 2
+        views = []
+        for dep in deployment_ids:
+            requests, tokens, running, cool = (int(x) for x in reply[i: i + 4])
+            why, fails, lat = _text(reply[i + 4]), int(reply[i + 5]), _text(reply[i + 6])
+            views.append(DeploymentView(
+                dep, requests, tokens, running, max(0.0, (cool - now) / 1000) if cool else 0.0,
+                why if cool else "", fails, float(lat) if lat else None))
+            i += 7
+        return GroupView(lines, tenants, views)
+
+    async def seen(self, instance: str, window: float) -> dict[str, float]:
+        reply = await self._run("seen", [FLEET_SEEN], [instance, _ms(window)])
+        now = int(reply[0])
+        return {_text(reply[j]): max(0.0, (now - int(float(reply[j + 1]))) / 1000)
+                for j in range(1, len(reply), 2)}
+
 
 def _admission(reply: Any) -> Admitted | Waiting | Full | Refused:
     kind = int(reply[0])
@@ -380,6 +423,10 @@ def _tenant_call(ask: TenantAsk) -> tuple[list[str], list[Any]]:
 
 def _tenant_released(reply: Any) -> TenantReleased:
     return TenantReleased(int(reply[0]), tuple(int(i) - 1 for i in reply[1:]))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _unavailable(exc: RedisUnavailable) -> ServiceUnavailable:

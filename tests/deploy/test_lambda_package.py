@@ -35,6 +35,7 @@ def test_package_holds_laneway_and_its_runtime_dependencies(
         assert required in names, required
     lua = [n for n in names if n.startswith("router/") and n.endswith(".lua")]
     assert lua, "the Redis scripts are package data and must ship"
+    assert {"handler/ui/static/index.html", "handler/ui/static/app.js"} <= names, "GET /ui"
 
 
 def test_package_leaves_out_boto3_and_test_tools(lambda_package: LambdaPackage) -> None:

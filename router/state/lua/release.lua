@@ -4,7 +4,8 @@
   cooldown), and wakes the head of the group's line.
 
   KEYS[1] line    ZSET  the group's waiting requests
-  KEYS[2] health  HASH  <deployment>:cool -> cooldown end (ms), <deployment>:lat -> latency (ms)
+  KEYS[2] health  HASH  <deployment>:cool -> cooldown end (ms), <deployment>:lat -> latency (ms),
+                  <deployment>:why -> the cooldown's reason
   KEYS[3] tpm     ZSET  the deployment's token reservations
   KEYS[4] tok     HASH  the deployment's reserved tokens per slot, "=total"
   KEYS[5] run     ZSET  the deployment's requests in flight

@@ -48,7 +48,12 @@ local function release_group(KEYS, ARGV)
   if cool_for > 0 then
     local until_ms = now + cool_for
     local current = tonumber(redis.call('HGET', health, dep .. ':cool')) or 0
-    if until_ms > current then redis.call('HSET', health, dep .. ':cool', until_ms) end
+    if until_ms > current then
+      -- Why, for the dashboard (overview.lua); nothing in admission reads it.
+      local why = 'failures'
+      if demanded > 0 then why = 'retry-after' elseif outcome == 'fatal' then why = 'fatal' end
+      redis.call('HSET', health, dep .. ':cool', until_ms, dep .. ':why', why)
+    end
     redis.call('DEL', fails)
   end
   redis.call('PEXPIRE', health, math.max(3600000, cool_for + 60000))

@@ -1,0 +1,109 @@
+"""`GET /ui/snapshot` through a real gateway, on the in-process state and on Redis: who may
+read it, and that it shows the line, the deployments, the tenants and the fleet as they are."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.ui.scenario import MASTER, fill_line, scene
+
+
+@pytest.fixture(params=["memory", "redis"])
+def redis_url(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "memory":
+        return None
+    return str(request.getfixturevalue("redis_server").url)
+
+
+def test_snapshot_shows_the_line_deployments_tenants_and_fleet(fake_openai, redis_url) -> None:
+    # The access log is on (--detailed_debug): every request line is written, never a key.
+    with scene(fake_openai, redis_url, args=("--detailed_debug",)) as s:
+        url = f"{s.gw.url}/ui/snapshot"
+        refused = httpx.get(url)
+        assert refused.status_code == 401
+        assert set(refused.json()["error"]) == {"message", "type", "param", "code"}
+        assert httpx.get(url, headers={"authorization": "Bearer sk-wrong"}).status_code == 401
+        as_key = httpx.get(url, headers={"authorization": f"Bearer {s.vkey}"})
+        assert as_key.status_code == 403 and "master key" in as_key.json()["error"]["message"]
+        assert httpx.get(f"{url}?key={MASTER}").status_code == 401, "no key in a URL"
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(timeout=30) as client:
+                with fake_openai.gate(s.slot):
+                    calls = await fill_line(s, client)
+                    full = await s.chat(client, s.slot, 9)
+                    assert full.status_code == 429
+                    snap = s.snapshot()
+                    g = s.group(snap, s.slot)
+                    assert [(lane["priority"], lane["waiting"]) for lane in g["lanes"]] == [
+                        (0, 1), (5, 1)]
+                    assert g["head_wait_ms"] > 0
+                    assert g["this_instance"]["rate_limited"] == 1
+                    (d,) = g["deployments"]
+                    assert (d["in_flight"], d["max_parallel_requests"]) == (1, 1)
+                    assert d["rpm"] == {"used": 1, "limit": None} and d["cooldown"] is None
+                    key_row = s.key_row(snap)
+                    assert key_row["waiting"] == 1 and key_row["in_progress"] == 1
+                    assert key_row["served_share"] is None  # reported by fair share, later
+                    assert key_row["max_budget_usd"] == 5 and key_row["budget_resets_at"]
+                answers = await asyncio.gather(*calls)
+                assert [a.status_code for a in answers] == [200, 200, 200]
+                broken = await s.chat(client, s.broken, 0)
+                assert broken.status_code >= 500
+
+        asyncio.run(scenario())
+        snap = s.snapshot()
+        g = s.group(snap, s.slot)
+        assert g["waiting"] == 0 and g["lanes"] == [] and g["head_wait_ms"] is None
+        assert g["admitted_60s"] == 3 and g["in_flight"] == 0
+        (d,) = g["deployments"]
+        assert d["rpm"]["used"] == 3 and d["latency_ewma_ms"] > 0
+        assert d["this_instance"]["calls"] == 3 and d["this_instance"]["latency_p95_ms"] > 0
+        assert d["this_instance"]["error_rate"] == 0
+        (bad,) = s.group(snap, s.broken)["deployments"]
+        assert bad["cooldown"]["reason"] == "failures"
+        assert 0 < bad["cooldown"]["remaining_s"] <= 30
+        assert bad["this_instance"]["error_rate"] == 1
+        key_row = s.key_row(snap)
+        assert key_row["requests_60s"] == 1 and key_row["in_progress"] == 0
+        fleet = snap["fleet"]
+        assert fleet["state"] == ("redis" if redis_url else "memory")
+        assert fleet["instance"] in [i["id"] for i in fleet["instances"]]
+        assert (fleet["redis_rtt_ms"] is None) == (redis_url is None)
+        output = s.gw.stop()
+        assert '"GET /ui/snapshot HTTP/1.1" 200' in output  # stop() checked: no key in it
+
+
+def test_the_page_is_public_and_self_contained(fake_openai) -> None:
+    with scene(fake_openai, None) as s:
+        page = httpx.get(f"{s.gw.url}/ui")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "connect-src 'self'" in csp
+        assert "Master key" in page.text and "http" not in page.text.split("<body>")[1].replace(
+            "https://", "")  # nothing fetched from anywhere
+        assert len(page.content) < 150_000
+
+
+def test_no_ui_turns_the_dashboard_off(fake_openai) -> None:
+    with scene(fake_openai, None, {"NO_UI": "True"}) as s:
+        for path in ("/ui", "/ui/snapshot"):
+            assert httpx.get(f"{s.gw.url}{path}", headers=s.gw.headers()).status_code == 404
+
+
+def test_without_a_master_key_the_snapshot_is_open_like_every_route(fake_openai) -> None:
+    from tests.support.gateway import start_gateway
+    from tests.ui.scenario import config
+
+    cfg = config(fake_openai, "open-slot", "open-broken", None)
+    del cfg["general_settings"]
+    gw = start_gateway(cfg)
+    try:
+        snap = httpx.get(f"{gw.url}/ui/snapshot", timeout=10).json()
+        assert {g["model_group"] for g in snap["groups"]} == {"open-slot", "open-broken"}
+        assert snap["tenants"]["rows"] == []
+    finally:
+        gw.stop()
