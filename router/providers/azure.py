@@ -14,7 +14,7 @@ missing `api_base` / `api_version`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from router.errors import (
     AuthenticationFailed,
@@ -25,6 +25,7 @@ from router.errors import (
     redact,
 )
 from router.groups import remember_secret
+from router.providers._per_deployment import PerDeployment
 from router.providers._urls import path_segment
 from router.providers.openai import _HEADER_CACHE_MAX, OpenAIProvider, _str_headers
 
@@ -48,23 +49,14 @@ class AzureProvider(OpenAIProvider):
     def __init__(self) -> None:
         super().__init__()
         # Per deployment id: its Entra ID credential (None: it uses none) and latest token.
-        self._entra: dict[str, ClientCredential | None] = {}
+        self._entra = PerDeployment(_credential_of)
+        self._urls: dict[str, tuple[Any, str]] = {}
         self._tokens: dict[str, str] = {}
 
     # ------------------------------------------------------------ Entra ID tokens
 
     def _credential(self, dep: Deployment) -> ClientCredential | None:
-        if dep.id not in self._entra:
-            if len(self._entra) >= _HEADER_CACHE_MAX:
-                self._entra.clear()
-            credential = None
-            if not dep.api_key and not dep.params.get("azure_ad_token") and dep.params.get(
-                    "tenant_id"):
-                from router.providers.azure_auth import ClientCredential
-
-                credential = ClientCredential.of(dep.params, dep.env)
-            self._entra[dep.id] = credential
-        return self._entra[dep.id]
+        return self._entra(dep)
 
     async def _authorise(self, dep: Deployment, ctx: CallContext) -> None:
         """Make sure `headers(dep)` carries a fresh token, for deployments that use one."""
@@ -113,13 +105,14 @@ class AzureProvider(OpenAIProvider):
     def url(self, dep: Deployment, path: str) -> str:
         # The model is part of the URL, and deployments made from one wildcard entry share an
         # id: the key names both, and the cache is bounded however many names arrive.
+        # (A reload that moves the deployment gives it new params: its URL is built again.)
         key = f"{dep.id}\0{dep.model}\0{path}"
-        url = self._bases.get(key)
-        if url is None:
-            if len(self._bases) >= _HEADER_CACHE_MAX:
-                self._bases.clear()
-            url = self._bases[key] = self._build_url(dep, path)
-        return url
+        hit = self._urls.get(key)
+        if hit is None or hit[0] is not dep.params:
+            if len(self._urls) >= _HEADER_CACHE_MAX:
+                self._urls.clear()
+            hit = self._urls[key] = (dep.params, self._build_url(dep, path))
+        return hit[1]
 
     def _build_url(self, dep: Deployment, path: str) -> str:
         base = dep.api_base or _env(dep.env, "AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT")
@@ -171,3 +164,12 @@ def _token_error(exc: Exception, dep: Deployment) -> RequestError:
     if status == 0 or status >= 500:
         return UpstreamUnavailable(message)
     return error_for_status(status, message)
+
+
+def _credential_of(dep: Deployment) -> ClientCredential | None:
+    """The deployment's Entra ID client credential, if it authenticates with one."""
+    if dep.api_key or dep.params.get("azure_ad_token") or not dep.params.get("tenant_id"):
+        return None
+    from router.providers.azure_auth import ClientCredential
+
+    return ClientCredential.of(dep.params, dep.env)

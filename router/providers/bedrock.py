@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from router.prompts import render, template_for
+from router.providers._per_deployment import PerDeployment
 from router.providers._urls import path_segment
 from router.providers._wire import (
     completion_id,
@@ -76,7 +77,7 @@ class BedrockProvider:
     name = "bedrock"
 
     def __init__(self) -> None:
-        self._auth: dict[str, tuple[Any, BedrockAuth]] = {}
+        self._auth = PerDeployment(BedrockAuth)
 
     async def chat(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         template = template_for(deployment.params)
@@ -267,10 +268,7 @@ class BedrockProvider:
 
     async def _target(self, dep: Deployment, action: str, content: bytes,
                       accept: str, ctx: CallContext) -> tuple[str, dict[str, str]]:
-        cached = self._auth.get(dep.id)
-        if cached is None or cached[0] is not dep.params:  # rebuilt by a reload: new keys?
-            cached = self._auth[dep.id] = (dep.params, BedrockAuth(dep))
-        auth = cached[1]
+        auth = self._auth(dep)
         url = f"{auth.endpoint}/model/{path_segment(model_id(dep))}/{action}"
         headers = await auth.headers(url, content, accept, ctx.http)
         # Added after signing: AWS only checks the headers listed as signed.

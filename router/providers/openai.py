@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from router.errors import BadRequest, InternalError
+from router.providers._per_deployment import PerDeployment
 from router.providers._wire import (
     chunks_from_completion,
     clean_usage,
@@ -43,8 +44,8 @@ class OpenAIProvider:
         # never on its model: every deployment made from one wildcard entry shares its id.
         # Each entry remembers the params it was built from: a reload (or a secret refresh)
         # builds new deployments with the same id but perhaps a new key.
-        self._headers: dict[str, tuple[Any, dict[str, str]]] = {}
-        self._bases: dict[str, str] = {}
+        self._headers = PerDeployment(lambda dep: self.build_headers(dep))
+        self._bases = PerDeployment(_base_of)
 
     # ------------------------------------------------------------ endpoints
 
@@ -157,26 +158,10 @@ class OpenAIProvider:
                     yield _checked(chunk, "choices", chunk=True)
 
     def url(self, dep: Deployment, path: str) -> str:
-        base = self._bases.get(dep.id)
-        if base is None:
-            raw = dep.api_base or hosted_base(dep.provider, dep.env)
-            if not raw:
-                raise InternalError(
-                    f"deployment {dep.model_name!r} ({dep.provider}/{dep.model}) has no api_base"
-                )
-            base = raw.rstrip("/")
-            if len(self._bases) >= _HEADER_CACHE_MAX:
-                self._bases.clear()
-            self._bases[dep.id] = base
-        return f"{base}/{path}"
+        return f"{self._bases(dep)}/{path}"
 
     def headers(self, dep: Deployment) -> dict[str, str]:
-        cached = self._headers.get(dep.id)
-        if cached is None or cached[0] is not dep.params:
-            if len(self._headers) >= _HEADER_CACHE_MAX:
-                self._headers.clear()
-            cached = self._headers[dep.id] = (dep.params, self.build_headers(dep))
-        return cached[1]
+        return self._headers(dep)
 
     def build_headers(self, dep: Deployment) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
@@ -214,3 +199,11 @@ def _checked(reply: JSON, items: str, chunk: bool = False) -> JSON:
 
 def _str_headers(extra: Any) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in (extra or {}).items()}
+
+
+def _base_of(dep: Deployment) -> str:
+    raw = dep.api_base or hosted_base(dep.provider, dep.env)
+    if not raw:
+        raise InternalError(
+            f"deployment {dep.model_name!r} ({dep.provider}/{dep.model}) has no api_base")
+    return raw.rstrip("/")

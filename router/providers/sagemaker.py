@@ -24,6 +24,7 @@ import orjson
 from router.errors import BadRequest, RequestError, UpstreamError
 from router.httpclient.errors import DEFAULT_MAX_RESPONSE_BYTES
 from router.prompts import render, template_for
+from router.providers._per_deployment import PerDeployment
 from router.providers._urls import path_segment
 from router.providers._wire import (
     completion_id,
@@ -86,7 +87,7 @@ class SageMakerProvider:
     name = "sagemaker"
 
     def __init__(self) -> None:
-        self._signers: dict[str, AwsSigner] = {}
+        self._signers = PerDeployment(lambda dep: AwsSigner(dep, "sagemaker"))
 
     # ------------------------------------------------------------ chat and completions
 
@@ -241,10 +242,7 @@ class SageMakerProvider:
     # ------------------------------------------------------------ plumbing
 
     def _signer(self, dep: Deployment) -> AwsSigner:
-        signer = self._signers.get(dep.id)
-        if signer is None:
-            signer = self._signers[dep.id] = AwsSigner(dep, "sagemaker")
-        return signer
+        return self._signers(dep)
 
     def _url(self, dep: Deployment, signer: AwsSigner, action: str) -> str:
         root = (dep.api_base or dep.env.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
