@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from router.errors import BadRequest, UpstreamError
+from router.providers._via_chat import CompletionsViaChat
 from router.providers._wire import (
     completion_id,
     error_from_response,
@@ -25,11 +26,8 @@ from router.providers._wire import (
     open_stream,
     parse_chunk,
     post_json,
-    prompt_messages,
     reject_unsupported,
     reply_shape,
-    text_chunk_from_chat,
-    text_completion_from_chat,
     usage,
     without_neutral,
 )
@@ -60,7 +58,7 @@ def _fields(payload: Any) -> tuple[str | None, str | None, str | None, str | Non
     return err.get("message"), None, None, kind
 
 
-class AnthropicProvider:
+class AnthropicProvider(CompletionsViaChat):
     name = "anthropic"
 
     async def chat(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
@@ -89,19 +87,6 @@ class AnthropicProvider:
                             yield chunk
         except UpstreamError as exc:
             raise _overloaded(exc) from exc
-
-    async def text_completion(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
-        chat_body = {**body, "messages": prompt_messages(body.get("prompt"))}
-        chat_body.pop("prompt", None)
-        return text_completion_from_chat(await self.chat(deployment, chat_body, ctx))
-
-    async def text_completion_stream(
-        self, deployment: Deployment, body: JSON, ctx: CallContext
-    ) -> AsyncIterator[JSON]:
-        chat_body = {**body, "messages": prompt_messages(body.get("prompt"))}
-        chat_body.pop("prompt", None)
-        async for chunk in self.chat_stream(deployment, chat_body, ctx):
-            yield text_chunk_from_chat(chunk)
 
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         raise no_endpoint("anthropic", "embeddings")

@@ -26,6 +26,7 @@ import orjson
 from router.prompts import render, template_for
 from router.providers._per_deployment import PerDeployment
 from router.providers._urls import path_segment
+from router.providers._via_chat import chat_body_for_prompt
 from router.providers._wire import (
     completion_id,
     encode_embedding,
@@ -119,9 +120,8 @@ class BedrockProvider:
             chat_body = {k: v for k, v in body.items() if k != "prompt"}
             return text_completion_from_chat(
                 await self._invoke_text(deployment, prompt, chat_body, ctx))
-        chat_body = {k: v for k, v in body.items() if k != "prompt"}
-        chat_body["messages"] = prompt_messages(body.get("prompt"))
-        return text_completion_from_chat(await self.chat(deployment, chat_body, ctx))
+        return text_completion_from_chat(
+            await self.chat(deployment, chat_body_for_prompt(body), ctx))
 
     async def text_completion_stream(
         self, deployment: Deployment, body: JSON, ctx: CallContext
@@ -132,9 +132,7 @@ class BedrockProvider:
                     {k: v for k, v in body.items() if k != "prompt"}, ctx):
                 yield text_chunk_from_chat(chunk)
             return
-        chat_body = {k: v for k, v in body.items() if k != "prompt"}
-        chat_body["messages"] = prompt_messages(body.get("prompt"))
-        async for chunk in self.chat_stream(deployment, chat_body, ctx):
+        async for chunk in self.chat_stream(deployment, chat_body_for_prompt(body), ctx):
             yield text_chunk_from_chat(chunk)
 
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from router.errors import BadRequest, UpstreamError, redact
+from router.providers._via_chat import CompletionsViaChat
 from router.providers._wire import (
     completion_id,
     encode_embedding,
@@ -24,11 +25,8 @@ from router.providers._wire import (
     open_stream,
     parse_chunk,
     post_json,
-    prompt_messages,
     reject_unsupported,
     reply_shape,
-    text_chunk_from_chat,
-    text_completion_from_chat,
     usage,
     without_neutral,
 )
@@ -50,7 +48,7 @@ _FINISH = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length",
            "TOOL_CALL": "tool_calls", "ERROR": "stop", "TIMEOUT": "stop"}
 
 
-class CohereProvider:
+class CohereProvider(CompletionsViaChat):
     name = "cohere"
 
     async def chat(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
@@ -70,18 +68,6 @@ class CohereProvider:
                 async for event, data in iter_sse(resp):
                     for chunk in state.translate(event, parse_chunk(data, deployment)):
                         yield chunk
-
-    async def text_completion(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
-        chat_body = {k: v for k, v in body.items() if k != "prompt"}
-        chat_body["messages"] = prompt_messages(body.get("prompt"))
-        return text_completion_from_chat(await self.chat(deployment, chat_body, ctx))
-
-    async def text_completion_stream(self, deployment: Deployment, body: JSON,
-                                     ctx: CallContext) -> AsyncIterator[JSON]:
-        chat_body = {k: v for k, v in body.items() if k != "prompt"}
-        chat_body["messages"] = prompt_messages(body.get("prompt"))
-        async for chunk in self.chat_stream(deployment, chat_body, ctx):
-            yield text_chunk_from_chat(chunk)
 
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         body = reject_unsupported(without_neutral(body), _EMBED_SUPPORTED, "cohere",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from router.errors import BadRequest, RequestError, UpstreamError
 from router.providers._urls import path_segment
+from router.providers._via_chat import CompletionsViaChat
 from router.providers._wire import (
     embedded_error,
     encode_embedding,
@@ -28,11 +29,8 @@ from router.providers._wire import (
     open_stream,
     parse_chunk,
     post_json,
-    prompt_messages,
     reject_unsupported,
     reply_shape,
-    text_chunk_from_chat,
-    text_completion_from_chat,
     without_neutral,
 )
 from router.providers.anthropic import (
@@ -89,7 +87,7 @@ class _Target:
         self.base = str(dep.api_base or f"https://{host}").rstrip("/")
 
 
-class VertexProvider:
+class VertexProvider(CompletionsViaChat):
     name = "vertex_ai"
 
     def __init__(self) -> None:
@@ -127,18 +125,6 @@ class VertexProvider:
             last = gemini.usage_chunk()
         if last is not None:
             yield last
-
-    async def text_completion(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
-        chat_body = {k: v for k, v in body.items() if k != "prompt"}
-        chat_body["messages"] = prompt_messages(body.get("prompt"))
-        return text_completion_from_chat(await self.chat(deployment, chat_body, ctx))
-
-    async def text_completion_stream(self, deployment: Deployment, body: JSON,
-                                     ctx: CallContext) -> AsyncIterator[JSON]:
-        chat_body = {k: v for k, v in body.items() if k != "prompt"}
-        chat_body["messages"] = prompt_messages(body.get("prompt"))
-        async for chunk in self.chat_stream(deployment, chat_body, ctx):
-            yield text_chunk_from_chat(chunk)
 
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         body = reject_unsupported(without_neutral(body), _EMBED_SUPPORTED, "vertex_ai",
