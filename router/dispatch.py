@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from router.errors import (
     BadRequest,
+    LeaseLost,
     QueueFull,
     RateLimited,
     RequestError,
@@ -39,6 +40,9 @@ from router.tenants.records import ANONYMOUS, Principal
 log = logging.getLogger("laneway.dispatch")
 
 __all__ = ["Call", "Dispatcher", "Native", "Served"]
+
+MAX_REQUEUES = 3
+"""Times a request asks again for capacity after its instance lost an admission's lease."""
 
 CHAT, TEXT, EMBED = "chat", "text", "embed"
 RESPONSES, MESSAGES = "responses", "messages"
@@ -146,7 +150,7 @@ class Dispatcher:
         if call.mock_response is not None:
             return await self._mock(group, call)
         failed: set[str] = set()
-        tries = 0
+        tries = requeued = 0
         while True:
             tries += 1
             candidates = self.strategy.arrange(group.deployments, failed)
@@ -161,8 +165,14 @@ class Dispatcher:
             deployment = candidates[attempt.index]
             try:
                 return await self._attempt(deployment, group, call, attempt)
+            except LeaseLost:
+                # Not the deployment's fault, nor a retry: the slot was given back unsent, and
+                # the request asks again (at the front of its priority, as an admitted one).
+                requeued += 1
+                if requeued > MAX_REQUEUES or time.monotonic() >= call.deadline:
+                    raise
             except RequestError as exc:
-                if not exc.retryable or tries > self.options.num_retries:
+                if not exc.retryable or tries - requeued > self.options.num_retries:
                     raise
                 failed.add(deployment.id)
                 call.record.retries += 1

@@ -185,6 +185,11 @@ class ServiceUnavailable(RequestError):
     code = "service_unavailable"
 
 
+class LeaseLost(ServiceUnavailable):
+    """An admission that may no longer hold its slot (this instance was paused past its lease)
+    was not sent; the engine asks for capacity again while the request's deadline allows."""
+
+
 class ClientDisconnected(RequestError):
     """Nobody reads this answer; the status is for logs and metrics."""
 

@@ -30,12 +30,12 @@ from router.errors import (
     AuthenticationFailed,
     BadRequest,
     ClientDisconnected,
+    LeaseLost,
     NotFound,
     PermissionDenied,
     QueueFull,
     RequestError,
     RequestTimeout,
-    ServiceUnavailable,
 )
 from router.state.base import (
     AdmitRequest,
@@ -195,7 +195,8 @@ class Attempt:
         """Called just before the upstream call starts. An instance that was frozen or starved
         of CPU for longer than a lease may have lost its slot (and its tenant reservation) to
         another instance while it slept: sending now could push the deployment past its limit.
-        Such an attempt gives its slot back uncounted and fails with a 503."""
+        Such an attempt gives its slot back uncounted and raises `LeaseLost` (the engine asks
+        for capacity again; a 503 if it cannot)."""
         now, lease = time.monotonic(), self._lanes.lease
         tenant = self.tenant
         if now - self.confirmed < lease and (
@@ -204,7 +205,7 @@ class Attempt:
         self.outcome, self.tokens_used = "none", 0
         log.warning("an attempt on %s lost its lease (this instance was paused for %.1fs); "
                     "not sending it", self.group, now - self.confirmed)
-        raise ServiceUnavailable(
+        raise LeaseLost(
             f"This gateway instance was paused longer than its {lease:g}s lease and may have "
             f"lost its slot on model group `{self.group}`; try again.", retry_after=1.0)
 
