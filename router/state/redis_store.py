@@ -30,9 +30,11 @@ from router.state.base import (
     TenantEnd,
     TenantEntity,
     TenantReleased,
+    TenantShare,
     TenantUsage,
     Waiting,
     WakeCallback,
+    top_shares,
 )
 from router.state.cluster import ClusterAwareClient
 from router.state.keys import CACHE_PREFIX, NOTICE_PREFIX, WAKE_CHANNEL, GroupKeys, TenantKeys
@@ -218,13 +220,19 @@ class RedisState:
         args: list[Any] = [
             req.request_id, req.slot_id, req.priority, req.tokens, _ms(req.lease), req.order,
             req.max_waiting, req.max_waiting_priority, 1 if req.retry else 0, WAKE_CHANNEL,
-            req.rnd or random.random(), req.latency_buffer,
+            req.rnd or random.random(), req.latency_buffer, len(req.candidates),
         ]
         for c in req.candidates:
             d = g.deployment(c.deployment_id)
             keys += [d.rpm, d.tpm, d.tok, d.run]
             args += [c.deployment_id, c.rpm, c.tpm, c.max_parallel]
-        if req.fair_tenant:
+        if req.aging > 0 or req.tiers:
+            args += [req.fair_tenant, req.fair_cost, _ms(req.aging), req.tier + 1,
+                     len(req.tiers), *(share for _, share in req.tiers)]
+            keys.append(g.aging)
+            for name, _ in req.tiers:
+                keys += g.tier(name)
+        elif req.fair_tenant:
             args += [req.fair_tenant, req.fair_cost]
         return keys, args
 
@@ -300,6 +308,11 @@ class RedisState:
             for i in range(1, len(reply), 3)
         ]
 
+    async def shares(self, group: str) -> list[TenantShare]:
+        reply = await self._run("fair_status", [GroupKeys.of(group).wmeta], [])
+        return top_shares([(_text(reply[i]), int(reply[i + 1]), int(reply[i + 2]))
+                           for i in range(0, len(reply), 3)])
+
     async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
         g = GroupKeys.of(group)
         keys = [g.health]
@@ -342,6 +355,10 @@ def _release_call(rel: Release) -> tuple[list[str], list[Any]]:
         keys.append(g.wmeta)
         args += [rel.fair_tenant, rel.fair_delta]
     return keys, args
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _cooldown(reply: Any) -> float:

@@ -12,6 +12,8 @@
   KEYS[4] seq     STRING arrival counter
   KEYS[5] health  HASH  <deployment>:cool -> cooldown end (ms), <deployment>:lat -> latency (ms)
   KEYS[6..]       per candidate i (in the caller's order), 4 keys: rpm, tpm, tok, run
+  then, with the optional aging and reservation values: the aging ZSET, then per tier j its
+                  line index and its admissions (tiers.lua)
 
   ARGV[1]  request id (member of the line)
   ARGV[2]  slot id (member of the windows; unique per attempt)
@@ -25,10 +27,13 @@
   ARGV[10] wake channel
   ARGV[11] random number in [0, 1) for tie-breaks
   ARGV[12] latency buffer (fraction; deployments this close to the fastest count as equal)
-  ARGV[13..] per candidate i, 4 values: deployment id, rpm limit, tpm limit, parallel limit
+  ARGV[13] number of candidates n
+  ARGV[14..] per candidate i, 4 values: deployment id, rpm limit, tpm limit, parallel limit
              (0 = no limit)
   then, optional: fair-share tenant ('' = order by arrival) and the request's weighted cost
              (fair.lua)
+  then, optional (tiers.lua): aging bound (ms, 0 = off), the request's tier j (1-based),
+             the number of tiers m, and each tier's share (0..1)
 
   Reply:
     {1, i}              admitted on candidate i (1-based)
