@@ -74,10 +74,9 @@ class GroupKeys:
     def aging(self) -> str:
         return f"{self.base}:aging"
 
-    def tier(self, name: str) -> tuple[str, str]:
-        """A reservation tier's index of the line and its admissions (lua/tiers.lua)."""
-        t = f"{self.base}:tier:{hashlib.sha1(name.encode()).hexdigest()[:12]}"
-        return f"{t}:line", f"{t}:adm"
+    def tier(self, name: str) -> str:
+        """A reservation tier's index of the line (lua/tiers.lua)."""
+        return f"{self.base}:tier:{hashlib.sha1(name.encode()).hexdigest()[:12]}"
 
     def deployment(self, deployment_id: str) -> DeploymentKeys:
         d = f"{self.base}:d:{deployment_id}"

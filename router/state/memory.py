@@ -10,7 +10,6 @@ import asyncio
 import bisect
 import heapq
 import itertools
-import math
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -116,12 +115,19 @@ class _Group:
     # Aging and reservation tiers (see lua/tiers.lua).
     aging_q: deque[tuple[float, str]] = field(default_factory=deque)
     tier_line: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
-    tier_adm: dict[str, deque[float]] = field(default_factory=dict)
+    tier_v: float = 0.0
+    tier_f: dict[str, float] = field(default_factory=dict)
     tier_of: dict[str, str] = field(default_factory=dict)
 
-    def fair_start(self, tenant: str, now: float) -> int:
+    def clock(self, now: float) -> None:
+        """The fair-share and tier clocks start again once the group has been idle a while
+        (in Redis: its wmeta hash expired)."""
         if now > self.fair_until:
             self.fair_v, self.fair_f, self.fair_served_tokens = 0, {}, {}
+            self.tier_v, self.tier_f = 0.0, {}
+
+    def fair_start(self, tenant: str, now: float) -> int:
+        self.clock(now)
         return max(self.fair_v, self.fair_f.get(tenant, 0))
 
     def fair_served(self, tag: int, now: float, lease: float) -> None:
@@ -161,12 +167,10 @@ class _Group:
 
     def tier_ahead(self, req: AdmitRequest, score: int, now: float) -> tuple[int, str | None]:
         """0 when capacity may go to `req` now; else 1 and the waiter it should go to: the
-        first of the tier with demand that has been served least relative to its share."""
-        best: tuple[tuple[float, int], str] | None = None
+        first of the tier with demand furthest behind its share (see lua/tiers.lua)."""
+        self.clock(now)
+        best: tuple[tuple[int, float, int], str] | None = None
         for j, (name, share) in enumerate(req.tiers):
-            adm = self.tier_adm.get(name)
-            while adm and adm[0] <= now - WINDOW:
-                adm.popleft()
             lst = self.tier_line.get(name)
             first = lst[0] if lst else None
             if j == req.tier and (first is None or first[1] == req.request_id
@@ -174,13 +178,21 @@ class _Group:
                 first = (score, req.request_id)
             if first is None:
                 continue
-            served = len(adm) if adm else 0
-            key = (served / share if share > 0 else math.inf, first[0])
+            key = ((0, max(self.tier_f.get(name, 0.0), self.tier_v), first[0]) if share > 0
+                   else (1, 0.0, first[0]))
             if best is None or key < best[0]:
                 best = (key, first[1])
         if best is None or best[1] == req.request_id:
             return 0, None
         return 1, best[1]
+
+    def tier_charge(self, name: str, share: float, now: float, lease: float) -> None:
+        if share > 0:
+            start = max(self.tier_f.get(name, 0.0), self.tier_v)
+            # Kept as Redis keeps it (Lua writes numbers with 14 significant digits).
+            self.tier_f[name] = float(f"{start + 1 / share:.14g}")
+            self.tier_v = max(self.tier_v, start)
+            self.fair_until = max(self.fair_until, now + lease * 4)
 
     def dep(self, deployment_id: str) -> _Deployment:
         d = self.deployments.get(deployment_id)
@@ -394,7 +406,7 @@ class MemoryState:
             if not fresh:
                 g.remove(req.request_id)
             if req.tiers:
-                g.tier_adm.setdefault(req.tiers[req.tier][0], deque()).append(now)
+                g.tier_charge(*req.tiers[req.tier], now, req.lease)
             if fair:
                 if start is not None:
                     g.fair_f[fair] = start + req.fair_cost
@@ -433,7 +445,7 @@ class MemoryState:
                 name = req.tiers[req.tier][0]
                 bisect.insort(g.tier_line.setdefault(name, []), (score, req.request_id))
                 g.tier_of[req.request_id] = name
-        if fair:
+        if fair or req.tiers:
             g.fair_until = now + req.lease * 4
         g.lease(req.request_id, now + req.lease)
         position = 0 if req.tiers and ahead == 0 else bisect.bisect_left(

@@ -228,10 +228,11 @@ class RedisState:
             args += [c.deployment_id, c.rpm, c.tpm, c.max_parallel]
         if req.aging > 0 or req.tiers:
             args += [req.fair_tenant, req.fair_cost, _ms(req.aging), req.tier + 1,
-                     len(req.tiers), *(share for _, share in req.tiers)]
+                     len(req.tiers)]
             keys.append(g.aging)
-            for name, _ in req.tiers:
-                keys += g.tier(name)
+            for name, share in req.tiers:
+                args += [name, share]
+                keys.append(g.tier(name))
         elif req.fair_tenant:
             args += [req.fair_tenant, req.fair_cost]
         return keys, args

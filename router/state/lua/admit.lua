@@ -7,13 +7,14 @@
 
   KEYS[1] line    ZSET  waiting request id -> priority * 2^32 + arrival sequence
   KEYS[2] wlease  ZSET  waiting request id -> lease expiry (ms)
-  KEYS[3] wmeta   HASH  waiting request id -> arrival time (ms), "t:<id>" -> its tenant, and
-                        the fair-share clock ("=V", "f:<tenant>", see fair.lua)
+  KEYS[3] wmeta   HASH  waiting request id -> arrival time (ms), "t:<id>" -> its tenant, the
+                        fair-share clock ("=V", "f:<tenant>", "s:<tenant>", see fair.lua) and
+                        the tiers' ("=T", "r:<tier>", tiers.lua)
   KEYS[4] seq     STRING arrival counter
   KEYS[5] health  HASH  <deployment>:cool -> cooldown end (ms), <deployment>:lat -> latency (ms)
   KEYS[6..]       per candidate i (in the caller's order), 4 keys: rpm, tpm, tok, run
   then, with the optional aging and reservation values: the aging ZSET, then per tier j its
-                  line index and its admissions (tiers.lua)
+                  index of the line (tiers.lua)
 
   ARGV[1]  request id (member of the line)
   ARGV[2]  slot id (member of the windows; unique per attempt)
@@ -33,7 +34,7 @@
   then, optional: fair-share tenant ('' = order by arrival) and the request's weighted cost
              (fair.lua)
   then, optional (tiers.lua): aging bound (ms, 0 = off), the request's tier j (1-based),
-             the number of tiers m, and each tier's share (0..1)
+             the number of tiers m, and each tier's name and share (0..1)
 
   Reply:
     {1, i}              admitted on candidate i (1-based)

@@ -30,8 +30,8 @@ local function admit_group(KEYS, ARGV)
   if m > 0 then
     mine, tiers = tonumber(ARGV[17 + 4 * n]), {}
     for j = 1, m do
-      tiers[j] = {share = tonumber(ARGV[18 + 4 * n + j]), line = KEYS[5 + 4 * n + 2 * j],
-                  adm = KEYS[6 + 4 * n + 2 * j]}
+      tiers[j] = {name = ARGV[17 + 4 * n + 2 * j], share = tonumber(ARGV[18 + 4 * n + 2 * j]),
+                  line = KEYS[6 + 4 * n + j]}
     end
   end
 
@@ -66,7 +66,7 @@ local function admit_group(KEYS, ARGV)
   local ahead, pick = 0, nil
   if not retry then
     if tiers ~= nil then
-      ahead, pick = tier_ahead(line, tiers, mine, rid, score, now)
+      ahead, pick = tier_ahead(line, wmeta, tiers, mine, rid, score)
     else
       ahead = redis.call('ZCOUNT', line, '-inf', '(' .. int(score))
     end
@@ -139,10 +139,7 @@ local function admit_group(KEYS, ARGV)
       if aging_ms > 0 then redis.call('ZREM', aging, rid) end
       if tiers ~= nil then redis.call('ZREM', tiers[mine].line, rid) end
     end
-    if tiers ~= nil then
-      redis.call('ZADD', tiers[mine].adm, now, slot)
-      touch(tiers[mine].adm, WINDOW + 1000)
-    end
+    if tiers ~= nil then tier_charge(wmeta, tiers[mine], lease) end
     if fair ~= nil then
       if start ~= nil then fair_charge(wmeta, fair, start, fair_cost) end
       redis.call('HINCRBY', wmeta, 's:' .. fair, fair_cost)

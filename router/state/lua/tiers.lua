@@ -2,15 +2,18 @@
   tiers (include): capacity reserved per tier and the aging of waiters, for admit.
 
   Reservation (router_settings.priority_reservation). Every request of a group with
-  reservations belongs to one tier, with a share of the group's capacity. Per tier two keys:
+  reservations belongs to one tier, with a share of the group's capacity. Capacity that comes
+  free goes to the tier with demand (a live waiter, or the request asking) that is furthest
+  behind its share: start-time fair queueing across tiers, as fair.lua does across tenants,
+  each admission costing a tier 1 / its share. In the group's wmeta HASH: "=T" the tiers'
+  clock (the start tag of the latest admission), "r:<tier>" each tier's finish tag. Under
+  saturation each tier so gets its share; a tier with no demand lends its share to the others
+  and, like an idle tenant, earns no credit for it (it starts level with the clock when it
+  returns), while one that borrowed owes nothing. A tier with share 0 gets only capacity that
+  no tier with a share wants. Inside a tier the line's order holds (priority, then fair
+  share). Per tier one key:
     line  ZSET  the tier's waiters -> their score in the group's line (an index of the line:
                 entries that left the line are dropped when they surface)
-    adm   ZSET  slot -> admission time: the tier's admissions in the last 60 s
-  Capacity that comes free goes to the tier with demand (a live waiter, or the request asking)
-  that has received the least relative to its share: admissions in the last minute divided by
-  the share. Under saturation each tier so gets its share; a tier with no demand lends its
-  share to the others, and takes it back with the next capacity that comes free. Inside a
-  tier the line's order holds (priority, then fair share).
 
   Aging (router_settings.priority_aging): a waiter that has waited `aging` ms is promoted
   ahead of every priority (PROMOTED + its arrival), so no stream of more important requests
@@ -59,25 +62,42 @@ local function tier_sweep(t, line, depth)
   end
 end
 
+local function tier_tag(wmeta, t, v)
+  local f = tonumber(redis.call('HGET', wmeta, 'r:' .. t.name)) or 0
+  if f > v then return f end
+  return v
+end
+
 -- Whether a waiter goes before request `rid` (score `score`, tier `mine`): 0 when it may go
 -- now, else 1 and the id of the waiter that should (to wake it when capacity is open).
-local function tier_ahead(line, tiers, mine, rid, score, now)
+local function tier_ahead(line, wmeta, tiers, mine, rid, score)
   local depth = redis.call('ZCARD', line)
-  local best, best_n, best_s, pick = nil, nil, nil, nil
+  local v = tonumber(redis.call('HGET', wmeta, '=T')) or 0
+  local best, pick = nil, nil
   for j, t in ipairs(tiers) do
     tier_sweep(t, line, depth)
-    redis.call('ZREMRANGEBYSCORE', t.adm, '-inf', now - WINDOW)
     local first, s = tier_first(t, line)
     if j == mine and (first == nil or first == rid or s >= score) then first, s = rid, score end
     if first ~= nil then
-      local served = redis.call('ZCARD', t.adm)
-      local n = math.huge
-      if t.share > 0 then n = served / t.share end
-      if best == nil or n < best_n or (n == best_n and s < best_s) then
-        best, best_n, best_s, pick = j, n, s, first
+      local key = {1, 0, s}
+      if t.share > 0 then key = {0, tier_tag(wmeta, t, v), s} end
+      if best == nil or key[1] < best[1] or (key[1] == best[1] and (key[2] < best[2]
+          or (key[2] == best[2] and key[3] < best[3]))) then
+        best, pick = key, first
       end
     end
   end
   if pick == rid then return 0, nil end
   return 1, pick
+end
+
+-- An admission of tier `t`: its finish tag moves on by 1 / its share, the clock to its start.
+local function tier_charge(wmeta, t, lease)
+  if t.share > 0 then
+    local v = tonumber(redis.call('HGET', wmeta, '=T')) or 0
+    local start = tier_tag(wmeta, t, v)
+    redis.call('HSET', wmeta, 'r:' .. t.name, tostring(start + 1 / t.share))
+    if start > v then redis.call('HSET', wmeta, '=T', tostring(start)) end
+    redis.call('PEXPIRE', wmeta, lease * 4)
+  end
 end
