@@ -41,6 +41,8 @@ WINDOW = 60.0
 SHIFT = 2**32
 FAIR_REBASE = 2**31
 PROMOTED = -(2**53)
+AGED = -(2**20)
+"""The priority /queue/status reports aged waiters at: below any a request may have."""
 """An aged waiter's score: PROMOTED + its arrival (ms), ahead of every priority (lua/tiers.lua)."""
 
 
@@ -547,7 +549,7 @@ class MemoryState:
         for score, rid in g.line:
             if g.leases.get(rid, 0) <= now:
                 continue
-            prio = score // SHIFT
+            prio = max(score // SHIFT, AGED)
             count, oldest = out.get(prio, (0, now))
             out[prio] = (count + 1, min(oldest, g.arrived.get(rid, now)))
         return [LineDepth(p, c, now - o) for p, (c, o) in sorted(out.items())]

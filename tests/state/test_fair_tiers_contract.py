@@ -149,6 +149,7 @@ async def test_aged_waiters_go_oldest_first_and_keep_their_tier(backend) -> None
     await asyncio.sleep(0.15)
     waiting = {"c": req(g, "c", "prod", priority=0, aging=0.1)}
     assert isinstance(await state.admit(waiting["c"]), Waiting)  # promotes a, then b
+    assert [(d.priority, d.count) for d in await state.line(g)] == [(-(2**20), 2), (0, 1)]
     waiting |= {r: req(g, r, "prod", priority=p, aging=0.1) for r, p in (("a", 9), ("b", 5))}
     holder, order = "p0", []
     for _ in range(3):

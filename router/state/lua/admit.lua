@@ -8,8 +8,8 @@
   KEYS[1] line    ZSET  waiting request id -> priority * 2^32 + arrival sequence
   KEYS[2] wlease  ZSET  waiting request id -> lease expiry (ms)
   KEYS[3] wmeta   HASH  waiting request id -> arrival time (ms), "t:<id>" -> its tenant, the
-                        fair-share clock ("=V", "f:<tenant>", "s:<tenant>", see fair.lua) and
-                        the tiers' ("=T", "r:<tier>", tiers.lua)
+                        fair-share clock ("=V", "f:<tenant>", "=s:<tenant>", see fair.lua) and
+                        the tiers' ("=T", "=r:<tier>", tiers.lua)
   KEYS[4] seq     STRING arrival counter
   KEYS[5] health  HASH  <deployment>:cool -> cooldown end (ms), <deployment>:lat -> latency (ms)
   KEYS[6..]       per candidate i (in the caller's order), 4 keys: rpm, tpm, tok, run

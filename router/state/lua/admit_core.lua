@@ -142,7 +142,7 @@ local function admit_group(KEYS, ARGV)
     if tiers ~= nil then tier_charge(wmeta, tiers[mine], lease) end
     if fair ~= nil then
       if start ~= nil then fair_charge(wmeta, fair, start, fair_cost) end
-      redis.call('HINCRBY', wmeta, 's:' .. fair, fair_cost)
+      redis.call('HINCRBY', wmeta, '=s:' .. fair, fair_cost)
       fair_served(line, wmeta, score - priority * SHIFT, lease)
     end
     -- Wake the next in line while capacity remains, so a burst of freed capacity drains in a chain.

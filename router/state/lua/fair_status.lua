@@ -2,7 +2,7 @@
   fair_status: each tenant's waiting requests and served weighted tokens in one group, read from
   the fair-share clock admit keeps (fair.lua), for /queue/status and the metrics.
 
-  KEYS[1] wmeta  HASH  "t:<request id>" -> its tenant (waiters), "s:<tenant>" -> weighted tokens
+  KEYS[1] wmeta  HASH  "t:<request id>" -> its tenant (waiters), "=s:<tenant>" -> weighted tokens
                        served since the clock started
 
   Reply: {tenant, waiting, served, tenant, waiting, served, ...} in no particular order
@@ -10,14 +10,13 @@
 local fields = redis.call('HGETALL', KEYS[1])
 local waiting, served = {}, {}
 for i = 1, #fields, 2 do
-  local kind = string.sub(fields[i], 1, 2)
-  if kind == 't:' then
+  local name = fields[i]
+  if string.sub(name, 1, 2) == 't:' then
     local tenant = fields[i + 1]
     waiting[tenant] = (waiting[tenant] or 0) + 1
     served[tenant] = served[tenant] or 0
-  elseif kind == 's:' then
-    local tenant = string.sub(fields[i], 3)
-    served[tenant] = tonumber(fields[i + 1])
+  elseif string.sub(name, 1, 3) == '=s:' then
+    served[string.sub(name, 4)] = tonumber(fields[i + 1])
   end
 end
 local out = {}

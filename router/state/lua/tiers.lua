@@ -6,7 +6,7 @@
   free goes to the tier with demand (a live waiter, or the request asking) that is furthest
   behind its share: start-time fair queueing across tiers, as fair.lua does across tenants,
   each admission costing a tier 1 / its share. In the group's wmeta HASH: "=T" the tiers'
-  clock (the start tag of the latest admission), "r:<tier>" each tier's finish tag. Under
+  clock (the start tag of the latest admission), "=r:<tier>" each tier's finish tag. Under
   saturation each tier so gets its share; a tier with no demand lends its share to the others
   and, like an idle tenant, earns no credit for it (it starts level with the clock when it
   returns), while one that borrowed owes nothing. A tier with share 0 gets only capacity that
@@ -63,7 +63,7 @@ local function tier_sweep(t, line, depth)
 end
 
 local function tier_tag(wmeta, t, v)
-  local f = tonumber(redis.call('HGET', wmeta, 'r:' .. t.name)) or 0
+  local f = tonumber(redis.call('HGET', wmeta, '=r:' .. t.name)) or 0
   if f > v then return f end
   return v
 end
@@ -96,7 +96,7 @@ local function tier_charge(wmeta, t, lease)
   if t.share > 0 then
     local v = tonumber(redis.call('HGET', wmeta, '=T')) or 0
     local start = tier_tag(wmeta, t, v)
-    redis.call('HSET', wmeta, 'r:' .. t.name, tostring(start + 1 / t.share))
+    redis.call('HSET', wmeta, '=r:' .. t.name, tostring(start + 1 / t.share))
     if start > v then redis.call('HSET', wmeta, '=T', tostring(start)) end
     redis.call('PEXPIRE', wmeta, lease * 4)
   end
