@@ -172,3 +172,4 @@ async def test_shares_report_waiting_and_served_per_tenant(backend) -> None:
     assert (shares["A"].waiting, shares["A"].served) == (2, 20)
     assert (shares["B"].waiting, shares["B"].served) == (0, 30)
     assert shares["B"].share == pytest.approx(0.6)
+
