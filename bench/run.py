@@ -513,6 +513,87 @@ def bench_lanes(seconds: float) -> None:
         redis_server.stop()
 
 
+def _jain(xs: list[float]) -> float:
+    return sum(xs) ** 2 / (len(xs) * sum(x * x for x in xs)) if any(xs) else 0.0
+
+
+def _fairness_run(redis_url: str, up: Any, fairness: str, par: int, delay: float,
+                  demand: dict[str, int]) -> dict[str, float]:
+    """One skewed load (`demand`: tenant → requests, all sent at once) through three
+    gateways on one Redis, in front of one deployment with `par` slots."""
+    import asyncio
+
+    model = f"bench+delay={delay}"
+    cfg = {"model_list": [{"model_name": "bench", "litellm_params": {
+        "model": f"openai/{model}", "api_base": up.url, "api_key": "k",
+        "max_parallel_requests": par}}],
+        "router_settings": {"redis_url": redis_url, "num_retries": 0, "fairness": fairness}}
+    gws = [start_gateway(cfg, {"LANEWAY_LOG_LEVEL": "WARNING"}) for _ in range(3)]
+    try:
+        for gw in gws:  # connections and scripts in place before the measured load
+            httpx.post(f"{gw.url}/v1/chat/completions", json=BODY, timeout=30)
+        up.clear()
+        order = [user for user, n in demand.items() for _ in range(n)]
+
+        async def fire() -> None:
+            limits = httpx.Limits(max_connections=len(order) + 10)
+            async with httpx.AsyncClient(timeout=120, limits=limits) as c:
+                await asyncio.gather(*(c.post(
+                    f"{gws[i % 3].url}/v1/chat/completions",
+                    json={**BODY, "user": user, "max_tokens": 16})
+                    for i, user in enumerate(order)))
+
+        asyncio.run(fire())
+    finally:
+        for gw in gws:
+            gw.stop()
+    served = sorted((r for r in up.requests() if r["body"].get("model") == model),
+                    key=lambda r: r["t"])
+    users = [r["body"]["user"] for r in served]
+    # Backlogged: until the first tenant's last request is served, everyone had one waiting.
+    until = min(max(i for i, u in enumerate(users) if u == t) for t in demand)
+    counts = dict.fromkeys(demand, 0)
+    gap = 0
+    for u in users[:until + 1]:
+        counts[u] += 1
+        gap = max(gap, max(counts.values()) - min(counts.values()))
+    # Utilisation while there is a line: from the first call until the last one starts (after
+    # that nobody waits, and slots fall idle one by one as the last calls end).
+    start, end = served[par - 1]["t"], served[-1]["t"]
+    busy = sum(max(0.0, min(r["done"], end) - max(r["t"], start)) for r in served)
+    span = end - start
+    arrivals = sorted(r["t"] for r in served)[par:]
+    dones = sorted(r["done"] for r in served)
+    delays = sorted((a - d) * 1000 for a, d in zip(arrivals, dones, strict=False))
+    return {"jain": _jain([float(c) for c in counts.values()]), "gap": gap,
+            "util": busy / (par * span), "p50": delays[len(delays) // 2],
+            "p99": delays[max(0, int(len(delays) * 0.99) - 1)], "n": len(served),
+            "backlogged": until + 1}
+
+
+def bench_fairness(seconds: float) -> None:
+    print("\n## Fair share (3 gateways, one Redis, one deployment with 4 slots, 250 ms calls)\n")
+    demand = {"A": 100, "B": 10, "C": 10, "D": 10}
+    print("Four tenants (the `user` field), A asking ten times what each other does, all at "
+          "once; Jain's index and the largest gap in requests served between two tenants while "
+          "all four were backlogged; utilisation of the 4 slots while anyone waited (from "
+          "the 4th call to the start of the last); dispatch delay from a slot's answer to "
+          "the next request on it.\n")
+    print("| fairness | Jain's index | max gap (requests) | backlogged served | utilisation "
+          "| dispatch p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    redis_server = start_redis()
+    try:
+        with start_fake_openai() as up:
+            for fairness in ("user", "off"):
+                r = _fairness_run(redis_server.url, up, fairness, 4, 0.25, demand)
+                name = "fair share (`user`)" if fairness == "user" else "FIFO (`off`)"
+                print(f"| {name} | {r['jain']:.3f} | {r['gap']:.0f} | {r['backlogged']:.0f} | "
+                      f"{r['util'] * 100:.1f} % | {r['p50']:.2f} | {r['p99']:.2f} |")
+    finally:
+        redis_server.stop()
+
+
 def bench_cache(seconds: float) -> None:
     print("\n## Response cache: hits vs proxied requests (state in Redis)\n")
     print("| case | conc | req/s | p50 ms | p99 ms |")
@@ -647,7 +728,7 @@ def bench_translation() -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=["overhead", "cold", "secrets", "redis", "lanes",
-                                      "cache", "apis", "load", "soak"])
+                                      "fairness", "cache", "apis", "load", "soak"])
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--cold-python", action="append", metavar="PYTHON",
                    help="interpreter(s) of this Python version to time the cold start with "
@@ -661,6 +742,7 @@ def main() -> None:
     runs = {"overhead": lambda: bench_overhead(args.seconds),
             "cold": lambda: bench_cold_start(pythons), "secrets": bench_secrets,
             "redis": lambda: bench_redis(args.seconds), "lanes": lambda: bench_lanes(args.seconds),
+            "fairness": lambda: bench_fairness(args.seconds),
             "cache": lambda: bench_cache(args.seconds),
             "apis": lambda: (bench_translation(), bench_apis(args.seconds))}
     long_runs = {"load": lambda: soak.bench_load(args.load_per_gateway),

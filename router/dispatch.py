@@ -201,6 +201,10 @@ class Dispatcher:
             tenant=self._tenant_ask(group, call),
             fair_tenant=call.fair_tenant,
             fair_cost=call.fair_cost,
+            aging=self.options.priority_aging,
+            tiers=self.options.priority_reservation,
+            tier=self.options.tier_of(_tier_name(call.principal))
+            if self.options.priority_reservation else 0,
         )
         try:
             attempt = await self.lanes.admit(req, call.deadline, call.abandoned, call.tenant)
@@ -552,6 +556,16 @@ def _usage(d: Deployment, response: Any, rec: CallRecord) -> int:
     if usage.get("total_tokens") is not None:
         return _count(d, usage, "total_tokens")
     return rec.prompt_tokens + rec.completion_tokens
+
+
+def _tier_name(p: Principal) -> str | None:
+    """The reservation tier a request belongs to: its key's `metadata.priority` (a string, as
+    LiteLLM names tiers), else its team's."""
+    for record in (p.key, p.team):
+        tier = record.metadata.get("priority") if record is not None else None
+        if isinstance(tier, str):
+            return tier
+    return None
 
 
 def _weighted(prompt: int, completion: int, output_weight: float, share: float) -> int:

@@ -49,6 +49,7 @@ from router.state.base import (
     TenantAsk,
     TenantEnd,
     TenantReleased,
+    TenantShare,
     Waiting,
 )
 
@@ -584,6 +585,10 @@ class Lanes:
 
     async def depth(self, group: str) -> list[LineDepth]:
         return await self.state.line(group)
+
+    async def shares(self, group: str) -> list[TenantShare]:
+        """Each fair-share tenant's waiting requests and served share in `group`."""
+        return await self.state.shares(group)
 
 
 def _sent(result: Admitted | Waiting | Refused, asked: float) -> float:

@@ -9,7 +9,7 @@ from typing import Any
 
 from router.httpclient.errors import DEFAULT_MAX_RESPONSE_BYTES
 
-__all__ = ["RouterOptions", "fallback_map"]
+__all__ = ["DEFAULT_TIER", "RouterOptions", "fallback_map", "reservation_tiers"]
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_MAX_QUEUE_SIZE = 1000
@@ -26,6 +26,19 @@ def fallback_map(value: Iterable[Mapping[str, Iterable[str]]] | None) -> dict[st
         for group, targets in item.items():
             out.setdefault(str(group), []).extend(str(t) for t in targets)
     return out
+
+
+def reservation_tiers(value: Mapping[str, float] | None) -> tuple[tuple[str, float], ...] | None:
+    """`{"prod": 0.9, "dev": 0.1}` → the tiers with "default" (requests naming no tier) last,
+    its share what the others leave unless it is named."""
+    if not value:
+        return None
+    tiers = [(str(k), float(v)) for k, v in value.items() if k != DEFAULT_TIER]
+    rest = value.get(DEFAULT_TIER, max(0.0, 1.0 - sum(v for _, v in tiers)))
+    return (*tiers, (DEFAULT_TIER, round(float(rest), 9)))
+
+
+DEFAULT_TIER = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +77,20 @@ class RouterOptions:
     "off" (arrival order)."""
     fairness_output_weight: float = 2.0
     """How many input tokens one output token counts as, for fair share."""
+    priority_reservation: tuple[tuple[str, float], ...] = ()
+    """Reservation tiers, (name, share of each group's capacity), "default" last: the tier
+    of requests whose key and team name none (the share left over unless configured)."""
+    priority_aging: float = 0.0
+    """Seconds after which a waiter moves ahead of every priority (0: strict priority)."""
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     """Largest upstream body (non-streamed) or stream event taken; bigger ones are a 502."""
+
+    def tier_of(self, name: str | None) -> int:
+        """The index in `priority_reservation` of tier `name` (unknown or None: "default")."""
+        for i, (tier, _) in enumerate(self.priority_reservation):
+            if tier == name:
+                return i
+        return len(self.priority_reservation) - 1
 
     def queue_limits(self, group: str, priority: int) -> tuple[int, int]:
         """(max waiters in the group, max waiters at this priority); -1 = unlimited."""
@@ -104,6 +129,8 @@ class RouterOptions:
             "default_completion_tokens": pick("default_max_tokens"),
             "fairness": pick("fairness"),
             "fairness_output_weight": pick("fairness_output_weight"),
+            "priority_aging": pick("priority_aging"),
+            "priority_reservation": reservation_tiers(s.get("priority_reservation")),
             "max_response_bytes": pick("max_response_bytes"),
         }
         kw = {k: v for k, v in kw.items() if v is not None}

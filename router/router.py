@@ -15,7 +15,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -35,7 +35,7 @@ from router.lanes import Lanes, TenantHold
 from router.objects import wrap
 from router.options import RouterOptions
 from router.records import CallRecord, Observer
-from router.state.base import LineDepth, StateBackend
+from router.state.base import LineDepth, StateBackend, TenantShare
 from router.strategies import strategy_named
 from router.tenants.gate import allowed, check_access, clamp_priority, default_priority
 from router.tenants.records import ANONYMOUS, Principal
@@ -453,6 +453,20 @@ class Router:
 
     def deployments(self) -> list[Deployment]:
         return self.groups.all_deployments()
+
+    async def tenant_shares(self, groups: Iterable[str] | None = None
+                            ) -> dict[str, list[TenantShare]]:
+        """Fair share per model group (every group, or those named): each tenant's waiting
+        requests and share of the service since the group was last idle (groups with none
+        omitted). At most SHARE_LABELS tenants per group (router/state/base.py)."""
+        names = list(groups) if groups is not None else [
+            g.name for g in self.groups.all_groups()]
+        out = {}
+        for name in names:
+            shares = await self.lanes.shares(name)
+            if shares:
+                out[name] = shares
+        return out
 
     async def queue_status(self) -> dict[str, list[LineDepth]]:
         """Waiting requests per model group and priority (groups with an empty line omitted)."""

@@ -174,7 +174,13 @@ class Observability:
             log.debug("queue sample failed: %s", type(exc).__name__)
             return None
         if self.prometheus is not None:
-            self.prometheus.set_queues(lines)
+            try:  # the fair-share tenants of the groups with a line (bounded labels)
+                async with asyncio.timeout(timeout):
+                    shares = await self.router.tenant_shares(lines)
+            except Exception as exc:
+                log.debug("fair-share sample failed: %s", type(exc).__name__)
+                shares = {}
+            self.prometheus.set_queues(lines, shares)
         return lines
 
     async def flush(self, timeout: float = 2.0) -> bool:

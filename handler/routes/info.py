@@ -57,7 +57,9 @@ def add_info_routes(app: FastAPI, router: Router) -> None:
 
     async def queue_status(request: Request) -> Response:
         groups = []
-        for name, depth in (await router.queue_status()).items():
+        lines = await router.queue_status()
+        shares = await router.tenant_shares(lines)
+        for name, depth in lines.items():
             groups.append({
                 "model_group": name,
                 "waiting": sum(d.count for d in depth),
@@ -66,6 +68,11 @@ def add_info_routes(app: FastAPI, router: Router) -> None:
                     {"priority": d.priority, "waiting": d.count,
                      "oldest_wait_ms": round(d.oldest_wait * 1000, 1)}
                     for d in depth
+                ],
+                "tenants": [
+                    {"tenant": t.tenant, "waiting": t.waiting, "served_tokens": t.served,
+                     "served_share": round(t.share, 4)}
+                    for t in shares.get(name, ())
                 ],
             })
         return json_response({"object": "queue.status", "state": router.state.name,

@@ -63,6 +63,21 @@ def _fairness(value: Any) -> str:
 Fairness = Annotated[str, PlainValidator(_fairness)]
 
 
+def _reservation(value: Any) -> dict[str, float]:
+    """`{"prod": 0.9, "dev": 0.1}`: tier name → share of capacity, each in [0, 1], at most 1
+    in all."""
+    if isinstance(value, dict) and value and all(
+            isinstance(k, str) and k and isinstance(v, int | float) and not isinstance(v, bool)
+            and 0 <= v <= 1 for k, v in value.items()) and sum(value.values()) <= 1 + 1e-9:
+        return {k: float(v) for k, v in value.items()}
+    raise PydanticCustomError(
+        "laneway_config", "priority_reservation must map tier names to shares between 0 and "
+        "1 that add up to at most 1, e.g. {\"prod\": 0.9, \"dev\": 0.1}")
+
+
+Reservation = Annotated[dict[str, float], PlainValidator(_reservation)]
+
+
 class RouterSettings(Section):
     accepted_unused: ClassVar[frozenset[str]] = frozenset(
         {
@@ -102,6 +117,8 @@ class RouterSettings(Section):
     max_cooldown_seconds: PositiveNumber | None = None
     fairness: Fairness | None = None
     fairness_output_weight: NonNegativeNumber | None = None
+    priority_reservation: Reservation | None = None
+    priority_aging: NonNegativeNumber | None = None
     redis_host: Text | None = None
     redis_port: Port | None = None
     redis_password: Text | None = Field(default=None, repr=False)
@@ -223,6 +240,7 @@ class LitellmSettings(Section):
     set_verbose: Flag | None = None
     json_logs: Flag | None = None
     default_max_tokens: PositiveInt | None = None
+    priority_reservation: Reservation | None = None
     cache: Flag = False
     cache_params: CacheParams = Field(default_factory=CacheParams)
 

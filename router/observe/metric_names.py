@@ -24,6 +24,8 @@ NAMES = {
     "queue_wait": "laneway_queue_wait_seconds",
     "queue_depth": "laneway_queue_depth",
     "queue_oldest_wait": "laneway_queue_oldest_wait_seconds",
+    "fair_waiting": "laneway_fair_share_waiting",
+    "fair_served_share": "laneway_fair_share_served_ratio",
     "rate_limited": "laneway_rate_limited_total",
     "timeouts": "laneway_timeouts_total",
     "cooldowns": "laneway_deployment_cooldowns_total",

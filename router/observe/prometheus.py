@@ -16,7 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from router.observe.metric_names import BUCKETS, NAMES, OPERATIONS, Capped
 from router.records import CallRecord
-from router.state.base import LineDepth
+from router.state.base import LineDepth, TenantShare
 
 __all__ = ["PrometheusMetrics"]
 
@@ -28,6 +28,7 @@ class _Gauges:
 
     def __init__(self, in_flight: Callable[[], int]) -> None:
         self.lines: Mapping[str, Sequence[LineDepth]] = {}
+        self.shares: Mapping[str, Sequence[TenantShare]] = {}
         self.in_flight = in_flight
 
     def describe(self) -> list[Any]:
@@ -45,6 +46,19 @@ class _Gauges:
                 oldest.add_metric([group, str(line.priority)], line.oldest_wait)
         yield depth
         yield oldest
+        waiting = GaugeMetricFamily(NAMES["fair_waiting"],
+                                    "Requests waiting in line per fair-share tenant.",
+                                    labels=["model_group", "tenant"])
+        served = GaugeMetricFamily(NAMES["fair_served_share"],
+                                   "A tenant's share of the weighted tokens served in its group "
+                                   "since the group was last idle.",
+                                   labels=["model_group", "tenant"])
+        for group, shares in self.shares.items():
+            for t in shares:
+                waiting.add_metric([group, t.tenant], t.waiting)
+                served.add_metric([group, t.tenant], t.share)
+        yield waiting
+        yield served
         yield GaugeMetricFamily(NAMES["in_flight"], "Requests in flight in this process.",
                                 value=self.in_flight())
 
@@ -161,8 +175,10 @@ class PrometheusMetrics:
         if error is not None:
             self._l(self.redis_errors, operation, type(error).__name__).inc()
 
-    def set_queues(self, lines: Mapping[str, Sequence[LineDepth]]) -> None:
+    def set_queues(self, lines: Mapping[str, Sequence[LineDepth]],
+                   shares: Mapping[str, Sequence[TenantShare]] | None = None) -> None:
         self.gauges.lines = lines
+        self.gauges.shares = shares or {}
 
     def exposition(self) -> tuple[bytes, str]:
         return pc.generate_latest(self.registry), pc.CONTENT_TYPE_LATEST

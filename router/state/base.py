@@ -30,6 +30,7 @@ __all__ = [
     "TenantEnd",
     "TenantEntity",
     "TenantReleased",
+    "TenantShare",
     "TenantUsage",
     "Waiting",
 ]
@@ -162,6 +163,39 @@ class LineDepth:
 
 
 @dataclass(frozen=True, slots=True)
+class TenantShare:
+    """One fair-share tenant of a group: its waiting requests and the service it received
+    since the group's fair-share clock last started (it starts again after the group has been
+    idle for a few leases)."""
+
+    tenant: str
+    """"k:<key hash prefix>", "t:<team id>", "u:<user>", "-" (master key, anonymous), or
+    "other" for every tenant past the SHARE_LABELS largest."""
+    waiting: int
+    served: int
+    """Weighted tokens (input + weight * output), divided by the tenant's fair_share_weight."""
+    share: float
+    """served / the group's total served (0 when nothing was served yet)."""
+
+
+SHARE_LABELS = 20
+"""Tenants reported per group (by service received); the rest are summed as "other", so the
+label set of the metrics stays bounded."""
+
+
+def top_shares(rows: Sequence[tuple[str, int, int]]) -> list[TenantShare]:
+    """(tenant, waiting, served) rows → the SHARE_LABELS most served tenants (then those
+    waiting most), the rest folded into "other"."""
+    ranked = sorted(rows, key=lambda r: (-r[2], -r[1], r[0]))
+    total = sum(r[2] for r in ranked)
+    if len(ranked) > SHARE_LABELS:
+        rest = ranked[SHARE_LABELS - 1:]
+        ranked = [*ranked[:SHARE_LABELS - 1],
+                  ("other", sum(r[1] for r in rest), sum(r[2] for r in rest))]
+    return [TenantShare(t, w, s, s / total if total else 0.0) for t, w, s in ranked]
+
+
+@dataclass(frozen=True, slots=True)
 class DeploymentUsage:
     """What one deployment holds right now: the numbers that must return to zero when no
     request is in flight and every failed attempt was refunded."""
@@ -232,6 +266,12 @@ class AdmitRequest:
     """Fair share: whose request this is ('' orders the priority's line by arrival)."""
     fair_cost: int = 1
     """Its weighted tokens (input + weight * output, divided by the tenant's share weight)."""
+    aging: float = 0.0
+    """Seconds after which a waiter moves ahead of every priority (0 = strict priority)."""
+    tiers: tuple[tuple[str, float], ...] = ()
+    """Reservation tiers of the group: (name, share of its capacity); () = none."""
+    tier: int = 0
+    """The request's tier: an index into `tiers`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +336,10 @@ class StateBackend(Protocol):
         Returns the waiters that had already lost their place."""
 
     async def line(self, group: str) -> list[LineDepth]: ...
+
+    async def shares(self, group: str) -> list[TenantShare]:
+        """Fair share per tenant of a group: waiting requests and service received (read only;
+        see `top_shares`)."""
 
     async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
         """Current usage of the given deployments of a group (read only)."""

@@ -27,6 +27,7 @@ from router.state.base import (
     TenantEnd,
     TenantEntity,
     TenantReleased,
+    TenantShare,
     TenantUsage,
     Waiting,
     WakeCallback,
@@ -110,6 +111,9 @@ class FailOpenState:
 
     async def line(self, group: str) -> list[LineDepth]:
         return await self._either(lambda s: s.line(group))
+
+    async def shares(self, group: str) -> list[TenantShare]:
+        return await self._either(lambda s: s.shares(group))
 
     async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
         return await self._either(lambda s: s.usage(group, deployment_ids))

@@ -73,6 +73,14 @@ class GroupKeys:
     def health(self) -> str:
         return f"{self.base}:health"
 
+    @property
+    def aging(self) -> str:
+        return f"{self.base}:aging"
+
+    def tier(self, name: str) -> str:
+        """A reservation tier's index of the line (lua/tiers.lua)."""
+        return f"{self.base}:tier:{hashlib.sha1(name.encode()).hexdigest()[:12]}"
+
     def deployment(self, deployment_id: str) -> DeploymentKeys:
         d = f"{self.base}:d:{deployment_id}"
         return DeploymentKeys(f"{d}:rpm", f"{d}:tpm", f"{d}:tok", f"{d}:run", f"{d}:fails")

@@ -30,9 +30,11 @@ from router.state.base import (
     TenantEnd,
     TenantEntity,
     TenantReleased,
+    TenantShare,
     TenantUsage,
     Waiting,
     WakeCallback,
+    top_shares,
 )
 
 __all__ = ["MemoryState"]
@@ -40,6 +42,10 @@ __all__ = ["MemoryState"]
 WINDOW = 60.0
 SHIFT = 2**32
 FAIR_REBASE = 2**31
+PROMOTED = -(2**53)
+AGED = -(2**20)
+"""The priority /queue/status reports aged waiters at: below any a request may have."""
+"""An aged waiter's score: PROMOTED + its arrival (ms), ahead of every priority (lua/tiers.lua)."""
 
 
 def _now() -> float:
@@ -109,10 +115,24 @@ class _Group:
     tenant_of: dict[str, str] = field(default_factory=dict)
     fair_until: float = 0.0
     """The clock starts again at zero once the group has been idle past this."""
+    fair_served_tokens: dict[str, int] = field(default_factory=dict)
+    """Weighted tokens served per tenant since the clock last started (for status)."""
+    # Aging and reservation tiers (see lua/tiers.lua).
+    aging_q: deque[tuple[float, str]] = field(default_factory=deque)
+    tier_line: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    tier_v: float = 0.0
+    tier_f: dict[str, float] = field(default_factory=dict)
+    tier_of: dict[str, str] = field(default_factory=dict)
+
+    def clock(self, now: float) -> None:
+        """The fair-share and tier clocks start again once the group has been idle a while
+        (in Redis: its wmeta hash expired)."""
+        if now > self.fair_until:
+            self.fair_v, self.fair_f, self.fair_served_tokens = 0, {}, {}
+            self.tier_v, self.tier_f = 0.0, {}
 
     def fair_start(self, tenant: str, now: float) -> int:
-        if now > self.fair_until:
-            self.fair_v, self.fair_f = 0, {}
+        self.clock(now)
         return max(self.fair_v, self.fair_f.get(tenant, 0))
 
     def fair_served(self, tag: int, now: float, lease: float) -> None:
@@ -125,6 +145,59 @@ class _Group:
             self.scores = {r: s for s, r in self.line}
             self.fair_f = {t: max(0, f - by) for t, f in self.fair_f.items()}
             self.fair_v = 0
+            for lst in self.tier_line.values():
+                lst[:] = sorted((self.scores[r], r) for _, r in lst)
+
+    def rescore(self, rid: str, score: int) -> None:
+        """Move a waiter to a new score (an aged waiter's promotion)."""
+        old = self.scores[rid]
+        del self.line[bisect.bisect_left(self.line, (old, rid))]
+        bisect.insort(self.line, (score, rid))
+        self.scores[rid] = score
+        tier = self.tier_of.get(rid)
+        if tier is not None:
+            lst = self.tier_line[tier]
+            del lst[bisect.bisect_left(lst, (old, rid))]
+            bisect.insort(lst, (score, rid))
+
+    def age(self, edge: float) -> bool:
+        """Waiters that arrived before `edge` move ahead of every priority, oldest first."""
+        moved = False
+        while self.aging_q and self.aging_q[0][0] <= edge:
+            arrived, rid = self.aging_q.popleft()
+            if rid in self.scores:
+                self.rescore(rid, PROMOTED + int(arrived * 1000))
+                moved = True
+        return moved
+
+    def tier_ahead(self, req: AdmitRequest, score: int, now: float) -> tuple[int, str | None]:
+        """0 when capacity may go to `req` now; else 1 and the waiter it should go to: the
+        first of the tier with demand furthest behind its share (see lua/tiers.lua)."""
+        self.clock(now)
+        best: tuple[tuple[int, float, int], str] | None = None
+        for j, (name, share) in enumerate(req.tiers):
+            lst = self.tier_line.get(name)
+            first = lst[0] if lst else None
+            if j == req.tier and (first is None or first[1] == req.request_id
+                                  or first[0] >= score):
+                first = (score, req.request_id)
+            if first is None:
+                continue
+            key = ((0, max(self.tier_f.get(name, 0.0), self.tier_v), first[0]) if share > 0
+                   else (1, 0.0, first[0]))
+            if best is None or key < best[0]:
+                best = (key, first[1])
+        if best is None or best[1] == req.request_id:
+            return 0, None
+        return 1, best[1]
+
+    def tier_charge(self, name: str, share: float, now: float, lease: float) -> None:
+        if share > 0:
+            start = max(self.tier_f.get(name, 0.0), self.tier_v)
+            # Kept as Redis keeps it (Lua writes numbers with 14 significant digits).
+            self.tier_f[name] = float(f"{start + 1 / share:.14g}")
+            self.tier_v = max(self.tier_v, start)
+            self.fair_until = max(self.fair_until, now + lease * 4)
 
     def dep(self, deployment_id: str) -> _Deployment:
         d = self.deployments.get(deployment_id)
@@ -138,8 +211,12 @@ class _Group:
         self.leases.pop(rid, None)
         self.arrived.pop(rid, None)
         self.tenant_of.pop(rid, None)
+        tier = self.tier_of.pop(rid, None)
         if score is None:
             return None
+        if tier is not None:
+            lst = self.tier_line[tier]
+            del lst[bisect.bisect_left(lst, (score, rid))]
         i = bisect.bisect_left(self.line, (score, rid))
         del self.line[i]
         return i
@@ -301,8 +378,13 @@ class MemoryState:
     def _admit(self, req: AdmitRequest) -> Admitted | Waiting | Full:
         now = _now()
         g = self._group(req.group)
-        if g.prune(now) and g.head() not in (None, req.request_id):
-            self._wake(g.head())  # a dead waiter may have been the head
+        pruned, head_before = g.prune(now) > 0, None
+        if req.aging > 0:
+            if not pruned:
+                head_before = g.head()
+            pruned = g.age(now - req.aging) or pruned
+        if pruned and g.head() not in (None, req.request_id, head_before):
+            self._wake(g.head())  # a dead waiter may have been the head, or an aged one is
         score = g.scores.get(req.request_id)
         fresh = score is None
         fair, start = req.fair_tenant, None
@@ -314,7 +396,12 @@ class MemoryState:
                 score = req.priority * SHIFT + start
             else:
                 score = req.priority * SHIFT + next(g.seq) % SHIFT
-        ahead = 0 if req.retry else bisect.bisect_left(g.line, (score, ""))
+        ahead, pick = 0, None
+        if not req.retry:
+            if req.tiers:
+                ahead, pick = g.tier_ahead(req, score, now)
+            else:
+                ahead = bisect.bisect_left(g.line, (score, ""))
         looks = [(c, g.dep(c.deployment_id)) for c in req.candidates]
         seen = [(i, c, d, *d.inspect(c, req.tokens, now)) for i, (c, d) in enumerate(looks)]
         soonest = min((b for *_, ok, b in seen if not ok and b >= 0), default=-1.0)
@@ -324,13 +411,19 @@ class MemoryState:
             d.reserve(req.slot_id, req.tokens, now, req.lease)
             if not fresh:
                 g.remove(req.request_id)
+            if req.tiers:
+                g.tier_charge(*req.tiers[req.tier], now, req.lease)
             if fair:
                 if start is not None:
                     g.fair_f[fair] = start + req.fair_cost
+                served = g.fair_served_tokens
+                served[fair] = served.get(fair, 0) + req.fair_cost
                 g.fair_served(score - req.priority * SHIFT, now, req.lease)
             if len(open_) > 1 or d.inspect(c, req.tokens, now)[0]:
                 self._wake(g.head())
             return Admitted(i)
+        if pick is not None and open_:
+            self._wake(pick)  # another tier's waiter is owed the open capacity
         if fresh:
             depth = len(g.line)
             full = req.max_waiting >= 0 and depth >= req.max_waiting
@@ -352,10 +445,17 @@ class MemoryState:
             if start is not None:
                 g.fair_f[fair] = start + req.fair_cost
                 g.tenant_of[req.request_id] = fair
-        if fair:
+            if req.aging > 0:
+                g.aging_q.append((now, req.request_id))
+            if req.tiers:
+                name = req.tiers[req.tier][0]
+                bisect.insort(g.tier_line.setdefault(name, []), (score, req.request_id))
+                g.tier_of[req.request_id] = name
+        if fair or req.tiers:
             g.fair_until = now + req.lease * 4
         g.lease(req.request_id, now + req.lease)
-        position = bisect.bisect_left(g.line, (score, req.request_id))
+        position = 0 if req.tiers and ahead == 0 else bisect.bisect_left(
+            g.line, (g.scores[req.request_id], req.request_id))
         retry_in = soonest - now if position == 0 and soonest >= 0 else None
         return Waiting(position, retry_in)
 
@@ -387,6 +487,9 @@ class MemoryState:
             d.tokens[rel.slot_id] = used
         if rel.fair_tenant and rel.fair_delta and rel.fair_tenant in g.fair_f:
             g.fair_f[rel.fair_tenant] = max(0, g.fair_f[rel.fair_tenant] + rel.fair_delta)
+            served = g.fair_served_tokens
+            if rel.fair_tenant in served:
+                served[rel.fair_tenant] = max(0, served[rel.fair_tenant] + rel.fair_delta)
         if rel.latency_ms >= 0 and rel.outcome == "ok":
             old = d.latency
             d.latency = rel.latency_ms if old is None else old * 0.7 + rel.latency_ms * 0.3
@@ -453,10 +556,20 @@ class MemoryState:
         for score, rid in g.line:
             if g.leases.get(rid, 0) <= now:
                 continue
-            prio = score // SHIFT
+            prio = max(score // SHIFT, AGED)
             count, oldest = out.get(prio, (0, now))
             out[prio] = (count + 1, min(oldest, g.arrived.get(rid, now)))
         return [LineDepth(p, c, now - o) for p, (c, o) in sorted(out.items())]
+
+    async def shares(self, group: str) -> list[TenantShare]:
+        g = self._group(group)
+        if _now() > g.fair_until:  # the clock has started again (as its Redis hash expires)
+            return []
+        waiting: dict[str, int] = {}
+        for tenant in g.tenant_of.values():
+            waiting[tenant] = waiting.get(tenant, 0) + 1
+        served = {t: g.fair_served_tokens.get(t, 0) for t in waiting} | g.fair_served_tokens
+        return top_shares([(t, waiting.get(t, 0), s) for t, s in served.items()])
 
     async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
         now = _now()

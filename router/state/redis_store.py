@@ -32,9 +32,11 @@ from router.state.base import (
     TenantEnd,
     TenantEntity,
     TenantReleased,
+    TenantShare,
     TenantUsage,
     Waiting,
     WakeCallback,
+    top_shares,
 )
 from router.state.cluster import ClusterAwareClient
 from router.state.keys import (
@@ -245,13 +247,20 @@ class RedisState:
         args: list[Any] = [
             req.request_id, req.slot_id, req.priority, req.tokens, _ms(req.lease), req.order,
             req.max_waiting, req.max_waiting_priority, 1 if req.retry else 0, WAKE_CHANNEL,
-            req.rnd or random.random(), req.latency_buffer,
+            req.rnd or random.random(), req.latency_buffer, len(req.candidates),
         ]
         for c in req.candidates:
             d = g.deployment(c.deployment_id)
             keys += [d.rpm, d.tpm, d.tok, d.run]
             args += [c.deployment_id, c.rpm, c.tpm, c.max_parallel]
-        if req.fair_tenant:
+        if req.aging > 0 or req.tiers:
+            args += [req.fair_tenant, req.fair_cost, _ms(req.aging), req.tier + 1,
+                     len(req.tiers)]
+            keys.append(g.aging)
+            for name, share in req.tiers:
+                args += [name, share]
+                keys.append(g.tier(name))
+        elif req.fair_tenant:
             args += [req.fair_tenant, req.fair_cost]
         return keys, args
 
@@ -327,6 +336,11 @@ class RedisState:
             LineDepth(int(reply[i]), int(reply[i + 1]), (now - int(reply[i + 2])) / 1000)
             for i in range(1, len(reply), 3)
         ]
+
+    async def shares(self, group: str) -> list[TenantShare]:
+        reply = await self._run("fair_status", [GroupKeys.of(group).wmeta], [])
+        return top_shares([(_text(reply[i]), int(reply[i + 1]), int(reply[i + 2]))
+                           for i in range(0, len(reply), 3)])
 
     async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
         g = GroupKeys.of(group)
@@ -406,6 +420,10 @@ def _release_call(rel: Release) -> tuple[list[str], list[Any]]:
     return keys, args
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _cooldown(reply: Any) -> float:
     return int(reply[1]) / 1000 if int(reply[0]) else 0.0
 
@@ -423,10 +441,6 @@ def _tenant_call(ask: TenantAsk) -> tuple[list[str], list[Any]]:
 
 def _tenant_released(reply: Any) -> TenantReleased:
     return TenantReleased(int(reply[0]), tuple(int(i) - 1 for i in reply[1:]))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _unavailable(exc: RedisUnavailable) -> ServiceUnavailable:

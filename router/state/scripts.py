@@ -22,4 +22,9 @@ def _read(name: str) -> str:
 @cache
 def script_source(name: str) -> str:
     """The full source of `name` (e.g. "admit.lua") with its includes inlined."""
-    return _INCLUDE.sub(lambda m: _read(m.group(1)), _read(name))
+    return _resolve(_read(name))
+
+
+def _resolve(text: str) -> str:
+    # An included file may include others (admit_core.lua brings tiers.lua with it).
+    return _INCLUDE.sub(lambda m: _resolve(_read(m.group(1))), text)

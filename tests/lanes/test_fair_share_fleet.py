@@ -53,18 +53,31 @@ def test_a_late_tenant_is_interleaved_with_a_flood(redis_server: RedisServer,
     model = f"{group}+gate={group}"
     cfg = lane_config(redis_server, fake_openai, group, model, fairness="user")
 
+    seen: dict[str, Any] = {}
+
     async def scenario(gws: list[Gateway]) -> list[httpx.Response]:
         with fake_openai.gate(group):
             tasks = await send(gws, group, "a", 41, user="A")  # one holds the slot
             await depth_reaches(gws[0], group, 40)
             tasks += await send(gws, group, "b", 10, user="B")
             await depth_reaches(gws[0], group, 50)
+            async with httpx.AsyncClient(base_url=gws[1].url) as c:
+                status = (await c.get("/queue/status")).json()
+                seen["metrics"] = (await c.get("/metrics")).text
+            seen["tenants"] = next(g["tenants"] for g in status["groups"]
+                                   if g["model_group"] == group)
         return list(await asyncio.gather(*tasks))
 
-    with fleet(cfg) as gws:
+    with fleet(cfg, env={"LANEWAY_METRICS": "prometheus"}) as gws:
         warm_up(gws, group)
         responses = asyncio.run(scenario(gws))
     assert all(r.status_code == 200 for r in responses)
+    # While both wait, every gateway reports each tenant's line and share from the one clock.
+    tenants = {t["tenant"]: t for t in seen["tenants"]}
+    assert (tenants["u:A"]["waiting"], tenants["u:B"]["waiting"]) == (40, 10), tenants
+    assert tenants["u:A"]["served_share"] > 0.5 and tenants["u:B"]["served_tokens"] == 0
+    assert f'laneway_fair_share_waiting{{model_group="{group}",tenant="u:B"}} 10.0' in (
+        seen["metrics"]), seen["metrics"]
     order = served_order(fake_openai, model)[1:]  # after the one that held the slot
     assert len(order) == 50
     # B arrived behind 40 of A's requests but is served alternately with A, not after them.

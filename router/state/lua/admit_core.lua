@@ -3,6 +3,7 @@
   admit.lua runs it alone and admit_tenant.lua runs it after a tenant's checks, in one script.
   Read admit.lua for what the keys, arguments and reply are.
 ]]
+--@include tiers.lua
 local function admit_group(KEYS, ARGV)
   local line, wlease, wmeta, seq, health = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
   local rid, slot = ARGV[1], ARGV[2]
@@ -18,18 +19,36 @@ local function admit_group(KEYS, ARGV)
 
   local now = now_ms()
 
-  if prune_waiters(line, wlease, wmeta, now) > 0 then
-    -- A dead waiter may have been the head: whoever heads the line now must hear it.
-    local head = redis.call('ZRANGE', line, 0, 0)
-    if #head > 0 and head[1] ~= rid then redis.call('PUBLISH', channel, head[1]) end
-  end
-
-  -- Inspect every candidate once: usage, capacity, when capacity returns.
-  local n = (#KEYS - 5) / 4
+  local n = tonumber(ARGV[13])
   -- Fair share (fair.lua): the tenant and the weighted cost of this request, after the
   -- candidates' values; absent or '' orders the priority's line by arrival instead.
-  local fair, fair_cost = ARGV[13 + 4 * n], tonumber(ARGV[14 + 4 * n]) or 1
+  local fair, fair_cost = ARGV[14 + 4 * n], tonumber(ARGV[15 + 4 * n]) or 1
   if fair == '' then fair = nil end
+  -- Aging and reservation (tiers.lua), optional after the fair-share values.
+  local aging_ms, mine, tiers, aging = tonumber(ARGV[16 + 4 * n]) or 0, 0, nil, KEYS[6 + 4 * n]
+  local m = tonumber(ARGV[18 + 4 * n]) or 0
+  if m > 0 then
+    mine, tiers = tonumber(ARGV[17 + 4 * n]), {}
+    for j = 1, m do
+      tiers[j] = {name = ARGV[17 + 4 * n + 2 * j], share = tonumber(ARGV[18 + 4 * n + 2 * j]),
+                  line = KEYS[6 + 4 * n + j]}
+    end
+  end
+
+  local head_before = nil
+  local pruned = prune_waiters(line, wlease, wmeta, now) > 0
+  if aging_ms > 0 then
+    if not pruned then head_before = redis.call('ZRANGE', line, 0, 0)[1] end
+    pruned = age_promote(line, aging, tiers, now - aging_ms) or pruned
+  end
+  if pruned then
+    -- A dead waiter may have been the head, or an aged one may be now: whoever heads the
+    -- line now must hear it.
+    local head = redis.call('ZRANGE', line, 0, 0)
+    if #head > 0 and head[1] ~= rid and head[1] ~= head_before then
+      redis.call('PUBLISH', channel, head[1])
+    end
+  end
 
   local score = tonumber(redis.call('ZSCORE', line, rid))
   local fresh = score == nil
@@ -44,18 +63,22 @@ local function admit_group(KEYS, ARGV)
       score = priority * SHIFT + redis.call('INCR', seq) % SHIFT
     end
   end
-  local ahead = 0
+  local ahead, pick = 0, nil
   if not retry then
-    ahead = redis.call('ZCOUNT', line, '-inf', '(' .. int(score))
+    if tiers ~= nil then
+      ahead, pick = tier_ahead(line, wmeta, tiers, mine, rid, score)
+    else
+      ahead = redis.call('ZCOUNT', line, '-inf', '(' .. int(score))
+    end
   end
 
   local cands = {}
   local soonest = -1
   for i = 1, n do
     local k = {rpm = KEYS[2 + 4 * i], tpm = KEYS[3 + 4 * i], tok = KEYS[4 + 4 * i], run = KEYS[5 + 4 * i]}
-    local id = ARGV[9 + 4 * i]
-    local lim = {rpm = tonumber(ARGV[10 + 4 * i]), tpm = tonumber(ARGV[11 + 4 * i]),
-                 par = tonumber(ARGV[12 + 4 * i])}
+    local id = ARGV[10 + 4 * i]
+    local lim = {rpm = tonumber(ARGV[11 + 4 * i]), tpm = tonumber(ARGV[12 + 4 * i]),
+                 par = tonumber(ARGV[13 + 4 * i])}
     local cool = tonumber(redis.call('HGET', health, id .. ':cool')) or 0
     local rpm_used, tok_used, running, ok, back = inspect(k, lim, tokens, now, cool)
     local lat = tonumber(redis.call('HGET', health, id .. ':lat')) or 0
@@ -113,15 +136,19 @@ local function admit_group(KEYS, ARGV)
       redis.call('ZREM', line, rid)
       redis.call('ZREM', wlease, rid)
       redis.call('HDEL', wmeta, rid, 't:' .. rid)
+      if aging_ms > 0 then redis.call('ZREM', aging, rid) end
+      if tiers ~= nil then redis.call('ZREM', tiers[mine].line, rid) end
     end
+    if tiers ~= nil then tier_charge(wmeta, tiers[mine], lease) end
     if fair ~= nil then
       if start ~= nil then fair_charge(wmeta, fair, start, fair_cost) end
+      redis.call('HINCRBY', wmeta, '=s:' .. fair, fair_cost)
       fair_served(line, wmeta, score - priority * SHIFT, lease)
     end
     -- Wake the next in line while capacity remains, so a burst of freed capacity drains in a chain.
     local still = open > 1
     if not still then
-      local cool = tonumber(redis.call('HGET', health, ARGV[9 + 4 * chosen.i] .. ':cool')) or 0
+      local cool = tonumber(redis.call('HGET', health, ARGV[10 + 4 * chosen.i] .. ':cool')) or 0
       local _, _, _, ok = inspect(k, chosen.lim, tokens, now, cool)
       still = ok
     end
@@ -130,6 +157,16 @@ local function admit_group(KEYS, ARGV)
       if #head > 0 then redis.call('PUBLISH', channel, head[1]) end
     end
     return {1, chosen.i}
+  end
+
+  if pick ~= nil then
+    -- Another tier's waiter is owed the capacity: when some is open, it must hear it.
+    for _, c in ipairs(cands) do
+      if c.ok then
+        redis.call('PUBLISH', channel, pick)
+        break
+      end
+    end
   end
 
   local retry_ms = -1
@@ -155,7 +192,12 @@ local function admit_group(KEYS, ARGV)
       fair_charge(wmeta, fair, start, fair_cost)
       redis.call('HSET', wmeta, 't:' .. rid, fair)
     end
+    if aging_ms > 0 then redis.call('ZADD', aging, now, rid) end
+    if tiers ~= nil then redis.call('ZADD', tiers[mine].line, int(score), rid) end
   end
+  -- The indexes outlive any wait (their stale entries are dropped as they surface).
+  if aging_ms > 0 then touch(aging, aging_ms + 600000) end
+  if tiers ~= nil then touch(tiers[mine].line, 600000) end
   redis.call('ZADD', wlease, now + lease, rid)
   touch(line, lease * 4)
   touch(wlease, lease * 4)
@@ -163,6 +205,7 @@ local function admit_group(KEYS, ARGV)
   touch(seq, 86400000)
 
   local position = redis.call('ZRANK', line, rid)
+  if tiers ~= nil and ahead == 0 then position = 0 end  -- next when capacity returns
   if position == 0 and soonest >= 0 then retry_ms = soonest - now end
   return {0, position, retry_ms}
 end

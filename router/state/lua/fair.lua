@@ -3,7 +3,8 @@
 
   Each tenant of a group has a virtual finish F (in the group's wmeta HASH, "f:<tenant>"): the
   weighted tokens it has been served (input plus a weight times output, divided by its
-  fair-share weight). A request's place among its priority is its start tag max(F, V), not its
+  fair-share weight), and "=s:<tenant>" the weighted tokens it was served since the clock
+  started (what /queue/status reports as its share). A request's place among its priority is its start tag max(F, V), not its
   arrival, so the tenant that has received the least goes first; then F grows by the request's
   cost. V ("=V") is the start tag of the latest admission, so a tenant arriving or returning
   after being idle starts level with the others and idleness earns no credit. Real usage
@@ -61,5 +62,9 @@ local function fair_correct(wmeta, tenant, delta)
   if tenant ~= nil and tenant ~= '' and delta ~= 0 and redis.call('HEXISTS', wmeta, 'f:' .. tenant) == 1 then
     local f = redis.call('HINCRBY', wmeta, 'f:' .. tenant, delta)
     if f < 0 then redis.call('HSET', wmeta, 'f:' .. tenant, 0) end
+    if redis.call('HEXISTS', wmeta, '=s:' .. tenant) == 1 then
+      local served = redis.call('HINCRBY', wmeta, '=s:' .. tenant, delta)
+      if served < 0 then redis.call('HSET', wmeta, '=s:' .. tenant, 0) end
+    end
   end
 end

@@ -6,11 +6,13 @@
   KEYS[3] wmeta   HASH  waiter arrival times
 
   Reply: {now (ms), priority, count, oldest arrival (ms), priority, count, oldest, ...}
-         ordered by priority; expired waiters are not counted.
+         ordered by priority; expired waiters are not counted. Waiters promoted by aging
+         (tiers.lua) count at AGED, one below the most important priority a request may have.
 ]]
 --@include common.lua
 local line, wlease, wmeta = KEYS[1], KEYS[2], KEYS[3]
 local SHIFT = 4294967296
+local AGED = -1048576
 
 local now = now_ms()
 
@@ -22,6 +24,7 @@ for i = 1, #entries, 2 do
   local expiry = tonumber(redis.call('ZSCORE', wlease, rid))
   if expiry ~= nil and expiry > now then
     local prio = math.floor(tonumber(entries[i + 1]) / SHIFT)
+    if prio < AGED then prio = AGED end
     local arrived = tonumber(redis.call('HGET', wmeta, rid)) or now
     if prio ~= current then
       if current ~= nil then
