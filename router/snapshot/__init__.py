@@ -44,12 +44,19 @@ class Snapshots:
                                    for g in groups))
         seen_f = state.seen(self.local.instance, SEEN_WINDOW)
         rtt_f = _timed_ping(state)
-        views, seen, rtt = await asyncio.gather(views_f, seen_f, rtt_f)
+        shares_f = router.tenant_shares([g.name for g in groups])
+        views, seen, rtt, shares = await asyncio.gather(views_f, seen_f, rtt_f, shares_f)
         waiting: dict[str, int] = {}
         for view in views:
             for tenant, n in view.waiting_by_tenant.items():
                 waiting[tenant] = waiting.get(tenant, 0) + n
-        tenants = await self.tenant_rows.read(waiting, router.options.fairness)
+        served: dict[str, int] = {}
+        for group_shares in shares.values():
+            for share in group_shares:
+                served[share.tenant] = served.get(share.tenant, 0) + share.served
+        total = sum(served.values())
+        served_share = {t: s / total for t, s in served.items()} if total else {}
+        tenants = await self.tenant_rows.read(waiting, router.options.fairness, served_share)
         return {
             "object": "laneway.snapshot",
             "time": round(time.time(), 3),

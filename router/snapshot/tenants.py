@@ -64,8 +64,11 @@ class TenantRows:
         self._rows, self._listed = rows, time.monotonic()
         self._totals = {"keys": keys.total, "teams": teams.total}
 
-    async def read(self, waiting: Mapping[str, int], fairness: str) -> dict[str, Any]:
-        """The rows, with `waiting` (waiters per fair-share tenant, every group summed)."""
+    async def read(self, waiting: Mapping[str, int], fairness: str,
+                   served_share: Mapping[str, float]) -> dict[str, Any]:
+        """The rows, with `waiting` (waiters per fair-share tenant, every group summed) and
+        `served_share` (each fair-share tenant's part of the service all groups gave since
+        their fair-share clocks last started)."""
         await self._list()
         rows = self._rows
         usages = await asyncio.gather(*(self.state.tenant_usage(r.tag, r.entity) for r in rows))
@@ -93,8 +96,8 @@ class TenantRows:
                 "in_progress": use.in_flight,
                 "requests_60s": use.requests,
                 "tokens_60s": use.tokens,
-                # Fair share's served share goes here once the engine reports it per tenant.
-                "served_share": None,
+                "served_share": (None if mine is None
+                                 else round(served_share.get(row.fair, 0.0), 4)),
                 "spend_usd": round(use.spent / NANO, 6),
                 "max_budget_usd": lim.max_budget,
                 "soft_budget_usd": lim.soft_budget,

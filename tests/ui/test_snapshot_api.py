@@ -47,7 +47,7 @@ def test_snapshot_shows_the_line_deployments_tenants_and_fleet(fake_openai, redi
                     assert d["rpm"] == {"used": 1, "limit": None} and d["cooldown"] is None
                     key_row = s.key_row(snap)
                     assert key_row["waiting"] == 1 and key_row["in_progress"] == 1
-                    assert key_row["served_share"] is None  # reported by fair share, later
+                    assert key_row["served_share"] == 0  # its one call still waits
                     assert key_row["max_budget_usd"] == 5 and key_row["budget_resets_at"]
                 answers = await asyncio.gather(*calls)
                 assert [a.status_code for a in answers] == [200, 200, 200]
@@ -69,6 +69,8 @@ def test_snapshot_shows_the_line_deployments_tenants_and_fleet(fake_openai, redi
         assert bad["this_instance"]["error_rate"] == 1
         key_row = s.key_row(snap)
         assert key_row["requests_60s"] == 1 and key_row["in_progress"] == 0
+        # Served now, beside the master key's calls (in tokens, over every group).
+        assert 0 < key_row["served_share"] < 1
         fleet = snap["fleet"]
         assert fleet["state"] == ("redis" if redis_url else "memory")
         assert fleet["instance"] in [i["id"] for i in fleet["instances"]]
