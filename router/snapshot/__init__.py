@@ -19,12 +19,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from router.snapshot.local import SEEN_WINDOW, LocalStats, instance_name
-from router.snapshot.tenants import TenantRows
-from router.state.base import DeploymentView, GroupView
 
 if TYPE_CHECKING:
     from router.groups import Deployment, Group
     from router.router import Router
+    from router.snapshot.tenants import TenantRows
+    from router.state.base import DeploymentView, GroupView
 
 __all__ = ["Snapshots"]
 
@@ -33,8 +33,16 @@ class Snapshots:
     def __init__(self, router: Router) -> None:
         self.router = router
         self.local = LocalStats(router.state, instance_name(router.config.env))
-        self.tenant_rows = TenantRows(router.tenants, router.state)
+        self._tenant_rows: TenantRows | None = None  # built on the first snapshot
         router.observers.append(self.local.observe)
+
+    @property
+    def tenant_rows(self) -> TenantRows:
+        if self._tenant_rows is None:
+            from router.snapshot.tenants import TenantRows
+
+            self._tenant_rows = TenantRows(self.router.tenants, self.router.state)
+        return self._tenant_rows
 
     async def take(self) -> dict[str, Any]:
         router, state = self.router, self.router.state
