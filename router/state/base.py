@@ -159,7 +159,8 @@ class LineDepth:
     priority: int
     count: int
     oldest_wait: float
-    """Seconds the oldest waiter at this priority has been waiting."""
+    """Seconds the head of this priority has been waiting: its oldest waiter when the line is
+    ordered by arrival (with fair share, an older request of another tenant may be behind)."""
 
 
 @dataclass(frozen=True, slots=True)

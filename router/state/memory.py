@@ -553,13 +553,13 @@ class MemoryState:
         now = _now()
         g = self._group(group)
         out: dict[int, tuple[int, float]] = {}
-        for score, rid in g.line:
+        for score, rid in g.line:  # in line order: a priority's first live member is its head
             if g.leases.get(rid, 0) <= now:
                 continue
             prio = max(score // SHIFT, AGED)
-            count, oldest = out.get(prio, (0, now))
-            out[prio] = (count + 1, min(oldest, g.arrived.get(rid, now)))
-        return [LineDepth(p, c, now - o) for p, (c, o) in sorted(out.items())]
+            count, head = out.get(prio, (0, g.arrived.get(rid, now)))
+            out[prio] = (count + 1, head)
+        return [LineDepth(p, c, now - h) for p, (c, h) in sorted(out.items())]
 
     async def shares(self, group: str) -> list[TenantShare]:
         g = self._group(group)

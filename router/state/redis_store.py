@@ -338,7 +338,8 @@ class RedisState:
         ]
 
     async def shares(self, group: str) -> list[TenantShare]:
-        reply = await self._run("fair_status", [GroupKeys.of(group).wmeta], [])
+        g = GroupKeys.of(group)
+        reply = await self._run("fair_status", [g.line, g.wlease, g.wmeta], [])
         return top_shares([(_text(reply[i]), int(reply[i + 1]), int(reply[i + 2]))
                            for i in range(0, len(reply), 3)])
 

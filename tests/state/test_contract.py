@@ -263,6 +263,23 @@ async def test_line_status_counts_per_priority(backend) -> None:
     assert all(d.oldest_wait >= 0.04 for d in depth)
 
 
+async def test_line_status_leaves_out_expired_waiters_and_times_each_head(backend) -> None:
+    state, _ = backend
+    g, c = group(), Candidate("d", max_parallel=1)
+    await state.admit(req(g, "busy", c, lease=5))
+    await state.admit(req(g, "ghost-head", c, priority=2, lease=0.1))  # its instance died
+    await state.admit(req(g, "early", c, priority=2, lease=5))
+    await asyncio.sleep(0.15)
+    for rid in ("late", "ghost"):
+        await state.admit(req(g, rid, c, priority=2, lease=5 if rid == "late" else 0.1))
+    await state.admit(req(g, "other", c, priority=7, lease=5))
+    await asyncio.sleep(0.12)  # the second ghost's lease runs out too
+    depth = await state.line(g)
+    assert [(d.priority, d.count) for d in depth] == [(2, 2), (7, 1)]
+    # Priority 2's head is now `early` (the dead head is not counted), waiting ~0.27 s.
+    assert depth[0].oldest_wait >= 0.25 and depth[1].oldest_wait < 0.25
+
+
 async def test_new_head_is_woken_when_a_dead_head_is_cleared(backend) -> None:
     state, wakes = backend
     g, c = group(), Candidate("d", max_parallel=1)

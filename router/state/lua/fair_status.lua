@@ -2,23 +2,46 @@
   fair_status: each tenant's waiting requests and served weighted tokens in one group, read from
   the fair-share clock admit keeps (fair.lua), for /queue/status and the metrics.
 
-  KEYS[1] wmeta  HASH  "t:<request id>" -> its tenant (waiters), "=s:<tenant>" -> weighted tokens
-                       served since the clock started
+  KEYS[1] line    ZSET  the group's waiting requests
+  KEYS[2] wlease  ZSET  waiter leases
+  KEYS[3] wmeta   HASH  "t:<request id>" -> its tenant (waiters), "=s:<tenant>" -> weighted tokens
+                        served since the clock started
 
-  Reply: {tenant, waiting, served, tenant, waiting, served, ...} in no particular order
+  Reply: {tenant, waiting, served, tenant, waiting, served, ...} in no particular order.
+  Waiting is counted among the first WAITING_SCAN live waiters in line: polled by monitoring,
+  this must not cost Redis time in proportion to a line of thousands (one read of that many
+  ids, one HMGET; the served counters are found by a scan of the hash in Redis' own code).
 ]]
-local fields = redis.call('HGETALL', KEYS[1])
+--@include common.lua
+local line, wlease, wmeta = KEYS[1], KEYS[2], KEYS[3]
+local WAITING_SCAN = 1000
+local now = now_ms()
 local waiting, served = {}, {}
-for i = 1, #fields, 2 do
-  local name = fields[i]
-  if string.sub(name, 1, 2) == 't:' then
-    local tenant = fields[i + 1]
-    waiting[tenant] = (waiting[tenant] or 0) + 1
-    served[tenant] = served[tenant] or 0
-  elseif string.sub(name, 1, 3) == '=s:' then
-    served[string.sub(name, 4)] = tonumber(fields[i + 1])
+
+local gone = {}
+for _, rid in ipairs(redis.call('ZRANGEBYSCORE', wlease, '-inf', now)) do gone[rid] = true end
+local ids = redis.call('ZRANGE', line, 0, WAITING_SCAN - 1)
+if #ids > 0 then
+  local fields = {}
+  for i, rid in ipairs(ids) do fields[i] = 't:' .. rid end
+  local owners = redis.call('HMGET', wmeta, unpack(fields))
+  for i, rid in ipairs(ids) do
+    local tenant = owners[i]
+    if tenant and not gone[rid] then
+      waiting[tenant] = (waiting[tenant] or 0) + 1
+      served[tenant] = served[tenant] or 0
+    end
   end
 end
+
+local cursor = '0'
+repeat
+  local page = redis.call('HSCAN', wmeta, cursor, 'MATCH', '=s:*', 'COUNT', 1000)
+  cursor = page[1]
+  local fields = page[2]
+  for i = 1, #fields, 2 do served[string.sub(fields[i], 4)] = tonumber(fields[i + 1]) end
+until cursor == '0'
+
 local out = {}
 for tenant, tokens in pairs(served) do
   out[#out + 1] = tenant

@@ -11,35 +11,29 @@
   ARGV[i]  deployment id of the i-th group of keys
 
   Reply: {now (ms),
-          n, then n times: priority, count, oldest arrival (ms)     (ordered by priority)
-          m, then m times: tenant, waiting
+          n, then n times: priority, count, head's arrival (ms)     (line_bands.lua)
+          m, then m times: tenant, waiting             (among the first 1,000 in line)
           per deployment: requests, tokens, in flight, cooldown end (ms, 0 = none),
                           cooldown reason, failures, latency EWMA ("" = none)}
 ]]
 --@include common.lua
 --@include capacity.lua
+--@include line_bands.lua
 local line, wlease, wmeta, health = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local SHIFT = 4294967296
+local TENANT_SCAN = 1000
 local now = now_ms()
 
-local lanes, order, tenants, names = {}, {}, {}, {}
-local entries = redis.call('ZRANGE', line, 0, -1, 'WITHSCORES')
-for i = 1, #entries, 2 do
-  local rid = entries[i]
-  local expiry = tonumber(redis.call('ZSCORE', wlease, rid))
-  if expiry ~= nil and expiry > now then
-    local prio = math.floor(tonumber(entries[i + 1]) / SHIFT)
-    local arrived = tonumber(redis.call('HGET', wmeta, rid)) or now
-    local lane = lanes[prio]
-    if lane == nil then
-      lane = {0, arrived}
-      lanes[prio] = lane
-      order[#order + 1] = prio
-    end
-    lane[1] = lane[1] + 1
-    if arrived < lane[2] then lane[2] = arrived end
-    local tenant = redis.call('HGET', wmeta, 't:' .. rid)
-    if tenant then
+local bands, gone = line_bands(line, wlease, wmeta, now)
+-- Waiters per tenant, among the first TENANT_SCAN in line (one read however many there are).
+local tenants, names = {}, {}
+local ids = redis.call('ZRANGE', line, 0, TENANT_SCAN - 1)
+if #ids > 0 then
+  local fields = {}
+  for i, rid in ipairs(ids) do fields[i] = 't:' .. rid end
+  local owners = redis.call('HMGET', wmeta, unpack(fields))
+  for i, rid in ipairs(ids) do
+    local tenant = owners[i]
+    if tenant and not gone[rid] then
       if tenants[tenant] == nil then
         tenants[tenant] = 0
         names[#names + 1] = tenant
@@ -49,9 +43,9 @@ for i = 1, #entries, 2 do
   end
 end
 
-local out = {now, #order}
-for _, prio in ipairs(order) do  -- the line is sorted, so priorities come in order
-  out[#out + 1] = prio; out[#out + 1] = lanes[prio][1]; out[#out + 1] = lanes[prio][2]
+local out = {now, #bands}
+for _, band in ipairs(bands) do
+  out[#out + 1] = band[1]; out[#out + 1] = band[2]; out[#out + 1] = band[3]
 end
 out[#out + 1] = #names
 for _, tenant in ipairs(names) do
@@ -63,9 +57,12 @@ for i = 1, #ARGV do
   local base = 4 + 5 * (i - 1)
   local rpm, tpm, tok, run, fails = KEYS[base + 1], KEYS[base + 2], KEYS[base + 3],
     KEYS[base + 4], KEYS[base + 5]
-  local tokens = 0
-  for _, slot in ipairs(redis.call('ZRANGEBYSCORE', tpm, edge, '+inf')) do
-    tokens = tokens + (tonumber(redis.call('HGET', tok, slot)) or 0)
+  -- The window's total less what has expired and not been pruned yet (a handful: every
+  -- admission prunes), not a read of every entry of the last minute.
+  local tokens = tonumber(redis.call('HGET', tok, '=total')) or 0
+  local stale = redis.call('ZRANGEBYSCORE', tpm, '-inf', now - WINDOW, 'LIMIT', 0, 5000)
+  if #stale > 0 then
+    for _, t in ipairs(redis.call('HMGET', tok, unpack(stale))) do tokens = tokens - (tonumber(t) or 0) end
   end
   local cool = tonumber(redis.call('HGET', health, ARGV[i] .. ':cool')) or 0
   if cool <= now then cool = 0 end
