@@ -190,6 +190,7 @@ class RespClient:
         self._conn: _Connection | None = None
         self._connecting: asyncio.Lock | None = None
         self._shas: dict[str, str] = {}
+        self._loading: dict[str, asyncio.Future[Any]] = {}
         self._tls: ssl.SSLContext | None = None
 
     @property
@@ -233,8 +234,19 @@ class RespClient:
         except ScriptError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
-        await self.execute("SCRIPT", "LOAD", source)
+        await self._load(sha, source)
         return await self.execute("EVALSHA", sha, len(keys), *keys, *args, asking=asking)
+
+    async def _load(self, sha: str, source: str) -> None:
+        """One SCRIPT LOAD however many calls met NOSCRIPT at once (a burst on a fresh Redis
+        sends hundreds of them before the first answer comes back)."""
+        loading = self._loading.get(sha)
+        if loading is None:
+            loading = self._loading[sha] = asyncio.ensure_future(
+                self.execute("SCRIPT", "LOAD", source))
+            loading.add_done_callback(lambda _: self._loading.pop(sha, None))
+            loading.add_done_callback(_drop_outcome)
+        await asyncio.shield(loading)
 
     async def subscribe(self, channel: str, on_message: MessageCallback) -> None:
         """Deliver the channel's messages to `on_message` until the connection is lost or

@@ -42,6 +42,19 @@ async def test_scripts_are_loaded_when_redis_does_not_know_them(redis_server) ->
     c.close()
 
 
+async def test_a_burst_on_a_fresh_redis_loads_each_script_once(redis_server) -> None:
+    c = client(redis_server.url)
+    source = f"return ARGV[1] .. '-{uuid.uuid4().hex}'"
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.script_flush()
+    admin.config_resetstat()
+    replies = await asyncio.gather(*(c.run_script(source, [], [str(i)]) for i in range(200)))
+    assert replies == [f"{i}-".encode() + source.split("-")[-1][:-1].encode()
+                       for i in range(200)]
+    assert admin.info("commandstats")["cmdstat_script|load"]["calls"] == 1
+    c.close()
+
+
 async def test_password_db_and_reconnect_after_a_restart(tmp_path) -> None:
     port = free_port()
 
