@@ -322,7 +322,7 @@ class Lanes:
         self._events[req.request_id] = event
         self._waiting[req.group].add(req.request_id)
         self._ensure_renewer()
-        admitted = False
+        admitted = timed_out = False
         gone = asyncio.ensure_future(abandoned()) if abandoned is not None else None
         if gone is not None:
             gone.add_done_callback(lambda _: event.set())
@@ -333,6 +333,7 @@ class Lanes:
                         f"The client left while waiting for model group `{req.group}`.")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    timed_out = True
                     raise RequestTimeout(
                         f"Request timed out after waiting {time.monotonic() - started:.1f}s "
                         f"for capacity on model group `{req.group}`."
@@ -372,7 +373,8 @@ class Lanes:
                 # Leave the line even when this task is being cancelled (client went away),
                 # but hold the answer back only briefly: when Redis does not answer, the
                 # entry's lease runs out by itself.
-                leave = asyncio.ensure_future(self.state.cancel(req.group, req.request_id))
+                leave = asyncio.ensure_future(
+                    self.state.cancel(req.group, req.request_id, timed_out))
                 leave.add_done_callback(_retrieved)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(leave), LEAVE_WAIT)

@@ -93,6 +93,9 @@ class Snapshots:
             "lanes": lanes,
             "admitted_60s": sum(d.requests for d in view.deployments),
             "in_flight": sum(d.in_flight for d in view.deployments),
+            # The fleet's, this minute and the last (lua/stats.lua).
+            "rejected_2m": view.rejected,
+            "timed_out_2m": view.timed_out,
             "this_instance": self.local.group(group.name),
             "deployments": [self._deployment(d, v)
                             for d, v in zip(group.deployments, view.deployments, strict=True)],
@@ -112,8 +115,30 @@ class Snapshots:
                          if v.cooldown > 0 else None),
             "failures_60s": v.failures,
             "latency_ewma_ms": None if v.latency_ms is None else round(v.latency_ms, 1),
+            # The fleet's attempts, this minute and the last (lua/stats.lua).
+            "attempts_2m": v.attempts,
+            "error_rate": round(v.failed / v.attempts, 3) if v.attempts else None,
+            "latency_p50_ms": _bucket_quantile(v.latency_buckets, 0.5),
+            "latency_p95_ms": _bucket_quantile(v.latency_buckets, 0.95),
             "this_instance": self.local.deployment(d.id),
         }
+
+
+def _bucket_quantile(buckets: tuple[int, ...], q: float) -> float | None:
+    """The q-quantile of a latency histogram whose bucket b holds [2^b, 2^(b+1)) ms,
+    interpolated geometrically inside its bucket (about ±20 % at worst)."""
+    total = sum(buckets)
+    if not total:
+        return None
+    rank, seen = q * total, 0
+    for b, n in enumerate(buckets):
+        if n and seen + n >= rank:
+            low = 0.0 if b == 0 else 2.0 ** b
+            high = 2.0 ** (b + 1)
+            frac = (rank - seen) / n
+            return round(high * frac if b == 0 else low * (high / low) ** frac, 1)
+        seen += n
+    return round(2.0 ** len(buckets), 1)
 
 
 async def _timed_ping(state: Any) -> float:

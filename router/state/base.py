@@ -231,6 +231,16 @@ class DeploymentView:
     """Failed attempts counted towards the next cooldown (last 60 s)."""
     latency_ms: float | None
     """The latency average routing uses (an EWMA of successful calls), None before one."""
+    attempts: int = 0
+    """Attempts that ended (succeeded or failed) this minute and the last, fleet-wide."""
+    failed: int = 0
+    """Of those, the failed ones."""
+    latency_buckets: tuple[int, ...] = ()
+    """Successful attempts of this minute and the last by latency: bucket b holds
+    [2^b, 2^(b+1)) ms (the first also below 1 ms, the last also above); LATENCY_BUCKETS."""
+
+
+LATENCY_BUCKETS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +251,10 @@ class GroupView:
     waiting_by_tenant: dict[str, int]
     """Waiters per fair-share tenant ("k:<key hash prefix>", "t:<team>", "u:<user>", "-")."""
     deployments: list[DeploymentView]
+    rejected: int = 0
+    """Requests refused because the line was full (429), this minute and the last."""
+    timed_out: int = 0
+    """Waiters whose timeout ran out in line (408), this minute and the last."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +336,9 @@ class StateBackend(Protocol):
     async def tenant_set_spend(self, tag: str, entity: TenantEntity, spent: int) -> None:
         """Set what a key or team spent this period (nano-USD): restoring a backup."""
 
-    async def cancel(self, group: str, request_id: str) -> bool:
-        """Remove a waiter; True when it was in the line."""
+    async def cancel(self, group: str, request_id: str, timed_out: bool = False) -> bool:
+        """Remove a waiter; True when it was in the line. `timed_out`: it leaves because its
+        timeout ran out (counted for the dashboard)."""
 
     async def renew(
         self,

@@ -99,10 +99,10 @@ class FailOpenState:
     async def release(self, rel: Release) -> float:
         return await self._either(lambda s: s.release(rel))
 
-    async def cancel(self, group: str, request_id: str) -> bool:
+    async def cancel(self, group: str, request_id: str, timed_out: bool = False) -> bool:
         # A waiter may sit in either line: leave both.
-        here = await self.fallback.cancel(group, request_id)
-        return await self._either(lambda s: s.cancel(group, request_id)) or here
+        here = await self.fallback.cancel(group, request_id, timed_out)
+        return await self._either(lambda s: s.cancel(group, request_id, timed_out)) or here
 
     async def renew(
         self, group: str, waiters: Sequence[str], slots: Sequence[tuple[str, str]], lease: float

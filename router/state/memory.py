@@ -10,12 +10,14 @@ import asyncio
 import bisect
 import heapq
 import itertools
+import math
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from router.state.base import (
+    LATENCY_BUCKETS,
     AdmitRequest,
     Admitted,
     Candidate,
@@ -52,6 +54,33 @@ def _now() -> float:
     return time.monotonic()
 
 
+class _MinuteCounts:
+    """Counters of this minute and the last (lua/stats.lua): older minutes are dropped."""
+
+    __slots__ = ("minutes",)
+
+    def __init__(self) -> None:
+        self.minutes: dict[int, dict[str, int]] = {}
+
+    def add(self, name: str, now: float) -> None:
+        m = int(now // 60)
+        if m not in self.minutes:
+            self.minutes = {k: v for k, v in self.minutes.items() if k >= m - 1}
+            self.minutes[m] = {}
+        counts = self.minutes[m]
+        counts[name] = counts.get(name, 0) + 1
+
+    def recent(self, name: str, now: float) -> int:
+        m = int(now // 60)
+        return sum(self.minutes.get(k, {}).get(name, 0) for k in (m, m - 1))
+
+
+def _latency_bucket(latency_ms: float) -> int:
+    if latency_ms < 1:
+        return 0
+    return min(LATENCY_BUCKETS - 1, int(math.log2(latency_ms)))
+
+
 @dataclass
 class _Deployment:
     # Admissions in time order (the clock is monotonic), so expiry pops from the left: O(1)
@@ -65,6 +94,7 @@ class _Deployment:
     cool_until: float = 0.0
     cool_why: str = ""
     latency: float | None = None
+    stats: _MinuteCounts = field(default_factory=_MinuteCounts)
 
     def prune(self, now: float) -> None:
         edge = now - WINDOW
@@ -115,6 +145,8 @@ class _Group:
     tenant_of: dict[str, str] = field(default_factory=dict)
     fair_until: float = 0.0
     """The clock starts again at zero once the group has been idle past this."""
+    stats: _MinuteCounts = field(default_factory=_MinuteCounts)
+    """429s (line full) and 408s (timed out in line), for the dashboard."""
     fair_served_tokens: dict[str, int] = field(default_factory=dict)
     """Weighted tokens served per tenant since the clock last started (for status)."""
     # Aging and reservation tiers (see lua/tiers.lua).
@@ -438,6 +470,7 @@ class MemoryState:
                 drain = (depth + 1) * WINDOW / admitted if admitted else None
                 if drain is None and soonest >= 0:
                     drain = soonest - now
+                g.stats.add("full", now)
                 return Full(depth, drain)
             bisect.insort(g.line, (score, req.request_id))
             g.scores[req.request_id] = score
@@ -490,6 +523,12 @@ class MemoryState:
             served = g.fair_served_tokens
             if rel.fair_tenant in served:
                 served[rel.fair_tenant] = max(0, served[rel.fair_tenant] + rel.fair_delta)
+        if rel.outcome in ("ok", "fail", "fatal"):
+            d.stats.add("n", now)
+            if rel.outcome != "ok":
+                d.stats.add("e", now)
+            elif rel.latency_ms >= 0:
+                d.stats.add(f"l{_latency_bucket(rel.latency_ms)}", now)
         if rel.latency_ms >= 0 and rel.outcome == "ok":
             old = d.latency
             d.latency = rel.latency_ms if old is None else old * 0.7 + rel.latency_ms * 0.3
@@ -511,10 +550,12 @@ class MemoryState:
         self._wake(g.head())
         return cool_for
 
-    async def cancel(self, group: str, request_id: str) -> bool:
+    async def cancel(self, group: str, request_id: str, timed_out: bool = False) -> bool:
         self.calls += 1
         g = self._group(group)
         rank = g.remove(request_id)
+        if rank is not None and timed_out:
+            g.stats.add("timeout", _now())
         if rank == 0:
             self._wake(g.head())
         return rank is not None
@@ -599,8 +640,10 @@ class MemoryState:
             views.append(DeploymentView(
                 use.deployment_id, use.requests, use.tokens, use.in_flight, use.cooldown,
                 d.cool_why if use.cooldown else "", sum(1 for t in d.fails if t > now - WINDOW),
-                d.latency))
-        return GroupView(await self.line(group), tenants, views)
+                d.latency, d.stats.recent("n", now), d.stats.recent("e", now),
+                tuple(d.stats.recent(f"l{b}", now) for b in range(LATENCY_BUCKETS))))
+        return GroupView(await self.line(group), tenants, views, g.stats.recent("full", now),
+                         g.stats.recent("timeout", now))
 
     async def seen(self, instance: str, window: float) -> dict[str, float]:
         now = _now()

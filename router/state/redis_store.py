@@ -18,6 +18,7 @@ from typing import Any
 
 from router.errors import ServiceUnavailable
 from router.state.base import (
+    LATENCY_BUCKETS,
     REFUSAL_CODES,
     AdmitRequest,
     Admitted,
@@ -309,9 +310,14 @@ class RedisState:
             int(x) for x in await self._run("tenant_status", keys, [entity.period_ms]))
         return TenantUsage(requests, tokens, running, spent, reserved, start / 1000)
 
-    async def cancel(self, group: str, request_id: str) -> bool:
+    async def cancel(self, group: str, request_id: str, timed_out: bool = False) -> bool:
         g = GroupKeys.of(group)
-        reply = await self._run("cancel", [g.line, g.wlease, g.wmeta], [request_id, WAKE_CHANNEL])
+        if timed_out:  # counted for the dashboard
+            reply = await self._run("cancel", [g.line, g.wlease, g.wmeta, g.health],
+                                    [request_id, WAKE_CHANNEL, 1])
+        else:
+            reply = await self._run("cancel", [g.line, g.wlease, g.wmeta],
+                                    [request_id, WAKE_CHANNEL])
         return bool(reply)
 
     async def renew(
@@ -376,15 +382,19 @@ class RedisState:
         for _ in range(count):
             tenants[_text(reply[i])] = int(reply[i + 1])
             i += 2
+        full, timed_out = int(reply[i]), int(reply[i + 1])
+        i += 2
         views = []
         for dep in deployment_ids:
             requests, tokens, running, cool = (int(x) for x in reply[i: i + 4])
             why, fails, lat = _text(reply[i + 4]), int(reply[i + 5]), _text(reply[i + 6])
+            stats = [int(x) for x in reply[i + 7: i + 7 + 2 + LATENCY_BUCKETS]]
             views.append(DeploymentView(
                 dep, requests, tokens, running, max(0.0, (cool - now) / 1000) if cool else 0.0,
-                why if cool else "", fails, float(lat) if lat else None))
-            i += 7
-        return GroupView(lines, tenants, views)
+                why if cool else "", fails, float(lat) if lat else None,
+                stats[0], stats[1], tuple(stats[2:])))
+            i += 7 + 2 + LATENCY_BUCKETS
+        return GroupView(lines, tenants, views, full, timed_out)
 
     async def seen(self, instance: str, window: float) -> dict[str, float]:
         reply = await self._run("seen", [FLEET_SEEN], [instance, _ms(window)])

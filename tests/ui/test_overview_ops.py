@@ -55,6 +55,33 @@ async def test_overview_says_why_a_deployment_cools_down(backend, release, reaso
     assert d1.failures == 0, "a cooldown starts the failure count again"
 
 
+async def test_overview_counts_the_fleets_attempts_latencies_and_refusals(backend) -> None:
+    """Attempts, failures and a latency histogram per deployment, and the group's 429s (line
+    full) and 408s (timed out in line), as every instance wrote them into shared state."""
+    state, _ = backend
+    g, c = "g-" + uuid.uuid4().hex[:8], Candidate("d1", max_parallel=1)
+    for i, (outcome, latency) in enumerate([("ok", 0.4), ("ok", 3.0), ("ok", 300.0),
+                                             ("fail", 50.0), ("none", 9.0)]):
+        assert await state.admit(_req(g, f"a{i}", c)) == Admitted(0)
+        await state.release(Release(g, "d1", f"a{i}.1", outcome=outcome, latency_ms=latency))
+    assert await state.admit(_req(g, "busy", c)) == Admitted(0)
+    assert isinstance(await state.admit(AdmitRequest(
+        group=g, request_id="w", slot_id="w.1", priority=0, tokens=1, candidates=[c],
+        max_waiting=1)), Waiting)
+    full = await state.admit(AdmitRequest(
+        group=g, request_id="x", slot_id="x.1", priority=0, tokens=1, candidates=[c],
+        max_waiting=1))
+    assert type(full).__name__ == "Full"
+    assert await state.cancel(g, "w", timed_out=True) is True
+    assert await state.cancel(g, "w", timed_out=True) is False  # gone already: not counted
+    view = await state.overview(g, ["d1"])
+    assert (view.rejected, view.timed_out) == (1, 1)
+    (d1,) = view.deployments
+    assert (d1.attempts, d1.failed) == (4, 1)  # "none" (never sent) is not an attempt
+    buckets = {b: n for b, n in enumerate(d1.latency_buckets) if n}
+    assert buckets == {0: 1, 1: 1, 8: 1}  # <1 ms, 2-4 ms, 256-512 ms
+
+
 async def test_seen_lists_recent_instances(backend) -> None:
     state, _ = backend
     me, other = "i-" + uuid.uuid4().hex[:6], "i-" + uuid.uuid4().hex[:6]

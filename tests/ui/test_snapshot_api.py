@@ -42,6 +42,7 @@ def test_snapshot_shows_the_line_deployments_tenants_and_fleet(fake_openai, redi
                         (0, 1), (5, 1)]
                     assert g["head_wait_ms"] > 0
                     assert g["this_instance"]["rate_limited"] == 1
+                    assert g["rejected_2m"] == 1  # the fleet's count, from shared state
                     (d,) = g["deployments"]
                     assert (d["in_flight"], d["max_parallel_requests"]) == (1, 1)
                     assert d["rpm"] == {"used": 1, "limit": None} and d["cooldown"] is None
@@ -63,10 +64,11 @@ def test_snapshot_shows_the_line_deployments_tenants_and_fleet(fake_openai, redi
         assert d["rpm"]["used"] == 3 and d["latency_ewma_ms"] > 0
         assert d["this_instance"]["calls"] == 3 and d["this_instance"]["latency_p95_ms"] > 0
         assert d["this_instance"]["error_rate"] == 0
+        assert (d["attempts_2m"], d["error_rate"]) == (3, 0) and d["latency_p95_ms"] > 0
         (bad,) = s.group(snap, s.broken)["deployments"]
         assert bad["cooldown"]["reason"] == "failures"
         assert 0 < bad["cooldown"]["remaining_s"] <= 30
-        assert bad["this_instance"]["error_rate"] == 1
+        assert bad["this_instance"]["error_rate"] == 1 and bad["error_rate"] == 1
         key_row = s.key_row(snap)
         assert key_row["requests_60s"] == 1 and key_row["in_progress"] == 0
         # Served now, beside the master key's calls (in tokens, over every group).
@@ -77,6 +79,27 @@ def test_snapshot_shows_the_line_deployments_tenants_and_fleet(fake_openai, redi
         assert (fleet["redis_rtt_ms"] is None) == (redis_url is None)
         output = s.gw.stop()
         assert '"GET /ui/snapshot HTTP/1.1" 200' in output  # stop() checked: no key in it
+
+
+def test_a_request_that_times_out_in_line_is_counted_fleet_wide(fake_openai, redis_url
+                                                                  ) -> None:
+    with scene(fake_openai, redis_url) as s:
+        async def scenario() -> int:
+            async with httpx.AsyncClient(timeout=30) as client:
+                with fake_openai.gate(s.slot):
+                    held = asyncio.create_task(s.chat(client, s.slot, 0))
+                    await asyncio.to_thread(s.wait_for, "the slot taken",
+                                            lambda snap: s.group(snap, s.slot)["in_flight"])
+                    late = await client.post(
+                        f"{s.gw.url}/v1/chat/completions",
+                        json={"model": s.slot, "timeout": 0.3,
+                              "messages": [{"role": "user", "content": "in a hurry"}]},
+                        headers={"authorization": f"Bearer {MASTER}"})
+                await held
+                return late.status_code
+
+        assert asyncio.run(scenario()) == 408
+        assert s.group(s.snapshot(), s.slot)["timed_out_2m"] == 1
 
 
 def test_the_page_is_public_and_self_contained(fake_openai) -> None:

@@ -157,7 +157,6 @@
   function renderGroups(groups, now) {
     const rows = groups.map((g) => {
       const lanes = remember(g, now);
-      const t = g.this_instance;
       return el("tr", { "data-group": g.model_group },
         el("th", { scope: "row" }, g.model_group),
         el("td", { class: "num", "data-field": "waiting" }, g.waiting),
@@ -165,8 +164,8 @@
           ? g.lanes.map((l) => `p${l.priority}: ${l.waiting}`).join(" \u00b7 ") : "\u2014"),
         el("td", { class: "num" }, secs(g.head_wait_ms)),
         num(g.admitted_60s), num(g.in_flight),
-        el("td", { class: "num" + (t.rate_limited ? " warn" : "") }, t.rate_limited),
-        el("td", { class: "num" + (t.timed_out ? " warn" : "") }, t.timed_out),
+        el("td", { class: "num" + (g.rejected_2m ? " warn" : "") }, g.rejected_2m),
+        el("td", { class: "num" + (g.timed_out_2m ? " warn" : "") }, g.timed_out_2m),
         chartCell(g.model_group, lanes, now));
     });
     $("groups").tBodies[0].replaceChildren(...rows);
@@ -187,7 +186,6 @@
   function renderDeployments(groups) {
     const rows = [];
     for (const g of groups) for (const d of g.deployments) {
-      const t = d.this_instance;
       const max = d.max_parallel_requests;
       rows.push(el("tr", { "data-deployment": d.id, "data-group": g.model_group },
         el("td", {}, g.model_group),
@@ -200,10 +198,10 @@
         state(d),
         el("td", { class: "num" + (d.failures_60s ? " warn" : "") }, d.failures_60s),
         el("td", { class: "num" }, secs(d.latency_ewma_ms)),
-        el("td", { class: "num" }, t.calls
-          ? `${secs(t.latency_p50_ms)} / ${secs(t.latency_p95_ms)}` : "\u2014"),
-        el("td", { class: "num" }, t.error_rate === null ? "\u2014"
-          : `${(t.error_rate * 100).toFixed(1)} % of ${t.calls}`)));
+        el("td", { class: "num" }, d.latency_p50_ms !== null
+          ? `\u2248${secs(d.latency_p50_ms)} / \u2248${secs(d.latency_p95_ms)}` : "\u2014"),
+        el("td", { class: "num" }, d.error_rate === null ? "\u2014"
+          : `${(d.error_rate * 100).toFixed(1)} % of ${d.attempts_2m}`)));
     }
     $("deployments").tBodies[0].replaceChildren(...rows);
   }

@@ -4,6 +4,7 @@
   Read admit.lua for what the keys, arguments and reply are.
 ]]
 --@include tiers.lua
+--@include stats.lua
 local function admit_group(KEYS, ARGV)
   local line, wlease, wmeta, seq, health = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
   local rid, slot = ARGV[1], ARGV[2]
@@ -184,6 +185,7 @@ local function admit_group(KEYS, ARGV)
       local drain = -1
       if admitted > 0 then drain = math.ceil((depth + 1) * WINDOW / admitted) end
       if drain < 0 and soonest >= 0 then drain = soonest - now end
+      stat_group(health, 'full', now)
       return {-1, depth, drain}
     end
     redis.call('ZADD', line, int(score), rid)

@@ -13,12 +13,15 @@
   Reply: {now (ms),
           n, then n times: priority, count, head's arrival (ms)     (line_bands.lua)
           m, then m times: tenant, waiting             (among the first 1,000 in line)
+          429s (line full), 408s (timed out in line)   (this minute and the last: stats.lua)
           per deployment: requests, tokens, in flight, cooldown end (ms, 0 = none),
-                          cooldown reason, failures, latency EWMA ("" = none)}
+                          cooldown reason, failures, latency EWMA ("" = none),
+                          attempts, failed attempts, 16 latency buckets (stats.lua)}
 ]]
 --@include common.lua
 --@include capacity.lua
 --@include line_bands.lua
+--@include stats.lua
 local line, wlease, wmeta, health = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local TENANT_SCAN = 1000
 local now = now_ms()
@@ -51,6 +54,12 @@ out[#out + 1] = #names
 for _, tenant in ipairs(names) do
   out[#out + 1] = tenant; out[#out + 1] = tenants[tenant]
 end
+-- The group's counters over this minute and the last (stats.lua): 429 line full, 408 timeout.
+local function two_minutes(values, k)
+  return (tonumber(values[k]) or 0) + (tonumber(values[k + 1]) or 0)
+end
+local gs = redis.call('HMGET', health, unpack(stat_fields('=s:', GROUP_STATS, now)))
+out[#out + 1] = two_minutes(gs, 1); out[#out + 1] = two_minutes(gs, 3)
 
 local edge = '(' .. int(now - WINDOW)
 for i = 1, #ARGV do
@@ -74,5 +83,8 @@ for i = 1, #ARGV do
   out[#out + 1] = redis.call('ZCOUNT', fails, edge, '+inf')
   -- A string: a Lua number would reach the client truncated to an integer.
   out[#out + 1] = redis.call('HGET', health, ARGV[i] .. ':lat') or ''
+  -- Attempts, failures and the latency histogram over this minute and the last (stats.lua).
+  local ds = redis.call('HMGET', health, unpack(stat_fields(ARGV[i] .. ':s:', DEP_STATS, now)))
+  for k = 1, #DEP_STATS do out[#out + 1] = two_minutes(ds, 2 * k - 1) end
 end
 return out

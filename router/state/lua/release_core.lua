@@ -3,6 +3,7 @@
   release.lua runs it alone and release_tenant.lua runs it with a tenant's release, in one
   script. Read release.lua for what the keys, arguments and reply are.
 ]]
+--@include stats.lua
 local function release_group(KEYS, ARGV)
   local line, health, tpm, tok, run, fails = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
   local slot, dep = ARGV[1], ARGV[2]
@@ -27,6 +28,7 @@ local function release_group(KEYS, ARGV)
     end
   end
 
+  stat_attempt(health, dep, outcome, latency, now)
   if latency >= 0 and outcome == 'ok' then
     local old = tonumber(redis.call('HGET', health, dep .. ':lat'))
     local ewma = latency
