@@ -19,10 +19,12 @@ __all__ = ["add_routes"]
 
 def add_routes(app: FastAPI, router: Router, limits: HttpLimits, watch_disconnect: bool) -> None:
     """Every route; none checks the key itself (handler/auth.py's middleware does, for all)."""
+    # Starlette tries routes in order: the inference APIs first, so a request to one of them
+    # is not matched against forty management routes (~25 µs each time, per request).
     add_inference_routes(app, router, limits, watch_disconnect)
+    add_responses_routes(app, router, limits, watch_disconnect)
+    add_messages_routes(app, router, limits, watch_disconnect)
     add_info_routes(app, router)
     add_key_routes(app, router)
     add_team_routes(app, router)
     add_model_routes(app, router)
-    add_responses_routes(app, router, limits, watch_disconnect)
-    add_messages_routes(app, router, limits, watch_disconnect)
