@@ -171,3 +171,45 @@ def encode_embedding(vector: list[float], encoding_format: str | None) -> Any:
 def no_endpoint(provider: str, what: str) -> BadRequest:
     return BadRequest(f"{provider} deployments do not support {what}", param="model",
                       code="unsupported_endpoint")
+
+
+def text_reply(model: str, text: str, finish: str, tokens: JSON, *, chat: bool) -> JSON:
+    """A whole answer of a text-generating backend (TGI, SageMaker, Workers AI) as a chat
+    completion or a text completion."""
+    head = {"id": completion_id("chatcmpl" if chat else "cmpl"), "created": int(time.time()),
+            "model": model, "usage": tokens}
+    if chat:
+        return {**head, "object": "chat.completion", "choices": [{
+            "index": 0, "message": {"role": "assistant", "content": text},
+            "finish_reason": finish, "logprobs": None}]}
+    return {**head, "object": "text_completion", "choices": [{
+        "index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
+
+
+class TextChunks:
+    """The chunk maker of one stream of such a backend: `chunk(text, finish=None, first=False)`
+    gives a `chat.completion.chunk` (the first carries the role) or a text completion chunk,
+    `chunk.usage(tokens)` the closing usage chunk; all with the stream's one id."""
+
+    __slots__ = ("chat", "head")
+
+    def __init__(self, model: str, *, chat: bool) -> None:
+        self.chat = chat
+        self.head: JSON = {
+            "id": completion_id("chatcmpl" if chat else "cmpl"),
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": int(time.time()), "model": model}
+
+    def __call__(self, text: str | None, finish: str | None = None, first: bool = False
+                 ) -> JSON:
+        if not self.chat:
+            return {**self.head, "choices": [{"index": 0, "text": text or "",
+                                              "finish_reason": finish, "logprobs": None}]}
+        delta: JSON = {} if text is None else {"content": text}
+        if first:
+            delta["role"] = "assistant"
+        return {**self.head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                          "logprobs": None}]}
+
+    def usage(self, tokens: JSON) -> JSON:
+        return {**self.head, "choices": [], "usage": tokens}

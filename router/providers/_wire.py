@@ -27,6 +27,7 @@ from router.providers._errors import (
     retry_after_seconds,
 )
 from router.providers._shapes import (
+    TextChunks,
     chunks_from_completion,
     clean_usage,
     completion_id,
@@ -36,6 +37,7 @@ from router.providers._shapes import (
     reject_unsupported,
     text_chunk_from_chat,
     text_completion_from_chat,
+    text_reply,
     usage,
     without_neutral,
 )
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from router.providers.base import JSON, CallContext
 
 __all__ = [
+    "TextChunks",
     "chunks_from_completion",
     "clean_usage",
     "completion_id",
@@ -64,6 +67,7 @@ __all__ = [
     "retry_after_seconds",
     "text_chunk_from_chat",
     "text_completion_from_chat",
+    "text_reply",
     "usage",
     "without_neutral",
 ]

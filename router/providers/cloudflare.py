@@ -11,14 +11,13 @@ Key: `api_key`, else CLOUDFLARE_API_KEY (a bearer token). Account: CLOUDFLARE_AC
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from router.errors import BadRequest
 from router.providers._urls import path_segment
 from router.providers._wire import (
-    completion_id,
+    TextChunks,
     embedded_error,
     encode_embedding,
     iter_sse,
@@ -28,6 +27,7 @@ from router.providers._wire import (
     prompt_messages,
     reject_unsupported,
     reply_shape,
+    text_reply,
     usage,
     without_neutral,
 )
@@ -168,30 +168,11 @@ class CloudflareProvider:
             if not isinstance(text, str):
                 raise TypeError(f"response is a {type(text).__name__}")
             tokens = _usage(dep, result.get("usage"), prompt, text)
-        head = {"id": completion_id("chatcmpl" if chat else "cmpl"), "created": int(time.time()),
-                "model": dep.model, "usage": tokens}
-        if chat:
-            return {**head, "object": "chat.completion", "choices": [{
-                "index": 0, "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop", "logprobs": None}]}
-        return {**head, "object": "text_completion", "choices": [{
-            "index": 0, "text": text, "finish_reason": "stop", "logprobs": None}]}
+        return text_reply(dep.model, text, "stop", tokens, chat=chat)
 
     async def _run_stream(self, dep: Deployment, request: JSON, ctx: CallContext, chat: bool,
                           prompt: Any) -> AsyncIterator[JSON]:
-        kind = "chat.completion.chunk" if chat else "text_completion"
-        head = {"id": completion_id("chatcmpl" if chat else "cmpl"), "object": kind,
-                "created": int(time.time()), "model": dep.model}
-
-        def chunk(text: str | None, finish: str | None = None, first: bool = False) -> JSON:
-            if not chat:
-                return {**head, "choices": [{"index": 0, "text": text or "",
-                                             "finish_reason": finish, "logprobs": None}]}
-            delta: JSON = {} if text is None else {"content": text}
-            if first:
-                delta["role"] = "assistant"
-            return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
-                                         "logprobs": None}]}
+        chunk = TextChunks(dep.model, chat=chat)
 
         streamed: list[str] = []
         reported: Any = None
@@ -215,7 +196,7 @@ class CloudflareProvider:
                         reported = event["usage"]
                 tokens = _usage(dep, reported, prompt, "".join(streamed))
         yield chunk(None, "stop")
-        yield {**head, "choices": [], "usage": tokens}
+        yield chunk.usage(tokens)
 
 
 def _usage(dep: Deployment, reported: Any, prompt: Any, text: str) -> JSON:

@@ -15,7 +15,6 @@ client gets.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ from router.prompts import render, template_for
 from router.providers._per_deployment import PerDeployment
 from router.providers._urls import path_segment
 from router.providers._wire import (
-    completion_id,
+    TextChunks,
     encode_embedding,
     error_from_response,
     open_stream,
@@ -35,6 +34,7 @@ from router.providers._wire import (
     prompt_messages,
     reject_unsupported,
     reply_shape,
+    text_reply,
     usage,
     without_neutral,
 )
@@ -133,31 +133,13 @@ class SageMakerProvider:
             finish = _FINISH.get(details.get("finish_reason", ""), "stop")
             generated = details.get("generated_tokens")
             completion = int(generated) if generated is not None else _count(dep, text)
-        head = {"id": completion_id("chatcmpl" if chat else "cmpl"), "created": int(time.time()),
-                "model": dep.model, "usage": usage(_count(dep, prompt), completion)}
-        if chat:
-            return {**head, "object": "chat.completion", "choices": [{
-                "index": 0, "message": {"role": "assistant", "content": text},
-                "finish_reason": finish, "logprobs": None}]}
-        return {**head, "object": "text_completion", "choices": [{
-            "index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
+        return text_reply(dep.model, text, finish, usage(_count(dep, prompt), completion),
+                          chat=chat)
 
     async def _generate_stream(self, dep: Deployment, body: JSON, prompt: str,
                                ctx: CallContext, chat: bool) -> AsyncIterator[JSON]:
         request = self._request(body, prompt, ctx, stream=True)
-        kind = "chat.completion.chunk" if chat else "text_completion"
-        head = {"id": completion_id("chatcmpl" if chat else "cmpl"), "object": kind,
-                "created": int(time.time()), "model": dep.model}
-
-        def chunk(text: str | None, finish: str | None = None, first: bool = False) -> JSON:
-            if not chat:
-                return {**head, "choices": [{"index": 0, "text": text or "",
-                                             "finish_reason": finish, "logprobs": None}]}
-            delta: JSON = {} if text is None else {"content": text}
-            if first:
-                delta["role"] = "assistant"
-            return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
-                                         "logprobs": None}]}
+        chunk = TextChunks(dep.model, chat=chat)
 
         url, headers = await self._target(dep, "invocations-response-stream", request,
                                           _EVENTSTREAM, ctx)
@@ -173,7 +155,7 @@ class SageMakerProvider:
                     yield chunk(piece)
                 else:
                     yield chunk(None, piece[0])
-                    yield {**head, "choices": [], "usage": piece[1]}
+                    yield chunk.usage(piece[1])
         except RequestError as exc:
             raise _model_error(exc, seen, dep) from None
 

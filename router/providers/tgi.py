@@ -10,14 +10,13 @@ router is used. The key is `api_key`, else HF_TOKEN / HUGGINGFACE_API_KEY.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from router.errors import BadRequest
 from router.prompts import render, template_for
 from router.providers._wire import (
-    completion_id,
+    TextChunks,
     error_from_response,
     iter_sse,
     open_stream,
@@ -25,6 +24,7 @@ from router.providers._wire import (
     post_json,
     reject_unsupported,
     reply_shape,
+    text_reply,
     usage,
     without_neutral,
 )
@@ -91,31 +91,12 @@ class TGIProvider(OpenAIProvider):
                 raise TypeError(f"generated_text is a {type(text).__name__}")
             finish = _FINISH.get(details.get("finish_reason", ""), "stop")
             tokens = usage(_count(dep, prompt), int(details.get("generated_tokens") or 0))
-        head = {"id": completion_id("chatcmpl" if chat else "cmpl"), "created": int(time.time()),
-                "model": dep.model, "usage": tokens}
-        if chat:
-            return {**head, "object": "chat.completion", "choices": [{
-                "index": 0, "message": {"role": "assistant", "content": text},
-                "finish_reason": finish, "logprobs": None}]}
-        return {**head, "object": "text_completion", "choices": [{
-            "index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
+        return text_reply(dep.model, text, finish, tokens, chat=chat)
 
     async def _generate_stream(self, dep: Deployment, body: JSON, prompt: str,
                                ctx: CallContext, chat: bool) -> AsyncIterator[JSON]:
         request = {"inputs": prompt, "parameters": _parameters(body, ctx), "stream": True}
-        kind = "chat.completion.chunk" if chat else "text_completion"
-        head = {"id": completion_id("chatcmpl" if chat else "cmpl"), "object": kind,
-                "created": int(time.time()), "model": dep.model}
-
-        def chunk(text: str | None, finish: str | None = None, first: bool = False) -> JSON:
-            if not chat:
-                return {**head, "choices": [{"index": 0, "text": text or "",
-                                             "finish_reason": finish, "logprobs": None}]}
-            delta: JSON = {} if text is None else {"content": text}
-            if first:
-                delta["role"] = "assistant"
-            return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
-                                         "logprobs": None}]}
+        chunk = TextChunks(dep.model, chat=chat)
 
         if chat:
             yield chunk("", first=True)
@@ -133,8 +114,8 @@ class TGIProvider(OpenAIProvider):
                     details = event.get("details")
                     if details is not None:
                         yield chunk(None, _FINISH.get(details.get("finish_reason", ""), "stop"))
-                        yield {**head, "choices": [], "usage": usage(
-                            _count(dep, prompt), int(details.get("generated_tokens") or 0))}
+                        yield chunk.usage(usage(
+                            _count(dep, prompt), int(details.get("generated_tokens") or 0)))
 
     # ------------------------------------------------------------ endpoints
 
