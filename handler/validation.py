@@ -19,6 +19,7 @@ wraps the client's values in a few more levels of its own, so anything deeper co
 but never sent upstream; no real request comes close."""
 
 _REQUIRED = {CHAT: "messages", TEXT: "prompt", EMBED: "input"}
+MAX_EMBED_INPUTS = 2048
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -62,6 +63,9 @@ def validate(endpoint: str, body: dict[str, Any], max_n: int) -> None:
         elif not (isinstance(value, str) or _texts_or_token_ids(value)):
             raise BadRequest("`input` must be a string, an array of strings, or token ids.",
                              param="input")
+        elif isinstance(value, list) and len(value) > MAX_EMBED_INPUTS:
+            # OpenAI's own bound; providers that embed one text per call fan a list out.
+            raise BadRequest(f"`input` takes at most {MAX_EMBED_INPUTS} items.", param="input")
     if "stream" in body and not isinstance(body["stream"], bool | None):
         raise BadRequest("`stream` must be a boolean.", param="stream")
     model = body.get("model")

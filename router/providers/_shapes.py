@@ -158,6 +158,16 @@ def text_chunk_from_chat(chunk: JSON) -> JSON:
     return out
 
 
+def embedding_texts(raw: Any, provider: str) -> list[str]:
+    """An embeddings `input` as texts: one string or a non-empty list of strings (token ids,
+    which OpenAI also takes, are refused: these providers embed text)."""
+    items = raw if isinstance(raw, list) else [raw]
+    if not items or not all(isinstance(t, str) for t in items):
+        raise BadRequest(f"{provider} embeddings take a string or a list of strings "
+                         "(text, not token ids)", param="input")
+    return list(items)
+
+
 def encode_embedding(vector: list[float], encoding_format: str | None) -> Any:
     """An embedding as OpenAI returns it: floats, or base64 of little-endian float32."""
     if encoding_format != "base64":

@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from router.groups import Deployment
     from router.providers.base import JSON, CallContext
 
+_EMBED_CALLS_AT_ONCE = 8
+
 __all__ = ["BedrockProvider"]
 
 _EVENTSTREAM = "application/vnd.amazon.eventstream"
@@ -138,8 +140,15 @@ class BedrockProvider:
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         model = model_id(deployment)
         bodies, count = embedding_bodies(model, body, ctx.drop_params)
-        replies = await asyncio.gather(*(self._post(deployment, "invoke", b, ctx)
-                                         for b in bodies))
+        # Titan embeds one text per call: a list fans out, a few calls at a time (the request
+        # holds one slot; the upstream must not see hundreds of its calls at once).
+        at_once = asyncio.Semaphore(_EMBED_CALLS_AT_ONCE)
+
+        async def one(b: JSON) -> Any:
+            async with at_once:
+                return await self._post(deployment, "invoke", b, ctx)
+
+        replies = await asyncio.gather(*(one(b) for b in bodies))
         with reply_shape(deployment):
             vectors, tokens = embedding_vectors(model, list(replies))
         if tokens is None:

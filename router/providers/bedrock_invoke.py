@@ -7,10 +7,10 @@ prefix (`us.`, `eu.`, `apac.`, `global.`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from router.errors import BadRequest
-from router.providers._wire import reject_unsupported, without_neutral
+from router.providers._wire import embedding_texts, reject_unsupported, without_neutral
 
 if TYPE_CHECKING:
     from router.providers.base import JSON
@@ -37,17 +37,10 @@ def family(model_id: str) -> str:
     return name.split(".", 1)[0]
 
 
-def _texts(raw: Any) -> list[str]:
-    items = raw if isinstance(raw, list) else [raw]
-    if not all(isinstance(i, str) for i in items):
-        raise BadRequest("bedrock embeddings take text input, not token ids", param="input")
-    return list(items)
-
-
 def embedding_bodies(model_id: str, body: JSON, drop_params: bool) -> tuple[list[JSON], int]:
     """(InvokeModel bodies, number of inputs): Titan takes one text per call, Cohere many."""
     body = reject_unsupported(without_neutral(body), _EMBED_SUPPORTED, "bedrock", drop_params)
-    texts = _texts(body.get("input"))
+    texts = embedding_texts(body.get("input"), "bedrock")
     kind = family(model_id)
     if kind == "amazon.titan-embed":
         extra = {"dimensions": body["dimensions"]} if "dimensions" in body else {}

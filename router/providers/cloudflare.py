@@ -19,6 +19,7 @@ from router.providers._urls import path_segment
 from router.providers._wire import (
     TextChunks,
     embedded_error,
+    embedding_texts,
     encode_embedding,
     iter_sse,
     open_stream,
@@ -90,12 +91,7 @@ class CloudflareProvider:
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         clean = reject_unsupported(without_neutral(body), _EMBED_SUPPORTED, "cloudflare",
                                    ctx.drop_params)
-        raw = clean.get("input")
-        items = raw if isinstance(raw, list) else [raw]
-        texts = [t for t in items if isinstance(t, str)]
-        if not texts or len(texts) != len(items):
-            raise BadRequest("cloudflare embeddings take text input, not token ids",
-                             param="input")
+        texts = embedding_texts(clean.get("input"), "cloudflare")
         result = await self._post(deployment, {"text": texts}, ctx)
         with reply_shape(deployment):
             vectors = [[float(x) for x in v] for v in result["data"]]

@@ -20,6 +20,7 @@ from router.errors import BadRequest, UpstreamError, redact
 from router.providers._via_chat import CompletionsViaChat
 from router.providers._wire import (
     completion_id,
+    embedding_texts,
     encode_embedding,
     iter_sse,
     open_stream,
@@ -72,12 +73,7 @@ class CohereProvider(CompletionsViaChat):
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         body = reject_unsupported(without_neutral(body), _EMBED_SUPPORTED, "cohere",
                                   ctx.drop_params)
-        raw = body.get("input")
-        texts = [raw] if isinstance(raw, str) else raw
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str)
-                                                                for t in texts):
-            raise BadRequest("cohere embeddings take a string or a list of strings",
-                             param="input")
+        texts = embedding_texts(body.get("input"), "cohere")
         request: JSON = {"model": body.get("model", deployment.model), "texts": texts,
                          "input_type": body.get("input_type") or "search_document",
                          "embedding_types": body.get("embedding_types") or ["float"]}

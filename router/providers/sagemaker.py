@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from router.errors import BadRequest, RequestError, UpstreamError
+from router.errors import RequestError, UpstreamError
 from router.httpclient.errors import DEFAULT_MAX_RESPONSE_BYTES
 from router.prompts import render, template_for
 from router.providers._per_deployment import PerDeployment
 from router.providers._urls import path_segment
 from router.providers._wire import (
     TextChunks,
+    embedding_texts,
     encode_embedding,
     error_from_response,
     open_stream,
@@ -196,12 +197,7 @@ class SageMakerProvider:
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         clean = reject_unsupported(without_neutral(body), _EMBED_SUPPORTED, "sagemaker",
                                    ctx.drop_params)
-        raw = clean.get("input")
-        items = raw if isinstance(raw, list) else [raw]
-        texts = [t for t in items if isinstance(t, str)]
-        if not texts or len(texts) != len(items):
-            raise BadRequest("sagemaker embeddings take text input, not token ids",
-                             param="input")
+        texts = embedding_texts(clean.get("input"), "sagemaker")
         request = orjson.dumps({"text_inputs": texts})
         reply = await self._post(deployment, "invocations", request, "application/json", ctx)
         with reply_shape(deployment):

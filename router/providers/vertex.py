@@ -23,6 +23,7 @@ from router.providers._urls import path_segment
 from router.providers._via_chat import CompletionsViaChat
 from router.providers._wire import (
     embedded_error,
+    embedding_texts,
     encode_embedding,
     error_from_response,
     iter_sse,
@@ -129,12 +130,7 @@ class VertexProvider(CompletionsViaChat):
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         body = reject_unsupported(without_neutral(body), _EMBED_SUPPORTED, "vertex_ai",
                                   ctx.drop_params)
-        raw = body.get("input")
-        texts = [raw] if isinstance(raw, str) else raw
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str)
-                                                                for t in texts):
-            raise BadRequest("vertex_ai embeddings take a string or a list of strings",
-                             param="input")
+        texts = embedding_texts(body.get("input"), "vertex_ai")
         instance: JSON = {}
         if body.get("task_type"):
             instance["task_type"] = body["task_type"]

@@ -373,6 +373,13 @@ def test_inference_routes_reject_malformed_bodies(gw: Gateway, body: dict[str, A
     assert_openai_error(r.json(), "invalid_request_error")
 
 
+def test_an_embeddings_input_longer_than_openais_bound_is_a_400(gw: Gateway) -> None:
+    r = httpx.post(f"{gw.url}/v1/embeddings", headers=auth(),
+                   json={"model": "openai/text-embedding-3-small", "input": ["x"] * 2049})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "input", r.text
+    assert_openai_error(r.json(), "invalid_request_error")
+
+
 @pytest.mark.parametrize("route", ["/v1/chat/completions", "/utils/token_counter"])
 def test_json_nested_deeper_than_can_be_encoded_is_a_400(gw: Gateway, route: str) -> None:
     deep = b"[" * 300 + b"]" * 300
