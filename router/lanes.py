@@ -333,7 +333,6 @@ class Lanes:
                         f"The client left while waiting for model group `{req.group}`.")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    timed_out = True
                     raise RequestTimeout(
                         f"Request timed out after waiting {time.monotonic() - started:.1f}s "
                         f"for capacity on model group `{req.group}`."
@@ -364,6 +363,9 @@ class Lanes:
                     raise _full(req.group, result)
                 if isinstance(result, Refused):  # not asked again, so never: for the types
                     raise TenantRefusal(result)
+        except RequestTimeout:  # from this loop or from an admit call bounded by the deadline
+            timed_out = True
+            raise
         finally:
             if gone is not None:
                 gone.cancel()
