@@ -22,6 +22,9 @@ setup_logging(os.environ.get("LANEWAY_LOG_LEVEL", "INFO"))
 
 # Buffered mode: Mangum returns each response in one piece (streams included, as one body).
 app = create_app(load_config(), watch_disconnect=False)
+# Lambda may freeze the process the moment a response is returned: a release sent after it
+# could wait there for the next invocation, holding its slot until the lease runs out.
+app.state.router.lanes.release_in_background = False
 # Callbacks, alerts and EMF metric lines go out before each invocation returns.
 _serve = flushing(Mangum(app, lifespan="off"), app.state.observability)
 if getattr(app.state, "config_watcher", None) is None:

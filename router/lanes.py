@@ -92,7 +92,8 @@ class TenantHold:
     first admission, kept through waiting, retries and fallbacks, ended exactly once — with
     the request's last successful attempt when it has one (one script), else on its own."""
 
-    __slots__ = ("ask", "confirmed", "deadline", "ended", "held", "released", "request_id")
+    __slots__ = ("ask", "confirmed", "deadline", "ended", "held", "pending", "released",
+                 "request_id")
 
     def __init__(self, request_id: str, deadline: float) -> None:
         self.request_id = request_id
@@ -104,6 +105,9 @@ class TenantHold:
         self.ended = False
         self.released: TenantReleased | None = None
         """What the end reported (spend after it, soft budgets crossed)."""
+        self.pending: asyncio.Future[Any] | None = None
+        """The end still on its way (a release made after the response, see `Lanes.release`);
+        `released` is set once it is done."""
         self.confirmed = 0.0
         """Monotonic time from which the reservation is known to last a lease (see
         `Attempt.check_lease`)."""
@@ -264,6 +268,11 @@ class Lanes:
         self.allowed_fails = allowed_fails
         self.cooldown = cooldown
         self.max_cooldown = max_cooldown
+        self.release_in_background = True
+        """A successful attempt's release is sent without waiting for its reply, so the
+        response does not wait on shared-state bookkeeping. Off where the process may be
+        frozen as soon as a response is out (Lambda): there every release is waited for."""
+        self._releasing: set[asyncio.Future[Any]] = set()
         self._events: dict[str, asyncio.Event] = {}
         self._waiting: dict[str, set[str]] = defaultdict(set)  # group -> request ids
         # group -> slot -> (attempt, monotonic time after which it is no longer renewed)
@@ -312,11 +321,12 @@ class Lanes:
         if tenant is not None and req.tenant is not None and not isinstance(result, Full):
             tenant.confirmed = _sent(result, self._asked[req.slot_id])
             self._hold_tenant(tenant)
-            req = replace(req, tenant=None)  # asked once: later admissions are the group's
         if isinstance(result, Admitted):
             return result, 0.0
         if isinstance(result, Full):
             raise _full(req.group, result)
+        if req.tenant is not None:
+            req = replace(req, tenant=None)  # asked once: later admissions are the group's
         started = time.monotonic()
         event = asyncio.Event()
         self._events[req.request_id] = event
@@ -463,21 +473,44 @@ class Lanes:
             fair_delta=attempt.fair_delta if attempt.outcome == "ok" else 0,
         )
         hold = attempt.tenant
+        end: TenantEnd | None = None
+        if hold is not None and attempt.outcome == "ok" and hold.held and not hold.ended:
+            # The request's last attempt: its tenant ends with it, in the same script.
+            hold.ended = True
+            self._tenant_holds.pop(hold.request_id, None)
+            assert hold.ask is not None
+            end = TenantEnd(hold.ask, hold.request_id, attempt.tokens_used, attempt.cost)
         try:
-            if hold is not None and attempt.outcome == "ok" and hold.held and not hold.ended:
-                # The request's last attempt: its tenant ends with it, in the same script.
-                hold.ended = True
-                self._tenant_holds.pop(hold.request_id, None)
-                assert hold.ask is not None
-                end = TenantEnd(hold.ask, hold.request_id, attempt.tokens_used, attempt.cost)
-                cooled, hold.released = await asyncio.shield(
-                    self.state.release_with_tenant(release, end))
-                return cooled
-            return await asyncio.shield(self.state.release(release))
+            sent = self.state.release_now(release, end)
         except Exception as exc:
-            log.warning("releasing a slot of %s failed (%s); its lease runs out by itself",
-                        attempt.group, type(exc).__name__)
+            return _release_failed(attempt, exc)
+        done = self._released(sent, hold if end is not None else None, attempt)
+        if self.release_in_background and attempt.outcome == "ok" and not (
+                release.demanded_cooldown):
+            # Nothing the caller needs comes back (a success starts no cooldown), and the
+            # script is already written: anything this instance sends later comes after it.
+            task = asyncio.ensure_future(done)
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
+            if end is not None and hold is not None:
+                hold.pending = task
             return 0.0
+        return await asyncio.shield(done)
+
+    async def _released(self, sent: Awaitable[tuple[float, TenantReleased | None]],
+                        hold: TenantHold | None, attempt: Attempt) -> float:
+        try:
+            cooled, released = await sent
+        except Exception as exc:
+            return _release_failed(attempt, exc)
+        if hold is not None:
+            hold.released = released
+        return cooled
+
+    async def drain(self) -> None:
+        """Wait for the releases still on their way (shutting down)."""
+        while self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
 
     def _hold_tenant(self, hold: TenantHold) -> None:
         hold.held = True
@@ -621,3 +654,11 @@ def _full(group: str, full: Full) -> QueueFull:
         f"retry after {retry_after:.0f}s.",
         retry_after=retry_after,
     )
+
+
+def _release_failed(attempt: Attempt, exc: Exception) -> float:
+    """A state backend that cannot be reached now does not turn a finished call into an
+    error: the slot is no longer renewed, so it frees itself within one lease."""
+    log.warning("releasing a slot of %s failed (%s); its lease runs out by itself",
+                attempt.group, type(exc).__name__)
+    return 0.0

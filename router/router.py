@@ -144,6 +144,9 @@ class Router:
                                      _estimate_tokens(self.options))
         self.cache = _cache_for(config, self.state)
         self.observers: list[Observer] = []
+        self.budget_observers: list[Observer] = []
+        """Told of a request whose spend crossed a soft budget (`soft_budget_crossed`), which
+        may be after its response and its other observers."""
         self._client: UpstreamClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._secret_refresher: Any = None  # router/secrets/refresh.py, with a refresh_interval
@@ -225,6 +228,7 @@ class Router:
         self._client = None
         if self.cache is not None:
             await self.cache.aclose()
+        await self.lanes.drain()
         await self.state.close()
 
     # -- the gateway's entry -----------------------------------------------------------------
@@ -333,10 +337,28 @@ class Router:
         if not hold.ended:
             cost = hold.ask.cost if gone and hold.ask is not None else 0
             await self.lanes.end_tenant(hold, -1 if gone else 0, cost)
+        pending = hold.pending
+        if pending is not None and not pending.done():
+            # Ended by its last attempt after the response: the soft budget is known later.
+            pending.add_done_callback(lambda _: self._soft_budget(call.record, hold))
+        else:
+            self._soft_budget(call.record, hold)
+
+    def _soft_budget(self, record: CallRecord, hold: TenantHold) -> None:
+        """Tell the budget observers (alerts) when this request's spend crossed its key's or
+        team's soft budget."""
         released = hold.released
-        if released is not None and released.soft_crossed:
-            call.record.soft_budget_crossed = tuple(
-                ("key", "team")[i] for i in released.soft_crossed if i < 2)
+        if released is None or not released.soft_crossed:
+            return
+        record.soft_budget_crossed = tuple(
+            ("key", "team")[i] for i in released.soft_crossed if i < 2)
+        log.info("request %s crossed the soft budget of its %s", record.request_id,
+                 " and ".join(record.soft_budget_crossed))
+        for observer in self.budget_observers:
+            try:
+                observer(record)
+            except Exception:  # an observer must never break a request
+                log.exception("budget observer failed")
 
     async def _with_fallbacks(self, model: str, call: Call) -> Served:
         group = self.groups.resolve(model)

@@ -93,6 +93,8 @@ class Observability:
         self.capture = self.capture_response or self.alerter is not None
         self._last_queue_sample = 0.0
         router.observers.append(self.observe)
+        if self.alerter is not None:
+            router.budget_observers.append(self.alerter.check_soft_budget)
         if state_sinks:
             router.state_observers.append(self.on_state)
 

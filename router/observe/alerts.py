@@ -87,12 +87,14 @@ class Alerter:
         return True
 
     # -- rules ---------------------------------------------------------------------------------
-    def check_record(self, r: CallRecord) -> None:
-        s = self.settings
+    def check_soft_budget(self, r: CallRecord) -> None:
         for who in r.soft_budget_crossed:  # once per key or team and budget period
             self.alert(f"soft_budget:{who}:{r.team_id if who == 'team' else r.key_alias}", {
                 "who": who, "key_alias": r.key_alias, "team_id": r.team_id,
                 "request_id": r.request_id})
+
+    def check_record(self, r: CallRecord) -> None:
+        s = self.settings
         if r.cooldowns:
             self.alert("deployment_cooldown", {
                 "model_group": r.model_group, "deployments": ", ".join(r.cooldowns),

@@ -1,7 +1,7 @@
 """Redis round trips, timed: the source of the Redis latency metric and the unreachable alert.
 
-`TimedRedisState` is the Redis backend with one stopwatch around its single round-trip path
-(`_run`, used by every script) and around `ping`. Each finished round trip is reported to the
+`TimedRedisState` is the Redis backend with one stopwatch around the one place every script's
+answer is awaited (`_answer`) and around `ping`. Each finished round trip is reported to the
 observers as `(operation, seconds, error)`; `error` is None on success. A cancelled call (the
 client went away) is not a measurement and is not reported.
 """
@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from router.state.cluster import ClusterAwareClient
 from router.state.redis_store import RedisState
 
 log = logging.getLogger("laneway.observe")
@@ -37,11 +36,9 @@ class TimedRedisState(RedisState):
             except Exception:  # measuring must never break a request
                 log.exception("state observer failed")
 
-    async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any], *,
-                   client: ClusterAwareClient | None = None) -> Any:
-        started = time.perf_counter()
+    async def _answer(self, name: str, reply: Awaitable[Any], started: float) -> Any:
         try:
-            result = await super()._run(name, keys, args, client=client)
+            result = await super()._answer(name, reply, started)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -10,7 +10,7 @@ Wake-ups: when capacity may have come back for the head of a line, the backend c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -323,6 +323,11 @@ class StateBackend(Protocol):
     async def release_with_tenant(self, rel: Release, end: TenantEnd
                                   ) -> tuple[float, TenantReleased]:
         """End a request's last attempt and its tenant reservation together."""
+
+    def release_now(self, rel: Release, end: TenantEnd | None = None
+                    ) -> Awaitable[tuple[float, TenantReleased | None]]:
+        """`release` (with `end`: `release_with_tenant`) sent before this returns, so that
+        any later call of this instance comes after it; awaiting the result is optional."""
 
     async def tenant_release(self, end: TenantEnd) -> TenantReleased:
         """End a request's tenant reservation (it left the line, or its last attempt failed)."""

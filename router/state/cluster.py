@@ -31,6 +31,8 @@ _TRYAGAIN_PAUSE = 0.02
 # Errors of a cluster between states (a primary lost, its replica not promoted yet; a node still
 # loading its data): an outage to retry later, not a script bug.
 _PASSING_OUTAGES = ("CLUSTERDOWN", "MASTERDOWN", "LOADING")
+_NOT_RUN = ("MOVED ", "ASK ", "TRYAGAIN", *_PASSING_OUTAGES)
+"""Errors after which a node has not run the script it was sent."""
 
 
 def _crc16_table() -> list[int]:
@@ -94,6 +96,24 @@ class ClusterAwareClient:
         return await self._routed(
             key_slot(keys[0]) if keys else 0,
             lambda client, asking: client.run_script(source, keys, args, asking=asking))
+
+    def script_now(self, source: str, keys: list[str], args: list[Any]) -> Awaitable[Any] | None:
+        """The script written at once to the node that owns its keys (see
+        `RespClient.script_now`); None when that node has no open connection yet."""
+        slot = key_slot(keys[0]) if keys else 0
+        sent = self._owner(slot).script_now(source, keys, args)
+        return None if sent is None else self._rerouted(sent, source, keys, args)
+
+    async def _rerouted(self, sent: Awaitable[Any], source: str, keys: list[str],
+                        args: list[Any]) -> Any:
+        try:
+            return await sent
+        except ScriptError as exc:
+            if not str(exc).startswith(_NOT_RUN):
+                raise
+        # The node did not run it (the slot moved, or the cluster is failing over): the
+        # routed way follows redirections and waits out a move.
+        return await self.run_script(source, keys, args)
 
     async def command(self, key: str, *args: Any) -> Any:
         """One command on one key (`command(k, "ZADD", k, 1, "m")`), sent to the node owning

@@ -64,15 +64,21 @@ class FailOpenState:
             try:
                 result = await op(self.primary)
             except ServiceUnavailable:
-                if self._down_until == 0.0:
-                    log.warning("Redis unreachable: using per-instance limits until it returns")
-                self._down_until = time.monotonic() + self.retry_every
+                self._went_down()
             else:
-                if self._down_until:
-                    log.warning("Redis reachable again: shared limits restored")
-                    self._down_until = 0.0
+                self._came_back()
                 return result
         return await op(self.fallback)
+
+    def _went_down(self) -> None:
+        if self._down_until == 0.0:
+            log.warning("Redis unreachable: using per-instance limits until it returns")
+        self._down_until = time.monotonic() + self.retry_every
+
+    def _came_back(self) -> None:
+        if self._down_until:
+            log.warning("Redis reachable again: shared limits restored")
+            self._down_until = 0.0
 
     async def start(self, on_wake: WakeCallback) -> None:
         await self.fallback.start(on_wake)
@@ -127,6 +133,22 @@ class FailOpenState:
     async def release_with_tenant(self, rel: Release, end: TenantEnd
                                   ) -> tuple[float, TenantReleased]:
         return await self._either(lambda s: s.release_with_tenant(rel, end))
+
+    def release_now(self, rel: Release, end: TenantEnd | None = None
+                    ) -> Awaitable[tuple[float, TenantReleased | None]]:
+        if self.degraded:
+            return self.fallback.release_now(rel, end)
+        return self._sent(self.primary.release_now(rel, end), rel, end)
+
+    async def _sent(self, sent: Awaitable[tuple[float, TenantReleased | None]], rel: Release,
+                    end: TenantEnd | None) -> tuple[float, TenantReleased | None]:
+        try:
+            result = await sent
+        except ServiceUnavailable:
+            self._went_down()
+            return await self.fallback.release_now(rel, end)
+        self._came_back()
+        return result
 
     async def tenant_release(self, end: TenantEnd) -> TenantReleased:
         return await self._either(lambda s: s.tenant_release(end))

@@ -13,8 +13,9 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from router.state.base import (
     LATENCY_BUCKETS,
@@ -40,6 +41,8 @@ from router.state.base import (
 )
 
 __all__ = ["MemoryState"]
+
+T = TypeVar("T")
 
 WINDOW = 60.0
 SHIFT = 2**32
@@ -509,6 +512,14 @@ class MemoryState:
         return open_[0]
 
     async def release(self, rel: Release) -> float:
+        return self._release(rel)
+
+    def release_now(self, rel: Release, end: TenantEnd | None = None
+                    ) -> Awaitable[tuple[float, TenantReleased | None]]:
+        """Done before this returns (nothing here waits)."""
+        return _value((self._release(rel), None if end is None else self._tenant_release(end)))
+
+    def _release(self, rel: Release) -> float:
         self.calls += 1
         now = _now()
         g = self._group(rel.group)
@@ -653,9 +664,12 @@ class MemoryState:
 
     async def release_with_tenant(self, rel: Release, end: TenantEnd
                                   ) -> tuple[float, TenantReleased]:
-        return await self.release(rel), await self.tenant_release(end)
+        return self._release(rel), self._tenant_release(end)
 
     async def tenant_release(self, end: TenantEnd) -> TenantReleased:
+        return self._tenant_release(end)
+
+    def _tenant_release(self, end: TenantEnd) -> TenantReleased:
         self.calls += 1
         now = _now()
         ask, rid = end.ask, end.request_id
@@ -706,3 +720,7 @@ class MemoryState:
         t = self._tenant(tag, entity.name)
         t.period(entity, _now())
         t.spent = max(0, spent)
+
+
+async def _value(value: T) -> T:
+    return value

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from router.errors import ServiceUnavailable
@@ -115,9 +116,23 @@ class RedisState:
     async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any], *,
                    client: ClusterAwareClient | None = None) -> Any:
         resp = client or self._ensure()
+        return await self._answer(name, resp.run_script(
+            script_source(f"{name}.lua"), list(keys), list(args)), time.perf_counter())
+
+    def _send(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Awaitable[Any]:
+        """Like `_run`, but the script is written before this returns when a connection is
+        open (see `RespClient.script_now`): the caller may await its answer later, or never."""
+        resp, started = self._ensure(), time.perf_counter()
+        source, keys, args = script_source(f"{name}.lua"), list(keys), list(args)
+        sent = resp.script_now(source, keys, args)
+        return self._answer(name, sent if sent is not None else resp.run_script(source, keys, args),
+                            started)
+
+    async def _answer(self, name: str, reply: Awaitable[Any], started: float) -> Any:
+        """The one place a script's answer is awaited (timed by `TimedRedisState`)."""
         self.calls += 1
         try:
-            return await resp.run_script(script_source(f"{name}.lua"), list(keys), list(args))
+            return await reply
         except RedisUnavailable as exc:
             raise _unavailable(exc) from exc
 
@@ -269,6 +284,43 @@ class RedisState:
         keys, args = _release_call(rel)
         return _cooldown(await self._run("release", keys, args))
 
+    def release_now(self, rel: Release, end: TenantEnd | None = None
+                    ) -> Awaitable[tuple[float, TenantReleased | None]]:
+        """The release (and the tenant's end) written before this returns when a connection
+        is open; the awaitable gives what `release` and `release_with_tenant` return."""
+        keys, args = _release_call(rel)
+        if end is None:
+            return self._released(self._send("release", keys, args))
+        tkeys, targs = _tenant_call(end.ask)
+        if self._split_tenants:
+            return self._released(self._send("release", keys, args), self._send(
+                "tenant_release", tkeys, _tenant_release_args(end, targs)))
+        return self._released(self._send("release_tenant", keys + tkeys, [
+            len(keys), len(args), *args, end.request_id, end.tokens_used, end.cost,
+            len(end.ask.entities), *targs]), together=(rel, end))
+
+    async def _released(self, group: Awaitable[Any], tenant: Awaitable[Any] | None = None, *,
+                        together: tuple[Release, TenantEnd] | None = None
+                        ) -> tuple[float, TenantReleased | None]:
+        """The answers of `release_now`'s scripts: release.lua's (release_tenant.lua's when
+        `together`), then tenant_release.lua's when sent apart."""
+        if tenant is not None:
+            replies = await asyncio.gather(group, tenant, return_exceptions=True)
+            for reply in replies:
+                if isinstance(reply, BaseException):
+                    raise reply
+            return _cooldown(replies[0]), _tenant_released(replies[1])
+        if together is None:
+            return _cooldown(await group), None
+        try:
+            reply = await group
+        except ScriptError as exc:
+            if "CROSSSLOT" not in str(exc):
+                raise
+            self._split_tenants = True  # nothing ran: the two halves apart
+            return await self.release_with_tenant(*together)
+        return _cooldown(reply[0]), _tenant_released(reply[1])
+
     async def release_with_tenant(self, rel: Release, end: TenantEnd
                                   ) -> tuple[float, TenantReleased]:
         if self._split_tenants:
@@ -288,9 +340,7 @@ class RedisState:
 
     async def tenant_release(self, end: TenantEnd) -> TenantReleased:
         tkeys, targs = _tenant_call(end.ask)
-        reply = await self._run("tenant_release", tkeys, [
-            end.request_id, end.tokens_used, end.cost, 1 if end.undo else 0,
-            len(end.ask.entities), *targs])
+        reply = await self._run("tenant_release", tkeys, _tenant_release_args(end, targs))
         return _tenant_released(reply)
 
     async def tenant_renew(self, ask: TenantAsk, request_ids: Sequence[str], lease: float
@@ -448,6 +498,11 @@ def _tenant_call(ask: TenantAsk) -> tuple[list[str], list[Any]]:
         args += [e.rpm, e.tpm, e.parallel, e.model_rpm, e.model_tpm, e.budget, e.soft_budget,
                  e.period_ms]
     return keys, args
+
+
+def _tenant_release_args(end: TenantEnd, targs: list[Any]) -> list[Any]:
+    return [end.request_id, end.tokens_used, end.cost, 1 if end.undo else 0,
+            len(end.ask.entities), *targs]
 
 
 def _tenant_released(reply: Any) -> TenantReleased:

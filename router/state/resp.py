@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import ssl
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -208,7 +208,9 @@ class RespClient:
         conn = await self._connection()
         if asking:  # written back to back with the command; its OK (or a lost link) is dropped
             conn.call(("ASKING",)).add_done_callback(_drop_outcome)
-        future = conn.call(args)
+        return await self._reply(conn, conn.call(args))
+
+    async def _reply(self, conn: _Connection, future: asyncio.Future[Any]) -> Any:
         try:
             async with asyncio.timeout(self._op_timeout):
                 reply = await asyncio.shield(future)
@@ -226,9 +228,7 @@ class RespClient:
     async def run_script(self, source: str, keys: list[str], args: list[Any], *,
                          asking: bool = False) -> Any:
         """EVALSHA, loading the script first when this Redis does not know it yet."""
-        sha = self._shas.get(source)
-        if sha is None:
-            sha = self._shas[source] = hashlib.sha1(source.encode()).hexdigest()
+        sha = self._sha(source)
         try:
             return await self.execute("EVALSHA", sha, len(keys), *keys, *args, asking=asking)
         except ScriptError as exc:
@@ -236,6 +236,33 @@ class RespClient:
                 raise
         await self._load(sha, source)
         return await self.execute("EVALSHA", sha, len(keys), *keys, *args, asking=asking)
+
+    def script_now(self, source: str, keys: list[str], args: list[Any]) -> Awaitable[Any] | None:
+        """EVALSHA written at once, before this returns, on the open connection (None when
+        there is none yet): whatever is sent after it runs after it. The awaitable gives the
+        reply, loading the script first when this Redis does not know it yet."""
+        conn = self._conn
+        if conn is None or conn.closed:
+            return None
+        sha = self._sha(source)
+        return self._script_reply(
+            conn, conn.call(("EVALSHA", sha, len(keys), *keys, *args)), sha, source, keys, args)
+
+    async def _script_reply(self, conn: _Connection, future: asyncio.Future[Any], sha: str,
+                            source: str, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self._reply(conn, future)
+        except ScriptError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        await self._load(sha, source)
+        return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+
+    def _sha(self, source: str) -> str:
+        sha = self._shas.get(source)
+        if sha is None:
+            sha = self._shas[source] = hashlib.sha1(source.encode()).hexdigest()
+        return sha
 
     async def _load(self, sha: str, source: str) -> None:
         """One SCRIPT LOAD however many calls met NOSCRIPT at once (a burst on a fresh Redis

@@ -97,8 +97,10 @@ def test_slow_redis_only_slows_requests(redis_server, fake_openai, healed) -> No
         healed.delay(0.3)
         r, took = post(gw, group)
         assert r.status_code == 200
-        assert took >= 0.6  # admission and release each waited for Redis
-    assert leftovers(redis_server.url, group) == []
+        # The admission waited for Redis; the release, sent as the answer went out, did not
+        # hold the answer back.
+        assert 0.3 <= took < 0.6
+    assert leftovers(redis_server.url, group) == []  # shutting down waited for it
 
 
 def test_connections_cut_mid_pipeline_leak_nothing(redis_server, fake_openai, healed) -> None:
