@@ -32,7 +32,7 @@ from router.pricing import NANO, call_cost, price_of
 from router.providers.base import JSON, CallContext, Provider
 from router.providers.catalog import get_provider
 from router.records import CallRecord
-from router.state.base import AdmitRequest, Candidate, TenantAsk
+from router.state.base import AdmitRequest, Candidate, TenantAsk, tier_slot
 from router.strategies import Strategy
 from router.tenants.gate import ask_for, needs_estimate, refusal_error
 from router.tenants.records import ANONYMOUS, Principal
@@ -185,10 +185,13 @@ class Dispatcher:
         self, group: Group, call: Call, candidates: list[Deployment], tries: int
     ) -> Attempt:
         lim = self.options.queue_limits(group.name, call.priority)
+        tiers = self.options.priority_reservation
+        tier = self.options.tier_of(_tier_name(call.principal)) if tiers else 0
+        slot = f"{call.line_id}.{tries}"
         req = AdmitRequest(
             group=group.name,
             request_id=call.line_id,
-            slot_id=f"{call.line_id}.{tries}",
+            slot_id=tier_slot(tiers[tier][0], slot) if tiers else slot,
             priority=call.priority,
             tokens=call.tokens or 0,
             candidates=[self._candidate(d) for d in candidates],
@@ -202,9 +205,8 @@ class Dispatcher:
             fair_tenant=call.fair_tenant,
             fair_cost=call.fair_cost,
             aging=self.options.priority_aging,
-            tiers=self.options.priority_reservation,
-            tier=self.options.tier_of(_tier_name(call.principal))
-            if self.options.priority_reservation else 0,
+            tiers=tiers,
+            tier=tier,
         )
         try:
             attempt = await self.lanes.admit(req, call.deadline, call.abandoned, call.tenant)

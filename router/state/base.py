@@ -33,6 +33,8 @@ __all__ = [
     "TenantShare",
     "TenantUsage",
     "Waiting",
+    "slot_tier",
+    "tier_slot",
 ]
 
 Order = Literal["given", "least-busy", "usage", "latency"]
@@ -257,12 +259,25 @@ class GroupView:
     """Waiters whose timeout ran out in line (408), this minute and the last."""
 
 
+def tier_slot(tier: str, slot: str) -> str:
+    """The slot id of an attempt of reservation tier `tier` (`slot` holds no "|"): each
+    deployment counts its tier's use by it (lua/capacity.lua)."""
+    return f"{tier}|{slot}"
+
+
+def slot_tier(slot: str) -> str | None:
+    """The tier a slot id names (`tier_slot`), None when it names none."""
+    tier, sep, _ = slot.rpartition("|")
+    return tier if sep else None
+
+
 @dataclass(frozen=True, slots=True)
 class AdmitRequest:
     group: str
     request_id: str
     slot_id: str
-    """Unique per attempt: the member of the deployment's windows."""
+    """Unique per attempt: the member of the deployment's windows. In a group with `tiers`,
+    `tier_slot(<the request's tier>, ...)`, so that each tier's share is held for it."""
     priority: int
     tokens: int
     candidates: Sequence[Candidate]
@@ -284,7 +299,8 @@ class AdmitRequest:
     aging: float = 0.0
     """Seconds after which a waiter moves ahead of every priority (0 = strict priority)."""
     tiers: tuple[tuple[str, float], ...] = ()
-    """Reservation tiers of the group: (name, share of its capacity); () = none."""
+    """Reservation tiers of the group: (name, share of each deployment's rpm, tpm and parallel
+    slots); () = none."""
     tier: int = 0
     """The request's tier: an index into `tiers`."""
 

@@ -37,6 +37,7 @@ from router.state.base import (
     TenantUsage,
     Waiting,
     WakeCallback,
+    slot_tier,
     top_shares,
 )
 
@@ -98,6 +99,10 @@ class _Deployment:
     cool_why: str = ""
     latency: float | None = None
     stats: _MinuteCounts = field(default_factory=_MinuteCounts)
+    # Per reservation tier (lua/capacity.lua): requests and tokens in the window. token_log
+    # holds the same admissions as rpm, so its expiry retires both.
+    tier_requests: dict[str, int] = field(default_factory=dict)
+    tier_tokens: dict[str, int] = field(default_factory=dict)
 
     def prune(self, now: float) -> None:
         edge = now - WINDOW
@@ -105,7 +110,12 @@ class _Deployment:
             self.rpm.popleft()
         while self.token_log and self.token_log[0][0] <= edge:
             _, slot = self.token_log.popleft()
-            self.total -= self.tokens.pop(slot, 0)
+            n = self.tokens.pop(slot, 0)
+            self.total -= n
+            tier = slot_tier(slot)
+            if tier is not None:
+                self.tier_requests[tier] -= 1
+                self.tier_tokens[tier] -= n
         if self.run and min(self.run.values()) <= now:
             self.run = {s: t for s, t in self.run.items() if t > now}
 
@@ -115,6 +125,25 @@ class _Deployment:
         self.tokens[slot] = tokens
         self.total += tokens
         self.run[slot] = now + lease
+        tier = slot_tier(slot)
+        if tier is not None:
+            self.tier_requests[tier] = self.tier_requests.get(tier, 0) + 1
+            self.tier_tokens[tier] = self.tier_tokens.get(tier, 0) + tokens
+
+    def reconcile(self, slot: str, used: int) -> None:
+        """Real usage replaces an attempt's reservation in the window."""
+        if used >= 0 and slot in self.tokens:
+            delta = used - self.tokens[slot]
+            self.total += delta
+            self.tokens[slot] = used
+            tier = slot_tier(slot)
+            if tier is not None:
+                self.tier_tokens[tier] += delta
+
+    def tier_use(self, tier: str) -> tuple[int, int, int]:
+        """A tier's requests and tokens in the window, and its slots in flight."""
+        return (self.tier_requests.get(tier, 0), self.tier_tokens.get(tier, 0),
+                sum(1 for s in self.run if slot_tier(s) == tier))
 
     def inspect(self, c: Candidate, tokens: int, now: float) -> tuple[bool, float]:
         """Whether it can take `tokens` more now, and when capacity returns (-1: unknown)."""
@@ -205,11 +234,11 @@ class _Group:
                 moved = True
         return moved
 
-    def tier_ahead(self, req: AdmitRequest, score: int, now: float) -> tuple[int, str | None]:
-        """0 when capacity may go to `req` now; else 1 and the waiter it should go to: the
-        first of the tier with demand furthest behind its share (see lua/tiers.lua)."""
+    def tier_rank(self, req: AdmitRequest, score: int, now: float) -> list[tuple[int, str]]:
+        """The tiers with demand as (tier, its first waiter), in the order start-time fair
+        queueing serves them (see lua/tiers.lua); `req`'s tier has demand through `req`."""
         self.clock(now)
-        best: tuple[tuple[int, float, int], str] | None = None
+        ranked: list[tuple[tuple[int, float, int, int], int, str]] = []
         for j, (name, share) in enumerate(req.tiers):
             lst = self.tier_line.get(name)
             first = lst[0] if lst else None
@@ -218,13 +247,11 @@ class _Group:
                 first = (score, req.request_id)
             if first is None:
                 continue
-            key = ((0, max(self.tier_f.get(name, 0.0), self.tier_v), first[0]) if share > 0
-                   else (1, 0.0, first[0]))
-            if best is None or key < best[0]:
-                best = (key, first[1])
-        if best is None or best[1] == req.request_id:
-            return 0, None
-        return 1, best[1]
+            key = ((0, max(self.tier_f.get(name, 0.0), self.tier_v), first[0], j) if share > 0
+                   else (1, 0.0, first[0], j))
+            ranked.append((key, j, first[1]))
+        ranked.sort()
+        return [(j, first) for _, j, first in ranked]
 
     def tier_charge(self, name: str, share: float, now: float, lease: float) -> None:
         if share > 0:
@@ -349,6 +376,62 @@ class _Tenant:
         return None
 
 
+_Open = list[tuple[int, Candidate, _Deployment]]
+
+
+def _hold(share: float, limit: int) -> int:
+    """Units of `limit` held for a tier with `share` while it has demand (lua/tiers.lua)."""
+    return math.floor(share * limit + 1e-9)
+
+
+def _tier_fits(req: AdmitRequest, demand: set[int], j: int, c: Candidate, d: _Deployment,
+               need: int) -> bool:
+    """Whether tier j may take one request and `need` tokens on open deployment d without
+    taking what is held for another tier with demand (lua/tiers.lua)."""
+    use: dict[str, tuple[int, int, int]] = {}
+    dims = ((c.rpm, len(d.rpm), 0, 1), (c.tpm, d.total, 1, need),
+            (c.max_parallel, len(d.run), 2, 1))
+    for limit, used, x, want in dims:
+        if limit <= 0:
+            continue
+        owed = 0
+        for u, (name, share) in enumerate(req.tiers):
+            hold = _hold(share, limit) if u != j and u in demand else 0
+            if hold > 0:
+                if name not in use:
+                    use[name] = d.tier_use(name)
+                owed += max(0, hold - use[name][x])
+        if owed > 0 and limit - used - want < owed:
+            name, share = req.tiers[j]
+            if name not in use:
+                use[name] = d.tier_use(name)
+            if use[name][x] + want > _hold(share, limit):
+                return False
+    return True
+
+
+def _tier_pick(req: AdmitRequest, ranked: list[tuple[int, str]], open_: _Open
+               ) -> tuple[int, str | None, _Open]:
+    """Who open capacity goes to (lua/tiers.lua tier_pick): 0 when `req` may go now, else 1
+    and the waiter it should go to; and the open deployments `req` may use."""
+    demand = {j for j, _ in ranked}
+    mine = [x for x in open_ if _tier_fits(req, demand, req.tier, x[1], x[2], req.tokens)]
+    if open_:
+        if req.retry and mine:
+            return 0, None, mine
+        for j, first in ranked:
+            if j == req.tier:
+                if req.retry or not mine:
+                    continue
+            elif not any(_tier_fits(req, demand, j, c, d, 0) for _, c, d in open_):
+                continue
+            return (0, None, mine) if first == req.request_id else (1, first, mine)
+        # The holds conflict (no tier with demand may go): the order alone decides.
+    if req.retry or ranked[0][1] == req.request_id:
+        return 0, None, open_
+    return 1, ranked[0][1], open_
+
+
 class MemoryState:
     name = "memory"
 
@@ -431,18 +514,20 @@ class MemoryState:
                 score = req.priority * SHIFT + start
             else:
                 score = req.priority * SHIFT + next(g.seq) % SHIFT
-        ahead, pick = 0, None
-        if not req.retry:
-            if req.tiers:
-                ahead, pick = g.tier_ahead(req, score, now)
-            else:
-                ahead = bisect.bisect_left(g.line, (score, ""))
+        ahead, pick, ranked = 0, None, []
+        if req.tiers:
+            ranked = g.tier_rank(req, score, now)  # a retry too: the holds need it
+        elif not req.retry:
+            ahead = bisect.bisect_left(g.line, (score, ""))
         looks = [(c, g.dep(c.deployment_id)) for c in req.candidates]
         seen = [(i, c, d, *d.inspect(c, req.tokens, now)) for i, (c, d) in enumerate(looks)]
         soonest = min((b for *_, ok, b in seen if not ok and b >= 0), default=-1.0)
         open_ = [(i, c, d) for i, c, d, ok, _ in seen if ok]
-        if ahead == 0 and open_:
-            i, c, d = self._choose(req, open_)
+        usable = open_
+        if req.tiers:
+            ahead, pick, usable = _tier_pick(req, ranked, open_)
+        if ahead == 0 and usable:
+            i, c, d = self._choose(req, usable)
             d.reserve(req.slot_id, req.tokens, now, req.lease)
             if not fresh:
                 g.remove(req.request_id)
@@ -454,7 +539,7 @@ class MemoryState:
                 served = g.fair_served_tokens
                 served[fair] = served.get(fair, 0) + req.fair_cost
                 g.fair_served(score - req.priority * SHIFT, now, req.lease)
-            if len(open_) > 1 or d.inspect(c, req.tokens, now)[0]:
+            if len(usable) > 1 or d.inspect(c, req.tokens, now)[0]:
                 self._wake(g.head())
             return Admitted(i)
         if pick is not None and open_:
@@ -525,10 +610,7 @@ class MemoryState:
         g = self._group(rel.group)
         d = g.dep(rel.deployment_id)
         d.run.pop(rel.slot_id, None)
-        used = 0 if rel.outcome in ("fail", "fatal") else rel.tokens_used
-        if used >= 0 and rel.slot_id in d.tokens:
-            d.total += used - d.tokens[rel.slot_id]
-            d.tokens[rel.slot_id] = used
+        d.reconcile(rel.slot_id, 0 if rel.outcome in ("fail", "fatal") else rel.tokens_used)
         if rel.fair_tenant and rel.fair_delta and rel.fair_tenant in g.fair_f:
             g.fair_f[rel.fair_tenant] = max(0, g.fair_f[rel.fair_tenant] + rel.fair_delta)
             served = g.fair_served_tokens

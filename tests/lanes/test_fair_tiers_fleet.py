@@ -11,7 +11,7 @@ import httpx
 
 from tests.lanes.test_fair_share_fleet import MASTER, depth_reaches, send, served_order
 from tests.lanes.test_priority_fleet import lane_config, warm_up
-from tests.support.cluster import chat_body, fleet, unique
+from tests.support.cluster import chat_body, fleet, unique, until
 from tests.support.fake_openai import FakeUpstream
 from tests.support.gateway import Gateway
 from tests.support.redis_server import RedisServer
@@ -134,3 +134,49 @@ def test_aging_bounds_a_low_priority_wait_under_a_high_priority_stream(
     # Strict priority would serve it after all 50; waiting past 0.5 s, it is overtaken by no
     # request that arrived later than that after it: it goes first.
     assert tags[:2] == ["holder", "low"], tags
+
+
+def test_a_tier_gets_back_its_share_of_the_rpm_window_a_busy_tier_borrowed(
+        redis_server: RedisServer, fake_openai: FakeUpstream) -> None:
+    """Held per deployment: the engine names each attempt's slot by its tier, so what prod
+    took of the rpm window while dev was idle is counted against prod's half, not dev's."""
+    group = unique("held")
+    model = f"{group}+gate={group}"
+    cfg = {**lane_config(redis_server, fake_openai, group, model, deployment={"rpm": 10},
+                         priority_reservation={"prod": 0.5, "dev": 0.5}, fairness="off"),
+           "general_settings": {"master_key": MASTER}}
+
+    async def served() -> list[str]:
+        return await asyncio.to_thread(served_order, fake_openai, model)
+
+    async def scenario(gws: list[Gateway]) -> list[str]:
+        async with httpx.AsyncClient(base_url=gws[0].url, timeout=30,
+                                     headers={"authorization": f"Bearer {MASTER}"}) as c:
+            keys = {tier: (await c.post("/key/generate", json={
+                "metadata": {"priority": tier}})).json()["key"] for tier in ("prod", "dev")}
+        for i in range(6):  # dev idle: prod uses 6 of the 10 in the window
+            (one,) = await send(gws[i % 3:], group, f"prod{i}", 1, keys["prod"], user="prod")
+            assert (await one).status_code == 200
+        tasks: list[asyncio.Task[httpx.Response]] = []
+        with fake_openai.gate(group):
+            tasks += await send(gws, group, "prod-held", 1, keys["prod"], user="prod")
+            await until(lambda: _count(served, 7), "prod's 7th call at the upstream")
+            tasks += await send(gws, group, "dev", 5, keys["dev"], user="dev")
+            tasks += await send(gws, group, "prod", 5, keys["prod"], user="prod")
+            await depth_reaches(gws[0], group, 10)
+        await until(lambda: _count(served, 10), "the window's 10 calls")
+        await asyncio.sleep(0.3)  # nothing more: the window is full
+        order = await served()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return order
+
+    with fleet(cfg, key=MASTER) as gws:
+        order = asyncio.run(scenario(gws))
+    # Dev is owed 5 of the window; the 3 left all go to it, though prod waited too.
+    assert order == ["prod"] * 7 + ["dev"] * 3, order
+
+
+async def _count(served: Any, n: int) -> bool:
+    return len(await served()) >= n

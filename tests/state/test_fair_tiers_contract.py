@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from router.state.base import AdmitRequest, Admitted, Candidate, Release, Waiting
+from router.state.base import AdmitRequest, Admitted, Candidate, Release, Waiting, tier_slot
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -173,3 +173,227 @@ async def test_shares_report_waiting_and_served_per_tenant(backend) -> None:
     assert (shares["B"].waiting, shares["B"].served) == (0, 30)
     assert shares["B"].share == pytest.approx(0.6)
 
+
+
+# Shares held per deployment: each deployment's rpm, tpm and parallel slots.
+HELD = (("prod", 0.8), ("dev", 0.2), ("default", 0.0))
+HALF = (("prod", 0.5), ("dev", 0.5), ("default", 0.0))
+
+
+def held(g: str, rid: str, tier: str, candidates: list[Candidate],
+         tiers: tuple[tuple[str, float], ...] = HELD, tokens: int = 1,
+         lease: float = 5.0, retry: bool = False) -> AdmitRequest:
+    """A request of `tier` whose slot carries its tier, as the engine names it."""
+    return AdmitRequest(group=g, request_id=rid, slot_id=tier_slot(tier, rid + ".1"),
+                        priority=0, tokens=tokens, candidates=candidates, tiers=tiers,
+                        tier=[name for name, _ in tiers].index(tier), lease=lease,
+                        retry=retry)
+
+
+def end(g: str, r: AdmitRequest, at: str = "d", used: int = -1) -> Release:
+    return Release(g, at, r.slot_id, tokens_used=used)
+
+
+async def ask_all(state, waiting: dict[str, AdmitRequest]) -> tuple[str, int] | None:
+    """Ask every waiter once (in the order given): the one admitted, if any, and where."""
+    served = []
+    for rid, r in list(waiting.items()):
+        result = await state.admit(r)
+        if isinstance(result, Admitted):
+            served.append((rid, result.index))
+            del waiting[rid]
+        else:
+            assert isinstance(result, Waiting)
+    assert len(served) <= 1, served
+    return served[0] if served else None
+
+
+async def test_a_tier_is_lent_idle_slots_and_keeps_its_share_of_them(backend) -> None:
+    state, _ = backend
+    g = group()
+    ten = [Candidate("d", max_parallel=10)]
+    running: dict[str, AdmitRequest] = {}
+    for i in range(10):  # prod is idle: dev may use all ten slots (lent)
+        running[f"d{i}"] = held(g, f"d{i}", "dev", ten)
+        assert await state.admit(running[f"d{i}"]) == Admitted(0)
+    waiting = {f"d{i}": held(g, f"d{i}", "dev", ten) for i in range(10, 20)}
+    waiting |= {f"p{i}": held(g, f"p{i}", "prod", ten) for i in range(12)}
+    for r in waiting.values():
+        assert isinstance(await state.admit(r), Waiting)
+
+    def count(tier: str) -> int:
+        return sum(r.slot_id.startswith(tier + "|") for r in running.values())
+
+    async def free(rid: str) -> str:
+        await state.release(end(g, running.pop(rid)))
+        served = await ask_all(state, waiting)
+        assert served is not None
+        running[served[0]] = held(g, served[0], "dev" if served[0][0] == "d" else "prod", ten)
+        return served[0]
+
+    # Both backlogged: as dev's slots free, prod takes them up to its 8.
+    for i in range(8):
+        assert (await free(f"d{i}")).startswith("p"), (i, sorted(running))
+    assert (count("prod"), count("dev")) == (8, 2)
+    # Dev keeps its 2: the slot it frees comes back to it, prod's goes to prod.
+    assert (await free("d8")).startswith("d")
+    assert (await free("p0")).startswith("p")
+    assert (await free("d9")).startswith("d")
+    assert (count("prod"), count("dev")) == (8, 2)
+    assert [u.in_flight for u in await state.usage(g, ["d"])] == [10]
+
+
+async def test_a_tier_is_held_its_share_of_the_rpm_window(backend) -> None:
+    state, _ = backend
+    rpm = [Candidate("d", rpm=10, max_parallel=1)]  # one slot, so a line forms behind it
+
+    async def alone(g: str, n: int) -> AdmitRequest:
+        """n prod requests one after another (each released but the last); dev is idle."""
+        for i in range(n):
+            r = held(g, f"p{i}", "prod", rpm, HALF)
+            assert await state.admit(r) == Admitted(0), i
+            if i < n - 1:
+                await state.release(end(g, r))
+        return r
+
+    # Lent: with dev idle, prod takes all ten of the window.
+    g = group()
+    last = await alone(g, 10)
+    await state.release(end(g, last))
+    assert isinstance(await state.admit(held(g, "p10", "prod", rpm, HALF)), Waiting)
+
+    # Held: prod took 6 while dev was idle; once dev has demand the 4 left are dev's.
+    g = group()
+    holder = await alone(g, 6)
+    waiting = {f"p{i}": held(g, f"p{i}", "prod", rpm, HALF) for i in range(6, 12)}
+    waiting |= {f"d{i}": held(g, f"d{i}", "dev", rpm, HALF) for i in range(6)}
+    for r in waiting.values():
+        assert isinstance(await state.admit(r), Waiting)
+    for _ in range(4):
+        await state.release(end(g, holder))
+        served = await ask_all(state, waiting)
+        assert served is not None and served[0].startswith("d"), served
+        holder = held(g, served[0], "dev", rpm, HALF)
+    await state.release(end(g, holder))
+    assert await ask_all(state, waiting) is None  # the window is full
+
+    # Both backlogged from the start: five each.
+    g = group()
+    holder = held(g, "h", "prod", rpm, HALF)
+    assert await state.admit(holder) == Admitted(0)
+    waiting = {f"p{i}": held(g, f"p{i}", "prod", rpm, HALF) for i in range(8)}
+    waiting |= {f"d{i}": held(g, f"d{i}", "dev", rpm, HALF) for i in range(8)}
+    for r in waiting.values():
+        assert isinstance(await state.admit(r), Waiting)
+    order = ["h"]
+    for _ in range(9):
+        await state.release(end(g, holder))
+        served = await ask_all(state, waiting)
+        assert served is not None
+        order.append(served[0])
+        holder = held(g, served[0], "dev" if served[0][0] == "d" else "prod", rpm, HALF)
+    assert sum(rid.startswith("d") for rid in order) == 5, order
+
+
+async def test_a_tier_is_held_its_share_of_the_tpm_window(backend) -> None:
+    state, _ = backend
+    g = group()
+    tpm = [Candidate("d", tpm=100)]
+    assert await state.admit(held(g, "p0", "prod", tpm, HALF, tokens=60)) == Admitted(0)
+    dev = held(g, "d0", "dev", tpm, HALF, tokens=50)  # more than is free: it waits
+    assert isinstance(await state.admit(dev), Waiting)
+    # Prod is past its 50: the 40 left are dev's (it is owed 50), even for a retry of prod,
+    # which skips the order of the line but not what is held.
+    retry = held(g, "p1", "prod", tpm, HALF, tokens=10, retry=True)
+    assert isinstance(await state.admit(retry), Waiting)
+    # Prod's call really used 20 tokens: dev's 50 fit, and then prod's 10.
+    await state.release(end(g, held(g, "p0", "prod", tpm, HALF), used=20))
+    assert await state.admit(dev) == Admitted(0)
+    assert await state.admit(retry) == Admitted(0)
+    assert [u.tokens for u in await state.usage(g, ["d"])] == [80]
+
+
+async def test_each_deployment_holds_the_share_on_its_own(backend) -> None:
+    state, _ = backend
+    g = group()
+    pair = [Candidate("a", max_parallel=10), Candidate("b", max_parallel=10)]
+    where: dict[str, str] = {}
+    for i in range(20):  # dev fills both while prod is idle
+        result = await state.admit(held(g, f"d{i}", "dev", pair))
+        assert isinstance(result, Admitted)
+        where[f"d{i}"] = "ab"[result.index]
+    assert sorted(where.values()) == ["a"] * 10 + ["b"] * 10
+    waiting = {f"d{i}": held(g, f"d{i}", "dev", pair) for i in range(20, 30)}
+    waiting |= {f"p{i}": held(g, f"p{i}", "prod", pair) for i in range(20)}
+    for r in waiting.values():
+        assert isinstance(await state.admit(r), Waiting)
+    dev_on = {d: [rid for rid, at in where.items() if at == d] for d in "ab"}
+
+    async def free(rid: str) -> tuple[str, str]:
+        tier = "dev" if rid[0] == "d" else "prod"
+        await state.release(end(g, held(g, rid, tier, pair), at=where.pop(rid)))
+        served = await ask_all(state, waiting)
+        assert served is not None
+        where[served[0]] = "ab"[served[1]]
+        return served[0], "ab"[served[1]]
+
+    # Only a's dev slots free: prod climbs to 8 on a, though b holds none of its share...
+    for _ in range(8):
+        rid, at = await free(dev_on["a"].pop(0))
+        assert rid.startswith("p") and at == "a", (rid, at)
+    # ...and a keeps 2 for dev, whatever the group holds as a whole.
+    rid, at = await free(dev_on["a"].pop(0))
+    assert rid.startswith("d") and at == "a", (rid, at)
+    for _ in range(8):  # then b's free: the same on b
+        rid, at = await free(dev_on["b"].pop(0))
+        assert rid.startswith("p") and at == "b", (rid, at)
+    rid, at = await free(dev_on["b"].pop(0))
+    assert rid.startswith("d") and at == "b", (rid, at)
+    for d in "ab":
+        tiers = [rid[0] for rid, at in where.items() if at == d]
+        assert (tiers.count("p"), tiers.count("d")) == (8, 2), d
+
+
+async def test_per_tier_use_returns_to_nothing_however_slots_end(backend) -> None:
+    state, _ = backend
+    g = group()
+    dep = [Candidate("d", rpm=1000, tpm=100_000, max_parallel=10)]
+    # Slots end every way: released with real usage, failed (refunded), undone (tokens 0),
+    # lost to a lease that ran out (an instance crashed; one released late, as LeaseLost
+    # does), and a waiter cancelled.
+    crashed = [held(g, f"c{i}", "dev", dep, tokens=500, lease=0.2) for i in range(3)]
+    for r in crashed:
+        assert await state.admit(r) == Admitted(0)
+    done = [held(g, f"e{i}", "dev", dep, tokens=300) for i in range(3)]
+    for r in done:
+        assert await state.admit(r) == Admitted(0)
+    prod = [held(g, f"q{i}", "prod", dep, tokens=100) for i in range(4)]
+    for r in prod:
+        assert await state.admit(r) == Admitted(0)
+    gone = held(g, "w", "dev", dep)
+    assert isinstance(await state.admit(gone), Waiting)  # all ten slots are taken
+    assert await state.cancel(g, "w")
+    await state.release(Release(g, "d", done[0].slot_id, tokens_used=120))
+    await state.release(Release(g, "d", done[1].slot_id, tokens_used=50, outcome="fail"))
+    await state.release(Release(g, "d", done[2].slot_id, tokens_used=0, outcome="none"))
+    for r in prod:
+        await state.release(end(g, r, used=90))
+    await asyncio.sleep(0.3)  # the crashed instance's leases run out
+    await state.release(Release(g, "d", crashed[0].slot_id, tokens_used=0, outcome="none"))
+    assert [u.in_flight for u in await state.usage(g, ["d"])] == [0]
+
+    # The holds work as on a fresh deployment: dev is lent all ten, then keeps exactly 2.
+    running = {f"d{i}": held(g, f"d{i}", "dev", dep) for i in range(10)}
+    for r in running.values():
+        assert await state.admit(r) == Admitted(0)
+    waiting = {f"d{i}": held(g, f"d{i}", "dev", dep) for i in range(10, 14)}
+    waiting |= {f"p{i}": held(g, f"p{i}", "prod", dep) for i in range(10)}
+    for r in waiting.values():
+        assert isinstance(await state.admit(r), Waiting)
+    order = []
+    for i in range(9):
+        await state.release(end(g, running.pop(f"d{i}")))
+        served = await ask_all(state, waiting)
+        assert served is not None
+        order.append(served[0][0])
+    assert order == ["p"] * 8 + ["d"], order

@@ -8,7 +8,7 @@ import pytest
 import redis
 from redis.cluster import key_slot
 
-from router.state.base import AdmitRequest, Candidate, Release
+from router.state.base import AdmitRequest, Admitted, Candidate, Release, tier_slot
 from router.state.keys import GroupKeys
 from router.state.redis_store import RedisState
 
@@ -43,3 +43,50 @@ def test_group_names_with_braces_keep_a_valid_hash_tag() -> None:
     odd = GroupKeys.of("we{ird}")
     assert odd.line.count("{") == 1 and odd.line.count("}") == 1
     assert key_slot(odd.line.encode()) == key_slot(odd.deployment("x").rpm.encode())
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_per_tier_counters_follow_the_windows(redis_server) -> None:
+    """The tok hash's per-tier counters (lua/capacity.lua) equal what the rpm and tpm windows
+    hold of each tier, through admissions, releases and entries leaving the window."""
+    state = RedisState(redis_server.url)
+    await state.start(lambda rid: None)
+    group = f"tiers-{uuid.uuid4().hex[:6]}"
+    tiers = (("prod", 0.8), ("dev", 0.2), ("default", 0.0))
+    c = Candidate("d", rpm=100, tpm=100_000, max_parallel=10)
+
+    def req(rid: str, tier: str, tokens: int) -> AdmitRequest:
+        return AdmitRequest(group=group, request_id=rid, slot_id=tier_slot(tier, rid + ".1"),
+                            priority=0, tokens=tokens, candidates=[c], lease=5, tiers=tiers,
+                            tier=[t for t, _ in tiers].index(tier))
+
+    d = GroupKeys.of(group).deployment("d")
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+
+    def check() -> dict[str, tuple[int, int]]:
+        tok = r.hgetall(d.tok)
+        seen = {}
+        for tier in ("prod", "dev"):
+            mine = [m for m in r.zrange(d.rpm, 0, -1) if m.startswith(tier + "|")]
+            assert r.zrange(d.tpm, 0, -1) == r.zrange(d.rpm, 0, -1)
+            counted = (int(tok.get(f"=r:{tier}", 0)), int(tok.get(f"=t:{tier}", 0)))
+            assert counted == (len(mine), sum(int(tok[m]) for m in mine)), (tier, tok)
+            seen[tier] = counted
+        return seen
+
+    for i, (tier, tokens) in enumerate([("prod", 100), ("dev", 40), ("prod", 70), ("dev", 5)]):
+        assert isinstance(await state.admit(req(f"r{i}", tier, tokens)), Admitted)
+    assert check() == {"prod": (2, 170), "dev": (2, 45)}
+    await state.release(Release(group, "d", tier_slot("prod", "r0.1"), tokens_used=30))
+    await state.release(Release(group, "d", tier_slot("dev", "r1.1"), tokens_used=9,
+                                outcome="fail"))  # a failure refunds everything
+    assert check() == {"prod": (2, 100), "dev": (2, 5)}
+    # Two entries leave the window (aged here by hand): the next admission retires them.
+    for m in (tier_slot("prod", "r0.1"), tier_slot("dev", "r3.1")):
+        for window in (d.rpm, d.tpm):
+            r.zadd(window, {m: 1})
+    assert isinstance(await state.admit(req("r4", "dev", 11)), Admitted)
+    assert check() == {"prod": (1, 70), "dev": (2, 11)}
+    assert all(r.pttl(k) > 0 for k in (d.rpm, d.tpm, d.tok, d.run))
+    await state.close()
+    r.close()

@@ -17,7 +17,8 @@
                   index of the line (tiers.lua)
 
   ARGV[1]  request id (member of the line)
-  ARGV[2]  slot id (member of the windows; unique per attempt)
+  ARGV[2]  slot id (member of the windows; unique per attempt; "<tier>|<slot>" in a group with
+           reservations, which counts its use per tier: capacity.lua, tiers.lua)
   ARGV[3]  priority (integer, lower first)
   ARGV[4]  tokens to reserve
   ARGV[5]  lease (ms)

@@ -64,13 +64,11 @@ local function admit_group(KEYS, ARGV)
       score = priority * SHIFT + redis.call('INCR', seq) % SHIFT
     end
   end
-  local ahead, pick = 0, nil
-  if not retry then
-    if tiers ~= nil then
-      ahead, pick = tier_ahead(line, wmeta, tiers, mine, rid, score)
-    else
-      ahead = redis.call('ZCOUNT', line, '-inf', '(' .. int(score))
-    end
+  local ahead, pick, ranked = 0, nil, nil
+  if tiers ~= nil then
+    ranked = tier_rank(line, wmeta, tiers, mine, rid, score)  -- a retry too: the holds need it
+  elseif not retry then
+    ahead = redis.call('ZCOUNT', line, '-inf', '(' .. int(score))
   end
 
   local cands = {}
@@ -87,6 +85,7 @@ local function admit_group(KEYS, ARGV)
                 run = running, lat = lat}
     if not ok and back >= 0 and (soonest < 0 or back < soonest) then soonest = back end
   end
+  if tiers ~= nil then ahead, pick = tier_pick(ranked, tiers, mine, rid, cands, tokens, retry) end
 
   local function better(a, b)
     if order == 'least-busy' then
@@ -103,7 +102,7 @@ local function admit_group(KEYS, ARGV)
   if ahead == 0 then
     local best_lat = nil
     for _, c in ipairs(cands) do
-      if c.ok then
+      if c.ok and c.fits ~= false then
         open = open + 1
         if best_lat == nil or c.lat < best_lat then best_lat = c.lat end
       end
@@ -112,12 +111,14 @@ local function admit_group(KEYS, ARGV)
       -- Every open deployment within the buffer of the fastest is equally good: pick one at random.
       local near = {}
       for _, c in ipairs(cands) do
-        if c.ok and c.lat <= best_lat * (1 + buffer) then near[#near + 1] = c end
+        if c.ok and c.fits ~= false and c.lat <= best_lat * (1 + buffer) then
+          near[#near + 1] = c
+        end
       end
       chosen = near[1 + math.floor(rnd * #near) % #near]
     else
       for _, c in ipairs(cands) do
-        if c.ok and (chosen == nil or better(c, chosen)) then chosen = c end
+        if c.ok and c.fits ~= false and (chosen == nil or better(c, chosen)) then chosen = c end
       end
     end
   end
@@ -129,6 +130,11 @@ local function admit_group(KEYS, ARGV)
     redis.call('HSET', k.tok, slot, tokens)
     redis.call('HINCRBY', k.tok, '=total', tokens)
     redis.call('ZADD', k.run, now + lease, slot)
+    local held = slot_tier(slot)  -- its tier's counters (capacity.lua)
+    if held ~= nil then
+      redis.call('HINCRBY', k.tok, '=r:' .. held, 1)
+      if tokens ~= 0 then redis.call('HINCRBY', k.tok, '=t:' .. held, tokens) end
+    end
     touch(k.rpm, WINDOW + 1000)
     touch(k.tpm, WINDOW + 1000)
     touch(k.tok, WINDOW + 1000)

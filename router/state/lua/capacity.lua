@@ -7,20 +7,49 @@
     tok  HASH  slot id -> tokens, "=total" -> their sum
     run  ZSET  slot id -> lease expiry (ms)            requests in flight
   The windows are exact logs, not minute buckets: an entry counts for exactly 60 s.
+
+  Reservation tiers (tiers.lua) count each tier's use of a deployment. A group with
+  reservations names its slots "<tier>|<slot>" (slot ids hold no "|"), and tok keeps per tier
+    "=r:<tier>"  its requests in the rpm window
+    "=t:<tier>"  its tokens in the tpm window
+  moved by the admission, by release (real tokens) and by prune_tokens below. The rpm and tpm
+  windows hold the same members with the same scores (both are written at admission and
+  pruned at the same edge, and nothing else removes from them), so the expired members that
+  prune_tokens reads anyway retire both counters: no command more, and none at all for slots
+  without a tier. In flight per tier is read from run itself when needed (tiers.lua).
 ]]
 local WINDOW = 60000
 
--- Drop window entries older than 60 s; keep the token total in step.
+-- The reservation tier a window member belongs to, nil when it names none.
+local function slot_tier(slot)
+  return string.match(slot, '^(.*)|')
+end
+
+-- Drop window entries older than 60 s; keep the token total, and each tier's counters, in step.
 local function prune_tokens(tpm, tok, now)
   local expired = redis.call('ZRANGEBYSCORE', tpm, '-inf', now - WINDOW)
   if #expired > 0 then
-    local sum = 0
+    local sum, per = 0, nil
     for _, slot in ipairs(expired) do
-      sum = sum + (tonumber(redis.call('HGET', tok, slot)) or 0)
+      local n = tonumber(redis.call('HGET', tok, slot)) or 0
+      sum = sum + n
       redis.call('HDEL', tok, slot)
+      local t = slot_tier(slot)
+      if t ~= nil then
+        per = per or {}
+        local u = per[t] or {0, 0}
+        u[1], u[2] = u[1] + 1, u[2] + n
+        per[t] = u
+      end
     end
     redis.call('ZREMRANGEBYSCORE', tpm, '-inf', now - WINDOW)
     redis.call('HINCRBY', tok, '=total', 0 - sum)  -- never -0: Redis refuses "-0" as an integer
+    if per ~= nil then
+      for t, u in pairs(per) do
+        redis.call('HINCRBY', tok, '=r:' .. t, 0 - u[1])
+        if u[2] ~= 0 then redis.call('HINCRBY', tok, '=t:' .. t, 0 - u[2]) end
+      end
+    end
   end
   return tonumber(redis.call('HGET', tok, '=total')) or 0
 end

@@ -11,7 +11,7 @@
   KEYS[5] run     ZSET  the deployment's requests in flight
   KEYS[6] fails   ZSET  the deployment's failures in the last 60 s
 
-  ARGV[1] slot id
+  ARGV[1] slot id ("<tier>|<slot>" in a group with reservations: its tier's counters follow)
   ARGV[2] deployment id
   ARGV[3] tokens actually used (0 = refund all; -1 = keep the reservation)
   ARGV[4] latency in ms to record (-1 = none)
@@ -26,6 +26,7 @@
   Reply: {cooled down (0/1), cooldown ms}
 ]]
 --@include common.lua
+--@include capacity.lua
 --@include fair.lua
 --@include release_core.lua
 

@@ -1,7 +1,8 @@
 --[[
   release_core (include): the body of `release` as a function of its keys and arguments, so that
   release.lua runs it alone and release_tenant.lua runs it with a tenant's release, in one
-  script. Read release.lua for what the keys, arguments and reply are.
+  script. Read release.lua for what the keys, arguments and reply are. Needs capacity.lua
+  (slot_tier) included before it.
 ]]
 --@include stats.lua
 local function release_group(KEYS, ARGV)
@@ -25,6 +26,10 @@ local function release_group(KEYS, ARGV)
     if reserved ~= nil then
       redis.call('HSET', tok, slot, used)
       redis.call('HINCRBY', tok, '=total', used - reserved)
+      local tier = slot_tier(slot)  -- its tier's tokens in the window (capacity.lua)
+      if tier ~= nil and used ~= reserved then
+        redis.call('HINCRBY', tok, '=t:' .. tier, used - reserved)
+      end
     end
   end
 
