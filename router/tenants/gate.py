@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from router.errors import AuthenticationFailed, BudgetExceeded, RequestError, TenantLimited
 from router.pricing import NANO
 from router.state.base import Refused, TenantAsk, TenantEntity
-from router.tenants.records import Limits, Principal, duration_seconds
+from router.tenants.records import KeyRecord, Limits, Principal, TeamRecord, duration_seconds
 
 if TYPE_CHECKING:
     from router.groups import Group
@@ -54,28 +55,64 @@ def entities_of(p: Principal, group: str) -> tuple[str, tuple[TenantEntity, ...]
     return f"team:{p.team.team_id}", (key, _entity("team", p.team.limits, group))
 
 
-def ask_for(p: Principal, group: str, cost: int) -> TenantAsk | None:
-    """What a request of `p` asks of its tenant, or None for the master key (no limits).
-    A limit of 0 allows nothing (the scripts read 0 as "no limit"): refused here."""
-    if p.key is None:
-        return None
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What every request of one key (and team) on one model group asks alike."""
+
+    tag: str
+    entities: tuple[TenantEntity, ...]
+    needs_estimate: bool
+    zero: Refused | None
+    """A limit of 0, which refuses every request."""
+
+
+_plans: dict[tuple[int, int, str], tuple[KeyRecord, TeamRecord | None, _Plan]] = {}
+_MAX_PLANS = 4096
+
+
+def _plan(p: Principal, group: str) -> _Plan:
+    """Worked out once per record and group: the records come from the instance's short-lived
+    cache (one object per key while it is cached), so their identity names this version of
+    them; the entry keeps them alive, so an id is not reused while it is in here."""
+    assert p.key is not None
+    slot = (id(p.key), id(p.team), group)
+    hit = _plans.get(slot)
+    if hit is not None and hit[0] is p.key and hit[1] is p.team:
+        return hit[2]
+    zero = None
     for i, lim in enumerate(_limits(p)):
         for name, value in (("rpm", lim.rpm_limit), ("tpm", lim.tpm_limit),
                             ("parallel", lim.max_parallel_requests),
                             ("model_rpm", lim.model_rpm_limit.get(group)),
                             ("model_tpm", lim.model_tpm_limit.get(group))):
-            if value == 0:
-                raise refusal_error(Refused(name, i, None), p)
+            if value == 0 and zero is None:
+                zero = Refused(name, i, None)
     tag, entities = entities_of(p, group)
-    return TenantAsk(tag=tag, entities=entities, group=group, cost=cost)
+    plan = _Plan(tag, entities, any(
+        lim.tpm_limit or lim.model_tpm_limit.get(group) or lim.max_budget is not None
+        for lim in _limits(p)), zero)
+    if len(_plans) >= _MAX_PLANS:
+        _plans.clear()
+    _plans[slot] = (p.key, p.team, plan)
+    return plan
+
+
+def ask_for(p: Principal, group: str, cost: int) -> TenantAsk | None:
+    """What a request of `p` asks of its tenant, or None for the master key (no limits).
+    A limit of 0 allows nothing (the scripts read 0 as "no limit"): refused here."""
+    if p.key is None:
+        return None
+    plan = _plan(p, group)
+    if plan.zero is not None:
+        raise refusal_error(plan.zero, p)
+    return TenantAsk(tag=plan.tag, entities=plan.entities, group=group, cost=cost)
 
 
 def needs_estimate(p: Principal, group: str) -> bool:
     """Whether the tenant's checks need the request's tokens or cost estimated."""
     if p.key is None:
         return False
-    return any(lim.tpm_limit or lim.model_tpm_limit.get(group) or lim.max_budget is not None
-               for lim in _limits(p))
+    return _plan(p, group).needs_estimate
 
 
 def _limits(p: Principal) -> Iterable[Limits]:
