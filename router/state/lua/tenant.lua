@@ -81,6 +81,7 @@ end
 local function tenant_check(ents, tokens, cost, now)
   for i, e in ipairs(ents) do
     local requests, used = window(e.win, e.tok, now)
+    e.used = used
     if e.rpm_limit > 0 and requests >= e.rpm_limit then
       return {-2, 1, i, oldest_plus_window(e.win) - now}
     end
@@ -93,6 +94,7 @@ local function tenant_check(ents, tokens, cost, now)
     end
     if e.mrpm_limit > 0 or e.mtpm_limit > 0 then
       local mrequests, mused = window(e.mwin, e.mtok, now)
+      e.mused = mused
       if e.mrpm_limit > 0 and mrequests >= e.mrpm_limit then
         return {-2, 5, i, oldest_plus_window(e.mwin) - now}
       end
@@ -107,6 +109,7 @@ local function tenant_check(ents, tokens, cost, now)
       local spent = tonumber(got[2]) or 0
       if reset then spent = 0 end
       local reserved = tonumber(got[3]) or 0
+      e.reserved = reserved
       if e.budget >= 0 and (spent + reserved + cost > e.budget or spent >= e.budget) then
         local back = -1
         if e.period > 0 then back = start + e.period - now end
@@ -117,26 +120,24 @@ local function tenant_check(ents, tokens, cost, now)
   return nil
 end
 
--- Only after tenant_check (same entities, same moment).
+-- Only after tenant_check (same entities, same moment): the totals it read (`used`,
+-- `mused`, `reserved`) are still the totals, so each is written with its entry in one HSET.
 local function tenant_reserve(ents, rid, tokens, cost, now, lease)
   for _, e in ipairs(ents) do
     redis.call('ZADD', e.win, now, rid)
-    redis.call('HSET', e.tok, rid, tokens)
-    redis.call('HINCRBY', e.tok, '=total', tokens)
+    redis.call('HSET', e.tok, rid, tokens, '=total', int(e.used + tokens))
     redis.call('ZADD', e.run, now + lease, rid)
     touch(e.win, WINDOW + 1000)
     touch(e.tok, WINDOW + 1000)
     touch(e.run, lease + WINDOW)
     if e.mrpm_limit > 0 or e.mtpm_limit > 0 then
       redis.call('ZADD', e.mwin, now, rid)
-      redis.call('HSET', e.mtok, rid, tokens)
-      redis.call('HINCRBY', e.mtok, '=total', tokens)
+      redis.call('HSET', e.mtok, rid, tokens, '=total', int(e.mused + tokens))
       touch(e.mwin, WINDOW + 1000)
       touch(e.mtok, WINDOW + 1000)
     end
     if cost > 0 then
-      redis.call('HINCRBY', e.spend, 'r', cost)
-      redis.call('HSET', e.spend, 'r:' .. rid, cost)
+      redis.call('HSET', e.spend, 'r', int(e.reserved + cost), 'r:' .. rid, cost)
     end
   end
 end
