@@ -400,8 +400,38 @@ def bench_redis(seconds: float) -> None:
                               f"{trips:.2f}\n")
                 finally:
                     gw.stop()
+            _virtual_key_over_master(up.url, redis_server.url, seconds)
     finally:
         redis_server.stop()
+
+
+def _virtual_key_over_master(upstream: str, redis_url: str, seconds: float) -> None:
+    """What a fully limited virtual key adds at c=1, measured on one gateway alternating the
+    master key and the virtual key (separate gateways per case differ by more than that on a
+    busy machine)."""
+    import statistics
+
+    gw = gateway_for(upstream, {"redis_url": redis_url}, master=True)
+    try:
+        with gw.client() as c:
+            key = c.post("/key/generate", json={
+                "rpm_limit": 10**8, "tpm_limit": 10**10, "max_parallel_requests": 10**4,
+                "max_budget": 10**6}).json()["key"]
+        url = f"{gw.url}/v1/chat/completions"
+        load(url, BODY, 8, 1, MASTER)
+        load(url, BODY, 8, 1, key)
+        turn = max(1.0, seconds / 4)
+        master, virtual = [], []
+        for _ in range(8):
+            master.append(load(url, BODY, 1, turn, MASTER)["p50"])
+            virtual.append(load(url, BODY, 1, turn, key)["p50"])
+        diffs = [v - m for m, v in zip(master, virtual, strict=True)]
+        print(f"Virtual key (rpm, tpm, parallel and budget limits) over the master key, one "
+              f"gateway, c=1, 8 alternations of {turn:g} s: p50 {statistics.median(master):.3f} "
+              f"vs {statistics.median(virtual):.3f} ms, median difference "
+              f"{statistics.median(diffs):+.3f} ms\n")
+    finally:
+        gw.stop()
 
 
 class _ScriptLog:
