@@ -70,15 +70,16 @@ def concurrent(url: str, body: dict[str, Any], conns: int, seconds: float) -> in
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
         f"wrk.body = [[{json.dumps(body)}]]\n"
         "done = function(summary, latency, requests)\n"
-        '  io.write(string.format("REQUESTS %d %d\\n", summary.requests, '
-        "summary.errors.status + summary.errors.connect + summary.errors.timeout))\nend\n")
+        '  io.write(string.format("REQUESTS %d status=%d connect=%d read=%d write=%d '
+        'timeout=%d\\n", summary.requests, summary.errors.status, summary.errors.connect, '
+        "summary.errors.read, summary.errors.write, summary.errors.timeout))\nend\n")
     out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "-s",
                           str(script), url], capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("REQUESTS "))
-    done, errors = (int(v) for v in line.split()[1:])
-    if errors:
-        raise RuntimeError(f"{url}: {errors} errors")
-    return done
+    done, *errors = line.split()[1:]
+    if any(not e.endswith("=0") for e in errors):
+        raise RuntimeError(f"{url}: errors: {' '.join(errors)}")
+    return int(done)
 
 
 def main() -> None:
