@@ -55,7 +55,7 @@ async def sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     yield _DONE
 
 
-_HEADS: dict[Any, bytes] = {}
+_HEADS: dict[str, bytes] = {}
 """`event: <type>\\ndata: ` per event type: the few dozen types of the two APIs."""
 
 
@@ -64,11 +64,11 @@ def _frames(events: list[JSON]) -> bytes:
     out = []
     for event in events:
         kind = event.get("type")
-        head = _HEADS.get(kind)
+        head = _HEADS.get(kind) if isinstance(kind, str) else None
         if head is None:
             head = b"event: " + str(kind).encode() + b"\ndata: "
-            if len(_HEADS) < 256:  # a native upstream could invent types without end
-                _HEADS[kind] = head
+            if isinstance(kind, str) and len(_HEADS) < 256:  # a native upstream's types
+                _HEADS[kind] = head                            # could be without end
         out.append(head)
         out.append(orjson.dumps(event))
         out.append(b"\n\n")
