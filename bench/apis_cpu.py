@@ -1,16 +1,16 @@
 """Gateway CPU per request of /v1/chat/completions, /v1/responses and /v1/messages.
 
-    python bench/apis_cpu.py [--requests 100] [--rounds 20] [--stream no|yes|both]
-    python bench/apis_cpu.py --conc 32 --seconds 1 --rounds 5
+    python bench/apis_cpu.py [--requests 50] [--rounds 40] [--stream no|yes|both]
+    python bench/apis_cpu.py --conc 32 --seconds 1 --rounds 6
 
 One gateway (one uvicorn worker, in-process state) in front of the fake OpenAI upstream, so all
-three routes are served by the same chat deployment. The gateway's own CPU time (utime + stime
-from /proc, the client and the upstream are other processes) is read before and after a fixed
-number of sequential requests on a keep-alive connection (or, with `--conc`, a `wrk` run of
-that many connections, divided by the requests it made). Routes are interleaved in small
-batches, so that the machine's drifting speed affects all three alike; printed are the median
-batch per route and the median over rounds of each route's difference to chat in that round. CPU time, unlike latency, barely moves when the
-shared machine is busy, so this is the figure to compare on a noisy VM.
+three routes are served by the same chat deployment. The gateway's own CPU time (the client and
+the upstream are other processes) is read from /proc before and after a batch of sequential
+requests on a keep-alive connection (or, with `--conc`, a `wrk` run of that many connections,
+divided by the requests it made). Routes are interleaved batch by batch, each round starting
+with another one, so that the machine's drifting speed affects all three alike. Printed: the
+median batch per route, and the median over rounds of each route's difference to chat in the
+same round, which holds still on a noisy shared VM where latencies and even CPU times do not.
 """
 
 from __future__ import annotations
@@ -55,9 +55,16 @@ def cpu_seconds(pid: int) -> float:
 
 def sequential(conn: http.client.HTTPConnection, path: str, body: dict[str, Any], n: int) -> int:
     raw = json.dumps(body)
-    for _ in range(n):
-        conn.request("POST", path, raw, {"content-type": "application/json"})
-        r = conn.getresponse()
+    for i in range(n):
+        try:
+            conn.request("POST", path, raw, {"content-type": "application/json"})
+            r = conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            if i:
+                raise
+            conn.close()  # the gateway closed the idle connection (keep-alive timeout)
+            conn.request("POST", path, raw, {"content-type": "application/json"})
+            r = conn.getresponse()
         r.read()
         if r.status != 200:
             raise RuntimeError(f"{path}: {r.status}")
@@ -84,8 +91,8 @@ def concurrent(url: str, body: dict[str, Any], conns: int, seconds: float) -> in
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--requests", type=int, default=100)
-    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--requests", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=40)
     p.add_argument("--conc", type=int, default=1)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--stream", choices=["no", "yes", "both"], default="both")
@@ -108,7 +115,7 @@ def main() -> None:
             print(f"\nGateway CPU per request, µs (median of {args.rounds} interleaved batches; "
                   + (f"{args.requests} sequential requests" if args.conc == 1 else
                      f"wrk -c{args.conc} for {args.seconds:g} s") + " per route and round)\n")
-            print("| stream | route | µs per request | over chat (median of paired rounds) | range |")
+            print("| stream | route | µs per request | over chat (paired median) | range |")
             print("|---|---|---|---|---|")
             chat = "/v1/chat/completions"
             for stream in streams:
@@ -128,7 +135,7 @@ def main() -> None:
                         v - c for v, c in zip(values, got[chat], strict=True)))
                     print(f"| {'yes' if stream else 'no'} | {path} | "
                           f"{statistics.median(values):.0f} | {over} | "
-                          f"{min(values):.0f}–{max(values):.0f} |")
+                          f"{min(values):.0f} to {max(values):.0f} |")
         finally:
             for conn in conns.values():
                 conn.close()
