@@ -1,10 +1,11 @@
-"""Server-sent events in the OpenAI stream format, relayed chunk by chunk."""
+"""Server-sent events: the OpenAI stream format (`data:` lines, relayed chunk by chunk) and the
+typed events of the Responses and Messages streams (`event: <type>` lines)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 import orjson
 from starlette.responses import Response
@@ -13,7 +14,10 @@ from router.errors import InternalError, RequestError, UpstreamError
 
 log = logging.getLogger("laneway.http")
 
-__all__ = ["json_bytes", "json_response", "sse"]
+__all__ = ["EventStream", "json_bytes", "json_response", "sse", "translated_sse", "typed_sse"]
+
+JSON = dict[str, Any]
+OnError = Callable[[RequestError], list[JSON]]
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -49,3 +53,81 @@ async def sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
         yield b"data: " + orjson.dumps(InternalError("The stream failed.").body()) + b"\n\n"
         return
     yield _DONE
+
+
+_HEADS: dict[str, bytes] = {}
+"""`event: <type>\\ndata: ` per event type: the few dozen types of the two APIs."""
+
+
+def _frames(events: list[JSON]) -> bytes:
+    """Events with a `type` as SSE (`event: <type>`), in one write."""
+    out = []
+    for event in events:
+        kind = event.get("type")
+        head = _HEADS.get(kind) if isinstance(kind, str) else None
+        if head is None:
+            head = b"event: " + str(kind).encode() + b"\ndata: "
+            if isinstance(kind, str) and len(_HEADS) < 256:  # a native upstream's types
+                _HEADS[kind] = head                            # could be without end
+        out.append(head)
+        out.append(orjson.dumps(event))
+        out.append(b"\n\n")
+    return b"".join(out)
+
+
+def _failed(exc: Exception) -> RequestError:
+    if isinstance(exc, RequestError):
+        return exc
+    log.error("stream failed: %s", type(exc).__name__, exc_info=exc)
+    return InternalError("The stream failed.")
+
+
+async def typed_sse(events: AsyncIterator[JSON], on_error: OnError) -> AsyncIterator[bytes]:
+    """A native Responses or Messages stream (the upstream's own events) as SSE. An error after
+    the first byte becomes the stream's own error events (`on_error`)."""
+    try:
+        async for event in events:
+            yield _frames([event])
+    except Exception as exc:
+        failure = _failed(exc)
+    else:
+        return
+    yield _frames(on_error(failure))
+
+
+class EventStream(Protocol):
+    """A translation of chat chunks into another API's stream events."""
+
+    def start(self) -> list[JSON]: ...
+
+    def feed(self, chunk: JSON) -> list[JSON]: ...
+
+    def end(self) -> list[JSON]: ...
+
+
+async def translated_sse(chunks: AsyncGenerator[JSON, None], stream: EventStream,
+                         on_error: OnError,
+                         before_end: Callable[[], Awaitable[None]] | None = None,
+                         ) -> AsyncIterator[bytes]:
+    """Chat chunks through `stream` as typed SSE, in one generator (each layer of async
+    generators costs every chunk a step): the events one chunk became go out in one write.
+    `before_end` runs after the last chunk, before the final events are sent (the Responses
+    store saves the conversation there: a client may follow up as soon as it is done)."""
+    try:
+        try:
+            yield _frames(stream.start())
+            async for chunk in chunks:
+                events = stream.feed(chunk)
+                if events:
+                    yield _frames(events)
+            ending = stream.end()
+            if before_end is not None:
+                await before_end()
+            yield _frames(ending)
+        finally:
+            await chunks.aclose()
+    except Exception as exc:
+        failure = _failed(exc)
+    else:
+        return
+    yield _frames(on_error(failure))

@@ -1,23 +1,16 @@
 """What every inference route reads from a request and adds to its answer beside the body:
 the caller, the priority header, the client headers forwarded upstream, the upstream's
-rate-limit headers, and typed SSE events (the Responses and Messages streams)."""
+rate-limit headers. (The streams' framing is handler/streaming.py's.)"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
-import orjson
 from starlette.requests import Request
 
 from router.config import Config
-from router.errors import InternalError, RequestError
 
-log = logging.getLogger("laneway.http")
-
-__all__ = ["PRIORITY_HEADER", "HeaderForwarding", "priority_of", "provider_headers",
-           "typed_sse"]
+__all__ = ["PRIORITY_HEADER", "HeaderForwarding", "priority_of", "provider_headers"]
 
 PRIORITY_HEADER = "x-laneway-priority"
 """For clients that cannot add a body field: the same values and clamping as `priority`."""
@@ -75,26 +68,3 @@ class HeaderForwarding:
         out = {k: v for k, v in request.headers.items() if self.allows(k)}
         return out or None
 
-
-def _frame(event: dict[str, Any]) -> bytes:
-    return b"event: %s\ndata: %s\n\n" % (str(event.get("type")).encode(), orjson.dumps(event))
-
-
-async def typed_sse(events: AsyncIterator[dict[str, Any] | list[dict[str, Any]]],
-                    on_error: Callable[[RequestError], list[dict[str, Any]]],
-                    ) -> AsyncIterator[bytes]:
-    """Events with a `type` as SSE (`event: <type>`), the framing of the Responses and Messages
-    streams; a list of events (what one upstream chunk became) goes out in one write. An error
-    after the first byte becomes the stream's own error events."""
-    try:
-        async for event in events:
-            yield (b"".join(_frame(e) for e in event) if isinstance(event, list)
-                   else _frame(event))
-    except RequestError as exc:
-        failure = exc
-    except Exception as exc:
-        log.error("stream failed: %s", type(exc).__name__, exc_info=exc)
-        failure = InternalError("The stream failed.")
-    else:
-        return
-    yield b"".join(_frame(e) for e in on_error(failure))

@@ -9,8 +9,8 @@ these routes have Anthropic's shape (handler/errors.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
@@ -19,15 +19,10 @@ from handler.auth import principal_of
 from handler.errors import anthropic_error_body
 from handler.limits import HttpLimits
 from handler.routes.inference import headers_for, until_disconnect
-from handler.streaming import json_response
-from handler.surface import (
-    HeaderForwarding,
-    priority_of,
-    provider_headers,
-    typed_sse,
-)
+from handler.streaming import json_response, translated_sse, typed_sse
+from handler.surface import HeaderForwarding, priority_of, provider_headers
 from handler.validation import parse_body, validate
-from router.dispatch import CHAT, MESSAGES, Native, Served
+from router.dispatch import CHAT, MESSAGES, Native
 from router.errors import BadRequest, ClientDisconnected, RequestError
 from router.router import LANEWAY_FIELDS, Router
 from router.tenants.gate import check_access
@@ -76,10 +71,15 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
             return json_response(reply, headers=headers)
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
-        events = served.response if served.native else _translated(served, tr.MessagesStream(
-            model))
-        return StreamingResponse(typed_sse(events, lambda exc: _failure(exc, rid)),
-                                 headers=headers, media_type="text/event-stream")
+
+        def on_error(exc: RequestError) -> list[JSON]:
+            return [anthropic_error_body(exc.status, exc.message, rid)]
+
+        body_bytes: AsyncIterator[bytes] = (
+            typed_sse(served.response, on_error) if served.native else translated_sse(
+                cast(AsyncGenerator[JSON, None], served.response), tr.MessagesStream(model),
+                on_error))
+        return StreamingResponse(body_bytes, headers=headers, media_type="text/event-stream")
 
     async def count_tokens(request: Request) -> Response:
         from router.translate import messages as tr
@@ -98,21 +98,3 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
     for prefix in ("", "/v1"):
         app.add_api_route(f"{prefix}/messages", create, methods=["POST"])
         app.add_api_route(f"{prefix}/messages/count_tokens", count_tokens, methods=["POST"])
-
-
-async def _translated(served: Served, stream: Any) -> AsyncIterator[list[JSON]]:
-    """`stream` (a `MessagesStream`) over the chat chunks."""
-    chunks: Any = served.response
-    try:
-        yield stream.start()
-        async for chunk in chunks:
-            events = stream.feed(chunk)
-            if events:
-                yield events
-        yield stream.end()
-    finally:
-        await chunks.aclose()
-
-
-def _failure(exc: RequestError, request_id: str) -> list[JSON]:
-    return [anthropic_error_body(exc.status, exc.message, request_id)]

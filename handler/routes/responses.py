@@ -9,8 +9,8 @@ translated replies laneway keeps the conversation (`store`, default true) so tha
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
@@ -18,15 +18,10 @@ from starlette.responses import Response, StreamingResponse
 from handler.auth import principal_of
 from handler.limits import HttpLimits
 from handler.routes.inference import headers_for, until_disconnect
-from handler.streaming import json_response
-from handler.surface import (
-    HeaderForwarding,
-    priority_of,
-    provider_headers,
-    typed_sse,
-)
+from handler.streaming import json_response, translated_sse, typed_sse
+from handler.surface import HeaderForwarding, priority_of, provider_headers
 from handler.validation import parse_body, validate
-from router.dispatch import CHAT, RESPONSES, Native, Served
+from router.dispatch import CHAT, RESPONSES, Native
 from router.errors import BadRequest, ClientDisconnected, NotFound, RequestError
 from router.providers.catalog import get_provider
 from router.router import LANEWAY_FIELDS, Router
@@ -123,16 +118,19 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
             return json_response(reply, headers=headers)
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
-        events: AsyncIterator[Any]
+        body_bytes: AsyncIterator[bytes]
         if served.native:
-            events = served.response
-            on_error = _native_failure
+            body_bytes = typed_sse(served.response, _native_failure)
         else:
             stream = tr.ResponsesStream(body, response_id)
-            events = _translated(served, stream, store, owner, asked if keep else None)
-            on_error = stream.fail
-        return StreamingResponse(typed_sse(events, on_error), headers=headers,
-                                 media_type="text/event-stream")
+
+            async def save() -> None:  # before the client hears it is done: it may follow up
+                await store.save(owner, stream.response,
+                                 [*asked, tr.assistant_message(stream.response)])
+
+            body_bytes = translated_sse(cast(AsyncGenerator[JSON, None], served.response),
+                                        stream, stream.fail, save if keep else None)
+        return StreamingResponse(body_bytes, headers=headers, media_type="text/event-stream")
 
     async def retrieve(request: Request) -> Response:
         from router.translate.store import owner_of
@@ -155,28 +153,6 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         app.add_api_route(f"{prefix}/responses", create, methods=["POST"])
         app.add_api_route(f"{prefix}/responses/{{response_id}}", retrieve, methods=["GET"])
         app.add_api_route(f"{prefix}/responses/{{response_id}}", delete, methods=["DELETE"])
-
-
-async def _translated(served: Served, stream: Any, store: ResponseStore,
-                      owner: str, asked: list[JSON] | None) -> AsyncIterator[list[JSON]]:
-    """`stream` (a `ResponsesStream`) over the chat chunks; the conversation is stored when
-    `asked` (what the client sent so far) is given."""
-    from router.translate.responses import assistant_message
-
-    chunks: Any = served.response
-    try:
-        yield stream.start()
-        async for chunk in chunks:
-            events = stream.feed(chunk)
-            if events:
-                yield events
-        ending = stream.end()
-        if asked is not None:  # stored before the client hears it is done: it may follow up
-            await store.save(owner, stream.response,
-                             [*asked, assistant_message(stream.response)])
-        yield ending
-    finally:
-        await chunks.aclose()
 
 
 def _native_failure(exc: RequestError) -> list[JSON]:

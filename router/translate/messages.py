@@ -11,7 +11,7 @@ The opposite direction (chat → Messages) is the Anthropic adapter's
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,7 +35,7 @@ _EFFORT = ((4096, "low"), (16384, "medium"))
 
 
 def new_id() -> str:
-    return f"msg_{uuid.uuid4().hex[:24]}"
+    return f"msg_{os.urandom(12).hex()}"  # 24 hex digits, as before, without a uuid4's cost
 
 
 def _bad(message: str, param: str) -> BadRequest:

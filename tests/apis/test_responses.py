@@ -121,6 +121,26 @@ def test_previous_response_id_continues_the_conversation(
         client.responses.create(model=model, input="again", previous_response_id=first.id)
 
 
+def test_a_streamed_response_is_stored_before_it_completes(gw: Gateway,
+                                                          fake_openai: FakeUpstream) -> None:
+    client = gw.openai()
+    with client.responses.create(model="compat", input="My name is Ada.", stream=True) as stream:
+        for event in stream:
+            if event.type == "response.completed":
+                # Followed up at once, before the stream has even closed: it must be held.
+                first = event.response
+                client.responses.create(model="compat", input="What is my name?",
+                                        previous_response_id=first.id)
+    assert client.responses.retrieve(first.id).output_text == first.output_text
+    sent = [r for r in fake_openai.requests() if r["path"] == "/v1/chat/completions"
+            and r["body"]["model"] == "compat-fake"][-1]["body"]
+    assert sent["messages"][1] == {"role": "assistant", "content": first.output_text}
+    unkept = list(client.responses.create(model="compat", input="hi", stream=True,
+                                          store=False))[-1].response
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unkept.id)
+
+
 def test_follow_up_carries_the_history_upstream(gw: Gateway, fake_openai: FakeUpstream) -> None:
     client = gw.openai()
     first = client.responses.create(model="compat", input="My name is Ada.",
