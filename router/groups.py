@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from router.errors import NotFound
+from router.providers._per_deployment import PerDeployment
 from router.providers.catalog import split_model
 
 if TYPE_CHECKING:
@@ -113,10 +114,7 @@ class Deployment:
     def token_counter(self) -> TokenCounter:
         """Counts tokens as this deployment's model does: its `custom_tokenizer`, else by
         model name (`base_model` names the model behind Azure-style deployment names)."""
-        from router.tokens import counter_for
-
-        return counter_for(str(self.model_info.get("base_model") or self.model),
-                           self.model_info.get("custom_tokenizer"))
+        return _counters(self)
 
     def public_info(self) -> dict[str, Any]:
         """What /model/info may show: everything but credentials (fields named like one, header
@@ -355,3 +353,13 @@ def _concrete(template: Deployment, pattern: str, requested: str) -> Deployment:
     if model == "*" or model.endswith("*"):
         model = model[:-1] + tail
     return replace(template, model_name=requested, model=model, wildcard=False)
+
+
+def _counter_of(d: Deployment) -> TokenCounter:
+    from router.tokens import counter_for
+
+    return counter_for(str(d.model_info.get("base_model") or d.model),
+                       d.model_info.get("custom_tokenizer"))
+
+
+_counters = PerDeployment(_counter_of, per_model=True)  # on every request with a tpm limit

@@ -18,6 +18,8 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from router.providers._per_deployment import PerDeployment
+
 if TYPE_CHECKING:
     from router.groups import Deployment
 
@@ -57,6 +59,10 @@ def _listed(model: str) -> Price | None:
 
 def price_of(d: Deployment) -> Price | None:
     """The deployment's price per token, or None when nothing says what it costs."""
+    return _prices(d)
+
+
+def _price_of(d: Deployment) -> Price | None:
     for source in (d.params, d.model_info):
         given_in = _number(source.get("input_cost_per_token"))
         given_out = _number(source.get("output_cost_per_token"))
@@ -70,3 +76,6 @@ def call_cost(price: Price | None, prompt_tokens: int, completion_tokens: int) -
     if price is None:
         return 0
     return math.ceil((prompt_tokens * price[0] + completion_tokens * price[1]) * NANO)
+
+
+_prices = PerDeployment(_price_of, per_model=True)  # asked twice a request with a budget

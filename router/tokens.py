@@ -99,6 +99,9 @@ def _tiktoken_encoding(name: str) -> Any:
                              special_tokens=spec["special"])
 
 
+_SHORT, _SHORT_KEPT = 16, 4096
+
+
 class TokenCounter:
     """Counts tokens of text and of chat messages for one model."""
 
@@ -108,11 +111,23 @@ class TokenCounter:
         # tokenizer counts the text of the messages (contents, names, tool calls).
         self._framed = framed
         self.name = name
+        self._short: dict[str, int] = {}
+        """Counts of short strings: roles and names come with every message."""
+
+    def _count(self, text: str) -> int:
+        if len(text) > _SHORT:
+            return self._len(text)
+        n = self._short.get(text)
+        if n is None:
+            if len(self._short) >= _SHORT_KEPT:  # bounded whatever strings clients send
+                self._short.clear()
+            n = self._short[text] = self._len(text)
+        return n
 
     def text(self, text: str | list[str]) -> int:
         if isinstance(text, str):
-            return self._len(text) if text else 0
-        return sum(self._len(t) for t in text if t)
+            return self._count(text) if text else 0
+        return sum(self._count(t) for t in text if t)
 
     def messages(self, messages: list[dict[str, Any]], tools: list[Any] | None = None) -> int:
         count = _REPLY_PRIMER if self._framed and messages else 0
@@ -140,7 +155,7 @@ class TokenCounter:
                 parts.append(orjson.dumps(tools).decode())
             except TypeError:  # not JSON (from Python callers): count its text instead
                 parts.append(str(tools))
-        return count + sum(self._len(p) for p in parts if p)
+        return count + sum(self._count(p) for p in parts if p)
 
     @staticmethod
     def _content(value: Any, parts: list[str]) -> int:

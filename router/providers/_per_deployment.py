@@ -20,17 +20,23 @@ T = TypeVar("T")
 
 
 class PerDeployment(Generic[T]):
-    __slots__ = ("_build", "_built", "_limit")
+    """`per_model`: what is built depends on the model too. A wildcard group's deployments
+    share their template's id and params, one per model name asked for."""
 
-    def __init__(self, build: Callable[[Deployment], T], limit: int = 4096) -> None:
+    __slots__ = ("_build", "_built", "_limit", "_per_model")
+
+    def __init__(self, build: Callable[[Deployment], T], limit: int = 4096,
+                 per_model: bool = False) -> None:
         self._build = build
-        self._built: dict[str, tuple[Any, T]] = {}
+        self._built: dict[Any, tuple[Any, T]] = {}
         self._limit = limit
+        self._per_model = per_model
 
     def __call__(self, dep: Deployment) -> T:
-        hit = self._built.get(dep.id)
+        key = (dep.id, dep.model) if self._per_model else dep.id
+        hit = self._built.get(key)
         if hit is None or hit[0] is not dep.params:
             if len(self._built) >= self._limit:
                 self._built.clear()
-            hit = self._built[dep.id] = (dep.params, self._build(dep))
+            hit = self._built[key] = (dep.params, self._build(dep))
         return hit[1]

@@ -490,14 +490,25 @@ def _cooldown(reply: Any) -> float:
 
 
 def _tenant_call(ask: TenantAsk) -> tuple[list[str], list[Any]]:
-    t = TenantKeys.of(ask.tag)
-    keys: list[str] = []
-    args: list[Any] = []
-    for e in ask.entities:
-        keys += t.entity(e.name, ask.group)
-        args += [e.rpm, e.tpm, e.parallel, e.model_rpm, e.model_tpm, e.budget, e.soft_budget,
-                 e.period_ms]
-    return keys, args
+    # The same entities (one tuple per key and group, router/tenants/gate.py) on every request
+    # of a key: their keys and values are laid out once.
+    slot = (id(ask.entities), ask.tag, ask.group)
+    hit = _tenant_calls.get(slot)
+    if hit is None or hit[0] is not ask.entities:
+        t = TenantKeys.of(ask.tag)
+        keys: list[str] = []
+        args: list[Any] = []
+        for e in ask.entities:
+            keys += t.entity(e.name, ask.group)
+            args += [e.rpm, e.tpm, e.parallel, e.model_rpm, e.model_tpm, e.budget,
+                     e.soft_budget, e.period_ms]
+        if len(_tenant_calls) >= 4096:
+            _tenant_calls.clear()
+        hit = _tenant_calls[slot] = (ask.entities, keys, args)
+    return hit[1], hit[2]
+
+
+_tenant_calls: dict[tuple[int, str, str], tuple[Any, list[str], list[Any]]] = {}
 
 
 def _tenant_release_args(end: TenantEnd, targs: list[Any]) -> list[Any]:
