@@ -8,8 +8,16 @@ import pytest
 import redis
 from redis.cluster import key_slot
 
-from router.state.base import AdmitRequest, Admitted, Candidate, Release, tier_slot
-from router.state.keys import GroupKeys
+from router.state.base import (
+    AdmitRequest,
+    Admitted,
+    Candidate,
+    Release,
+    TenantAsk,
+    TenantEntity,
+    tier_slot,
+)
+from router.state.keys import GroupKeys, TenantKeys
 from router.state.redis_store import RedisState
 
 
@@ -89,4 +97,31 @@ async def test_per_tier_counters_follow_the_windows(redis_server) -> None:
     assert check() == {"prod": (1, 70), "dev": (2, 11)}
     assert all(r.pttl(k) > 0 for k in (d.rpm, d.tpm, d.tok, d.run))
     await state.close()
+    r.close()
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_tenants_windows_outlive_their_entries_and_its_spend_never_expires(
+        redis_server) -> None:
+    """The windows' TTLs are set again only every 30 s: whenever they are, they reach past
+    the window of any entry added until the next time."""
+    state = RedisState(redis_server.url)
+    await state.start(lambda rid: None)
+    group, tag = f"tkeys-{uuid.uuid4().hex[:6]}", f"key:{uuid.uuid4().hex}"
+    key = TenantEntity(tag, rpm=100, tpm=10**6, parallel=10, model_rpm=50, budget=10**9)
+    ask = TenantAsk(tag, (key,), group, cost=10)
+    for rid in ("a", "b", "c"):
+        reply = await state.admit(AdmitRequest(
+            group=group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=10,
+            candidates=[Candidate("d")], lease=5, tenant=ask))
+        assert isinstance(reply, Admitted)
+    await state.close()
+
+    r = redis.Redis.from_url(redis_server.url)
+    win, tok, run, spend, mwin, mtok = TenantKeys.of(tag).entity(tag, group)
+    assert r.zcard(win) == 3 and r.zcard(mwin) == 3
+    for k in (win, tok, mwin, mtok):
+        assert 90_000 < r.pttl(k) <= 120_000, k
+    assert r.pttl(run) > 90_000
+    assert r.pttl(spend) == -1  # data, not state that rebuilds itself
     r.close()
