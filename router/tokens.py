@@ -112,7 +112,7 @@ class TokenCounter:
         self._framed = framed
         self.name = name
         self._short: dict[str, int] = {}
-        """Counts of short strings: roles and names come with every message."""
+        """Counts of roles, which come with every message (content is counted afresh)."""
 
     def _count(self, text: str) -> int:
         if len(text) > _SHORT:
@@ -126,8 +126,8 @@ class TokenCounter:
 
     def text(self, text: str | list[str]) -> int:
         if isinstance(text, str):
-            return self._count(text) if text else 0
-        return sum(self._count(t) for t in text if t)
+            return self._len(text) if text else 0
+        return sum(self._len(t) for t in text if t)
 
     def messages(self, messages: list[dict[str, Any]], tools: list[Any] | None = None) -> int:
         count = _REPLY_PRIMER if self._framed and messages else 0
@@ -148,6 +148,8 @@ class TokenCounter:
                         if isinstance(fn, dict):
                             parts.append(str(fn.get("name", "")))
                             parts.append(str(fn.get("arguments", "")))
+                elif key == "role" and self._framed and isinstance(value, str):
+                    count += self._count(value)
                 elif isinstance(value, str) and (self._framed or key == "name"):
                     parts.append(value)
         if tools:
@@ -155,7 +157,7 @@ class TokenCounter:
                 parts.append(orjson.dumps(tools).decode())
             except TypeError:  # not JSON (from Python callers): count its text instead
                 parts.append(str(tools))
-        return count + sum(self._count(p) for p in parts if p)
+        return count + sum(self._len(p) for p in parts if p)
 
     @staticmethod
     def _content(value: Any, parts: list[str]) -> int:
