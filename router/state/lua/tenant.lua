@@ -167,31 +167,36 @@ local function tenant_release(ents, rid, used, cost, now, undo)
   for i, e in ipairs(ents) do
     redis.call('ZREM', e.run, rid)
     local function reconcile(win, tok)
-      local reserved = tonumber(redis.call('HGET', tok, rid))
+      local got = redis.call('HMGET', tok, rid, '=total')
+      local reserved = tonumber(got[1])
       if reserved == nil then return end
+      local total = tonumber(got[2]) or 0
       if undo then
         redis.call('ZREM', win, rid)
         redis.call('HDEL', tok, rid)
-        redis.call('HINCRBY', tok, '=total', 0 - reserved)  -- not -reserved: "-0" is no integer to Redis
+        redis.call('HSET', tok, '=total', int(total - reserved))
       elseif used >= 0 and used ~= reserved then
-        redis.call('HSET', tok, rid, used)
-        redis.call('HINCRBY', tok, '=total', used - reserved)
+        redis.call('HSET', tok, rid, used, '=total', int(total + used - reserved))
       end
     end
     reconcile(e.win, e.tok)
     if e.mrpm_limit > 0 or e.mtpm_limit > 0 then reconcile(e.mwin, e.mtok) end
-    local got = redis.call('HMGET', e.spend, 'r:' .. rid, 'p', 's', 'a')
+    local got = redis.call('HMGET', e.spend, 'r:' .. rid, 'p', 's', 'a', 'r')
     local held = tonumber(got[1])
-    if held ~= nil then
-      redis.call('HDEL', e.spend, 'r:' .. rid)
-      redis.call('HINCRBY', e.spend, 'r', 0 - held)
-    end
     local start, reset = tenant_period(e, tonumber(got[2]), now)
     local spent = tonumber(got[3]) or 0
     if reset then spent = 0 end
-    if cost > 0 then
-      spent = redis.call('HINCRBY', e.spend, 's', cost)
+    -- The reservation's and the spend's new totals in one write (read above, in this script).
+    local fields = {}
+    if held ~= nil then
+      redis.call('HDEL', e.spend, 'r:' .. rid)
+      fields = {'r', int((tonumber(got[5]) or 0) - held)}
     end
+    if cost > 0 then
+      spent = spent + cost
+      fields[#fields + 1], fields[#fields + 2] = 's', int(spent)
+    end
+    if #fields > 0 then redis.call('HSET', e.spend, unpack(fields)) end
     if e.soft >= 0 and spent >= e.soft and got[4] ~= int(start) then
       redis.call('HSET', e.spend, 'a', int(start))
       crossed[#crossed + 1] = i
