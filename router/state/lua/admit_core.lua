@@ -5,7 +5,7 @@
 ]]
 --@include tiers.lua
 --@include stats.lua
-local function admit_group(KEYS, ARGV)
+local function admit_group(KEYS, ARGV, now)  -- now: optional, a caller that read TIME
   local line, wlease, wmeta, seq, health = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
   local rid, slot = ARGV[1], ARGV[2]
   local priority = tonumber(ARGV[3])
@@ -18,7 +18,7 @@ local function admit_group(KEYS, ARGV)
   local rnd, buffer = tonumber(ARGV[11]), tonumber(ARGV[12])
   local SHIFT = 4294967296
 
-  local now = now_ms()
+  now = now or now_ms()
 
   local n = tonumber(ARGV[13])
   -- Fair share (fair.lua): the tenant and the weighted cost of this request, after the

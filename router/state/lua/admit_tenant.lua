@@ -31,6 +31,6 @@ local now = now_ms()
 
 local denied = tenant_check(ents, tokens, cost, now)
 if denied ~= nil then return denied end
-local reply = admit_group(gk, ga)
+local reply = admit_group(gk, ga, now)
 if reply[1] ~= -1 then tenant_reserve(ents, rid, tokens, cost, now, lease) end
 return reply

@@ -5,7 +5,7 @@
   (slot_tier) included before it.
 ]]
 --@include stats.lua
-local function release_group(KEYS, ARGV)
+local function release_group(KEYS, ARGV, now)  -- now: optional, as admit_group's
   local line, health, tpm, tok, run, fails = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
   local slot, dep = ARGV[1], ARGV[2]
   local used, latency = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -14,7 +14,7 @@ local function release_group(KEYS, ARGV)
   local channel = ARGV[9]
   local fair, fair_delta = ARGV[10], tonumber(ARGV[11]) or 0
 
-  local now = now_ms()
+  now = now or now_ms()
 
   redis.call('ZREM', run, slot)
 

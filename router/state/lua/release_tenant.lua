@@ -20,10 +20,11 @@ local g, v = tonumber(ARGV[1]), tonumber(ARGV[2])
 local gk, ga = {}, {}
 for i = 1, g do gk[i] = KEYS[i] end
 for i = 1, v do ga[i] = ARGV[2 + i] end
-local group_reply = release_group(gk, ga)
+local now = now_ms()
+local group_reply = release_group(gk, ga, now)
 local rid, used, cost = ARGV[3 + v], tonumber(ARGV[4 + v]), tonumber(ARGV[5 + v])
 local ents = tenant_entities(KEYS, ARGV, g, 6 + v, tonumber(ARGV[6 + v]))
-local crossed, spent = tenant_release(ents, rid, used, cost, now_ms(), false)
+local crossed, spent = tenant_release(ents, rid, used, cost, now, false)
 local out = {spent}
 for _, i in ipairs(crossed) do out[#out + 1] = i end
 return {group_reply, out}
