@@ -43,6 +43,14 @@ ROUTES: dict[str, dict[str, Any]] = {
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def apis_config(upstream_url: str) -> dict[str, Any]:
+    """One OpenAI-compatible deployment, so Responses and Messages are both translated."""
+    return {"model_list": [{"model_name": "bench", "litellm_params": {
+        "model": "hosted_vllm/bench", "api_base": upstream_url, "api_key": "k"}}],
+        "router_settings": {"num_retries": 0},
+        "general_settings": {"response_store_ttl": 60}}
+
+
 def cpu_seconds(pid: int) -> float:
     """The process's CPU time: all of its threads (uvicorn runs the app on the main one)."""
     try:  # nanoseconds on the CPU, per thread (schedstat needs CONFIG_SCHEDSTATS)
@@ -101,11 +109,7 @@ def main() -> None:
         raise SystemExit("--conc needs wrk")
     streams = {"no": (False,), "yes": (True,), "both": (False, True)}[args.stream]
     with start_fake_openai() as up:
-        config = {"model_list": [{"model_name": "bench", "litellm_params": {
-            "model": "hosted_vllm/bench", "api_base": up.url, "api_key": "k"}}],
-            "router_settings": {"num_retries": 0},
-            "general_settings": {"response_store_ttl": 60}}
-        gw = start_gateway(config, {"LANEWAY_LOG_LEVEL": "WARNING"})
+        gw = start_gateway(apis_config(up.url), {"LANEWAY_LOG_LEVEL": "WARNING"})
         pid = gw.proc.pid
         conns = {path: http.client.HTTPConnection("127.0.0.1", gw.port) for path in ROUTES}
         try:

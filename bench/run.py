@@ -665,19 +665,11 @@ def bench_apis(seconds: float) -> None:
     print("\n## Responses and Messages APIs over chat completions (same upstream)\n")
     print("| stream | conc | route | req/s | p50/p99 ms | added p50 ms over chat |")
     print("|---|---|---|---|---|---|")
-    routes = {
-        "/v1/chat/completions": {"model": "bench",
-                                 "messages": [{"role": "user", "content": "hello there"}]},
-        "/v1/responses": {"model": "bench", "input": "hello there"},
-        "/v1/messages": {"model": "bench", "max_tokens": 64,
-                         "messages": [{"role": "user", "content": "hello there"}]},
-    }
+    from bench.apis_cpu import ROUTES as routes
+    from bench.apis_cpu import apis_config
+
     with start_fake_openai() as up:
-        config = {"model_list": [{"model_name": "bench", "litellm_params": {
-            "model": "hosted_vllm/bench", "api_base": up.url, "api_key": "k"}}],
-            "router_settings": {"num_retries": 0},
-            "general_settings": {"response_store_ttl": 60}}
-        gw = start_gateway(config, {"LANEWAY_LOG_LEVEL": "WARNING"})
+        gw = start_gateway(apis_config(up.url), {"LANEWAY_LOG_LEVEL": "WARNING"})
         pin(gw.proc.pid, 0)
         try:
             for path, body in routes.items():
