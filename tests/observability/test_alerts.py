@@ -166,3 +166,34 @@ def test_rate_limit_window_and_suppressed_count() -> None:
     alerter.check_record(CallRecord(request_id="r2", endpoint="chat", model="m",
                                     cooldowns=["d9"]))
     assert len(sent) == 3 and "deployment_cooldown" in sent[2]
+
+
+def test_a_key_crossing_its_soft_budget_raises_one_alert() -> None:
+    """The spend that crosses it is known once the call's release is answered, after the
+    answer went out: the alert still comes, once."""
+    slack = slack_receiver()
+    master = "sk-master-alerts-0123456789"
+    config = {
+        "model_list": [mock("priced")],  # gpt-4o: priced by the shipped table
+        "general_settings": {"alerting": ["slack"], "master_key": master},
+    }
+    gw = start_gateway(config, {**clean_env(), "SLACK_WEBHOOK_URL": slack.url + SLACK_PATH},
+                       key=master)
+    try:
+        with gw.client() as c:
+            key = c.post("/key/generate", json={"key_alias": "thrifty", "soft_budget": 1e-9}
+                         ).json()["key"]
+        for _ in range(3):
+            r = httpx.post(f"{gw.url}/v1/chat/completions", json=chat("priced"),
+                           headers={"authorization": f"Bearer {key}"})
+            assert r.status_code == 200 and float(r.headers["x-litellm-response-cost"]) > 0
+        deadline = time.monotonic() + 5
+        while "soft_budget:key:thrifty" not in kinds(slack) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # a second one would have come by now
+        assert [k for k in kinds(slack) if k.startswith("soft_budget")] == [
+            "soft_budget:key:thrifty"]
+        assert "`thrifty`" in alerts(slack)[0]
+    finally:
+        gw.stop()
+        slack.stop()
