@@ -13,26 +13,16 @@
   ids, one HMGET; the served counters are found by a scan of the hash in Redis' own code).
 ]]
 --@include common.lua
+--@include waiters_by_tenant.lua
 local line, wlease, wmeta = KEYS[1], KEYS[2], KEYS[3]
 local WAITING_SCAN = 1000
 local now = now_ms()
-local waiting, served = {}, {}
 
 local gone = {}
 for _, rid in ipairs(redis.call('ZRANGEBYSCORE', wlease, '-inf', now)) do gone[rid] = true end
-local ids = redis.call('ZRANGE', line, 0, WAITING_SCAN - 1)
-if #ids > 0 then
-  local fields = {}
-  for i, rid in ipairs(ids) do fields[i] = 't:' .. rid end
-  local owners = redis.call('HMGET', wmeta, unpack(fields))
-  for i, rid in ipairs(ids) do
-    local tenant = owners[i]
-    if tenant and not gone[rid] then
-      waiting[tenant] = (waiting[tenant] or 0) + 1
-      served[tenant] = served[tenant] or 0
-    end
-  end
-end
+local waiting, names = waiters_by_tenant(line, wmeta, gone, WAITING_SCAN)
+local served = {}
+for _, tenant in ipairs(names) do served[tenant] = 0 end
 
 local cursor = '0'
 repeat

@@ -21,30 +21,15 @@
 --@include common.lua
 --@include capacity.lua
 --@include line_bands.lua
+--@include waiters_by_tenant.lua
 --@include stats.lua
 local line, wlease, wmeta, health = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local TENANT_SCAN = 1000
 local now = now_ms()
 
 local bands, gone = line_bands(line, wlease, wmeta, now)
--- Waiters per tenant, among the first TENANT_SCAN in line (one read however many there are).
-local tenants, names = {}, {}
-local ids = redis.call('ZRANGE', line, 0, TENANT_SCAN - 1)
-if #ids > 0 then
-  local fields = {}
-  for i, rid in ipairs(ids) do fields[i] = 't:' .. rid end
-  local owners = redis.call('HMGET', wmeta, unpack(fields))
-  for i, rid in ipairs(ids) do
-    local tenant = owners[i]
-    if tenant and not gone[rid] then
-      if tenants[tenant] == nil then
-        tenants[tenant] = 0
-        names[#names + 1] = tenant
-      end
-      tenants[tenant] = tenants[tenant] + 1
-    end
-  end
-end
+-- Waiters per tenant, among the first TENANT_SCAN in line.
+local tenants, names = waiters_by_tenant(line, wmeta, gone, TENANT_SCAN)
 
 local out = {now, #bands}
 for _, band in ipairs(bands) do
