@@ -281,8 +281,7 @@ class RedisState:
         return keys, args
 
     async def release(self, rel: Release) -> float:
-        keys, args = _release_call(rel)
-        return _cooldown(await self._run("release", keys, args))
+        return (await self.release_now(rel))[0]
 
     def release_now(self, rel: Release, end: TenantEnd | None = None
                     ) -> Awaitable[tuple[float, TenantReleased | None]]:
@@ -318,25 +317,14 @@ class RedisState:
             if "CROSSSLOT" not in str(exc):
                 raise
             self._split_tenants = True  # nothing ran: the two halves apart
-            return await self.release_with_tenant(*together)
+            return await self.release_now(*together)
         return _cooldown(reply[0]), _tenant_released(reply[1])
 
     async def release_with_tenant(self, rel: Release, end: TenantEnd
                                   ) -> tuple[float, TenantReleased]:
-        if self._split_tenants:
-            return await self.release(rel), await self.tenant_release(end)
-        keys, args = _release_call(rel)
-        tkeys, targs = _tenant_call(end.ask)
-        try:
-            reply = await self._run("release_tenant", keys + tkeys, [
-                len(keys), len(args), *args, end.request_id, end.tokens_used, end.cost,
-                len(end.ask.entities), *targs])
-        except ScriptError as exc:
-            if "CROSSSLOT" not in str(exc):
-                raise
-            self._split_tenants = True
-            return await self.release(rel), await self.tenant_release(end)
-        return _cooldown(reply[0]), _tenant_released(reply[1])
+        cooled, released = await self.release_now(rel, end)
+        assert released is not None  # an end was given
+        return cooled, released
 
     async def tenant_release(self, end: TenantEnd) -> TenantReleased:
         tkeys, targs = _tenant_call(end.ask)
