@@ -484,7 +484,10 @@ class Lanes:
             sent = self.state.release_now(release, end)
         except Exception as exc:
             return _release_failed(attempt, exc)
-        done = self._released(sent, hold if end is not None else None, attempt)
+        ends = hold if end is not None else None
+        if asyncio.isfuture(sent) and sent.done() and sent.exception() is None:
+            return self._settled(sent.result(), ends)  # done already (the in-process backend)
+        done = self._released(sent, ends, attempt)
         if self.release_in_background and attempt.outcome == "ok" and not (
                 release.demanded_cooldown):
             # Nothing the caller needs comes back (a success starts no cooldown), and the
@@ -500,9 +503,14 @@ class Lanes:
     async def _released(self, sent: Awaitable[tuple[float, TenantReleased | None]],
                         hold: TenantHold | None, attempt: Attempt) -> float:
         try:
-            cooled, released = await sent
+            result = await sent
         except Exception as exc:
             return _release_failed(attempt, exc)
+        return self._settled(result, hold)
+
+    @staticmethod
+    def _settled(result: tuple[float, TenantReleased | None], hold: TenantHold | None) -> float:
+        cooled, released = result
         if hold is not None:
             hold.released = released
         return cooled

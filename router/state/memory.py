@@ -15,7 +15,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from router.state.base import (
     LATENCY_BUCKETS,
@@ -42,8 +41,6 @@ from router.state.base import (
 )
 
 __all__ = ["MemoryState"]
-
-T = TypeVar("T")
 
 WINDOW = 60.0
 SHIFT = 2**32
@@ -601,8 +598,11 @@ class MemoryState:
 
     def release_now(self, rel: Release, end: TenantEnd | None = None
                     ) -> Awaitable[tuple[float, TenantReleased | None]]:
-        """Done before this returns (nothing here waits)."""
-        return _value((self._release(rel), None if end is None else self._tenant_release(end)))
+        """Done before this returns (nothing here waits): the future is done already."""
+        done: asyncio.Future[tuple[float, TenantReleased | None]] = (
+            asyncio.get_running_loop().create_future())
+        done.set_result((self._release(rel), None if end is None else self._tenant_release(end)))
+        return done
 
     def _release(self, rel: Release) -> float:
         self.calls += 1
@@ -803,6 +803,3 @@ class MemoryState:
         t.period(entity, _now())
         t.spent = max(0, spent)
 
-
-async def _value(value: T) -> T:
-    return value
