@@ -12,6 +12,7 @@ from router.state.base import (
     AdmitRequest,
     Admitted,
     Candidate,
+    Refused,
     Release,
     TenantAsk,
     TenantEntity,
@@ -124,4 +125,59 @@ async def test_a_tenants_windows_outlive_their_entries_and_its_spend_never_expir
         assert 90_000 < r.pttl(k) <= 120_000, k
     assert r.pttl(run) > 90_000
     assert r.pttl(spend) == -1  # data, not state that rebuilds itself
+    r.close()
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_tenants_window_counts_its_entries_as_they_come_and_go(redis_server) -> None:
+    """The window keeps its request count beside its token total: both follow admissions,
+    refusals and entries ageing out, a window written before the count existed is counted
+    from its entries, and a lease that ran out no longer holds a parallel slot."""
+    state = RedisState(redis_server.url)
+    await state.start(lambda rid: None)
+    group, tag = f"tcount-{uuid.uuid4().hex[:6]}", f"key:{uuid.uuid4().hex}"
+    key = TenantEntity(tag, rpm=3, tpm=10**6, parallel=5)
+    ask = TenantAsk(tag, (key,), group, cost=0)
+    r = redis.Redis.from_url(redis_server.url)
+    win, tok, run, _spend, _mwin, _mtok = TenantKeys.of(tag).entity(tag, group)
+
+    async def admit(rid: str) -> object:
+        return await state.admit(AdmitRequest(
+            group=group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=7,
+            candidates=[Candidate("d")], lease=30, tenant=ask))
+
+    def counted() -> tuple[int, int]:
+        return int(r.hget(tok, "=n") or -1), int(r.hget(tok, "=total") or -1)
+
+    for rid in ("a", "b", "c"):
+        assert isinstance(await admit(rid), Admitted)
+    assert isinstance(await admit("d"), Refused)
+    assert counted() == (3, 21) and r.zcard(win) == 3
+
+    # Two entries age out of the 60 s window: the next admission prunes them.
+    for rid in ("a", "b"):
+        r.zadd(win, {rid: int(r.zscore(win, rid)) - 61_000})
+    assert isinstance(await admit("e"), Admitted)
+    assert counted() == (2, 14) and r.zcard(win) == 2
+
+    # A window from before the count: counted from its entries, then kept.
+    r.hdel(tok, "=n")
+    assert isinstance(await admit("f"), Admitted)
+    assert counted() == (3, 21) == (r.zcard(win), 21)
+    assert isinstance(await admit("g"), Refused)
+
+    # Pruned by a refused request: the totals are written all the same.
+    r.zadd(win, {"c": int(r.zscore(win, "c")) - 61_000})
+    r.hset(tok, "=x", 0)  # and the TTL refresh is due, which prunes `run` as well
+    key_par = TenantEntity(tag, rpm=3, tpm=10**6, parallel=2)
+    ask = TenantAsk(tag, (key_par,), group, cost=0)
+    assert isinstance(await admit("h"), Refused)  # 4 leases live, 2 allowed
+    assert counted() == (2, 14) and r.zcard(win) == 2
+
+    # Leases that ran out (their instance stopped renewing) hold no slot.
+    for rid in r.zrange(run, 0, -1):
+        r.zadd(run, {rid: 1})
+    assert isinstance(await admit("i"), Admitted)
+    assert r.zcard(run) == 1  # the refresh was due: the dead leases left
+    await state.close()
     r.close()

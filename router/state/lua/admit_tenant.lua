@@ -32,5 +32,5 @@ local now = now_ms()
 local denied = tenant_check(ents, tokens, cost, now)
 if denied ~= nil then return denied end
 local reply = admit_group(gk, ga, now)
-if reply[1] ~= -1 then tenant_reserve(ents, rid, tokens, cost, now, lease) end
+if reply[1] ~= -1 then tenant_reserve(ents, rid, tokens, cost, now, lease) else tenant_keep(ents) end
 return reply

@@ -8,7 +8,7 @@
   Per tenant entity (the key, then its team), 6 keys:
     win   ZSET  request id -> admission time (ms)        requests in the last 60 s, and the
                                                          log of their token reservations
-    tok   HASH  request id -> tokens, "=total"
+    tok   HASH  request id -> tokens, "=total" tokens and "=n" requests in the window
     run   ZSET  request id -> lease expiry (ms)          requests in flight
     spend HASH  s = spent, r = reserved (nano-USD), p = period start (ms), a = period alerted,
                 "r:<request id>" = this request's reservation
@@ -55,20 +55,29 @@ local function tenant_period(e, start, now)
 end
 
 -- A window's entries older than 60 s leave it, their tokens with them. Returns the requests
--- and the tokens still in it.
+-- and the tokens still in it, when its TTLs were last set, and whether entries left (their
+-- totals are then to be written: tenant_reserve does, with its own entry, or window_keep).
 local function window(win, tok, now)
+  local got = redis.call('HMGET', tok, '=total', '=n', '=x')
+  local used, x = tonumber(got[1]) or 0, tonumber(got[3])
+  local requests = tonumber(got[2])
+  if requests == nil then requests = redis.call('ZCARD', win) end  -- written before "=n" was
+  local pruned = false
   while true do  -- in batches: after an idle minute a whole minute's entries leave at once
     local expired = redis.call('ZRANGEBYSCORE', win, '-inf', now - WINDOW, 'LIMIT', 0, 1000)
     if #expired == 0 then break end
-    local sum = 0
-    for _, t in ipairs(redis.call('HMGET', tok, unpack(expired))) do sum = sum + (tonumber(t) or 0) end
+    for _, t in ipairs(redis.call('HMGET', tok, unpack(expired))) do used = used - (tonumber(t) or 0) end
     redis.call('HDEL', tok, unpack(expired))
     redis.call('ZREM', win, unpack(expired))
-    redis.call('HINCRBY', tok, '=total', 0 - sum)  -- never -0: Redis refuses "-0" as an integer
+    requests, pruned = requests - #expired, true
     if #expired < 1000 then break end
   end
-  local got = redis.call('HMGET', tok, '=total', '=x')
-  return redis.call('ZCARD', win), tonumber(got[1]) or 0, tonumber(got[2])
+  return requests, used, x, pruned
+end
+
+-- The totals of a window that lost entries and gains none (the request was refused).
+local function window_keep(tok, requests, used)
+  redis.call('HSET', tok, '=total', int(used), '=n', int(requests))
 end
 
 -- The windows' TTLs are set for two refresh periods past the window, and set again only once
@@ -85,33 +94,39 @@ local function oldest_plus_window(zset)
   return tonumber(first[2]) + WINDOW
 end
 
+-- What the checks pruned, written back when no reservation follows (a refusal, a full line):
+-- entities not checked yet have nothing to write.
+local function tenant_keep(ents)
+  for _, e in ipairs(ents) do
+    if e.pruned then window_keep(e.tok, e.requests, e.used) end
+    if e.mpruned then window_keep(e.mtok, e.mrequests, e.mused) end
+  end
+end
+
 -- Nil when every entity can take the request now, else the denial. Notes on each entity what
 -- tenant_reserve needs (`start`, the budget period's start).
 local function tenant_check(ents, tokens, cost, now)
+  local denied = nil
   for i, e in ipairs(ents) do
-    local requests, used, x = window(e.win, e.tok, now)
-    e.used, e.x = used, x
+    local requests, used, x, pruned = window(e.win, e.tok, now)
+    e.requests, e.used, e.x, e.pruned = requests, used, x, pruned
     if e.rpm_limit > 0 and requests >= e.rpm_limit then
-      return {-2, 1, i, oldest_plus_window(e.win) - now}
+      denied = {-2, 1, i, oldest_plus_window(e.win) - now}
+    elseif e.tpm_limit > 0 and used > 0 and used + tokens > e.tpm_limit then
+      denied = {-2, 2, i, oldest_plus_window(e.win) - now}
+    elseif e.par_limit > 0 and redis.call('ZCOUNT', e.run, '(' .. int(now), '+inf') >= e.par_limit then
+      denied = {-2, 3, i, -1}  -- live leases only: expired ones are pruned with the TTLs
     end
-    if e.tpm_limit > 0 and used > 0 and used + tokens > e.tpm_limit then
-      return {-2, 2, i, oldest_plus_window(e.win) - now}
-    end
-    if e.par_limit > 0 then
-      redis.call('ZREMRANGEBYSCORE', e.run, '-inf', now)
-      if redis.call('ZCARD', e.run) >= e.par_limit then return {-2, 3, i, -1} end
-    end
-    if e.mrpm_limit > 0 or e.mtpm_limit > 0 then
-      local mrequests, mused, mx = window(e.mwin, e.mtok, now)
-      e.mused, e.mx = mused, mx
+    if denied == nil and (e.mrpm_limit > 0 or e.mtpm_limit > 0) then
+      local mrequests, mused, mx, mpruned = window(e.mwin, e.mtok, now)
+      e.mrequests, e.mused, e.mx, e.mpruned = mrequests, mused, mx, mpruned
       if e.mrpm_limit > 0 and mrequests >= e.mrpm_limit then
-        return {-2, 5, i, oldest_plus_window(e.mwin) - now}
-      end
-      if e.mtpm_limit > 0 and mused > 0 and mused + tokens > e.mtpm_limit then
-        return {-2, 6, i, oldest_plus_window(e.mwin) - now}
+        denied = {-2, 5, i, oldest_plus_window(e.mwin) - now}
+      elseif e.mtpm_limit > 0 and mused > 0 and mused + tokens > e.mtpm_limit then
+        denied = {-2, 6, i, oldest_plus_window(e.mwin) - now}
       end
     end
-    if e.budget >= 0 or cost > 0 then
+    if denied == nil and (e.budget >= 0 or cost > 0) then
       local got = redis.call('HMGET', e.spend, 'p', 's', 'r')
       local start, reset = tenant_period(e, tonumber(got[1]), now)
       e.start = start
@@ -122,8 +137,12 @@ local function tenant_check(ents, tokens, cost, now)
       if e.budget >= 0 and (spent + reserved + cost > e.budget or spent >= e.budget) then
         local back = -1
         if e.period > 0 then back = start + e.period - now end
-        return {-2, 4, i, back}
+        denied = {-2, 4, i, back}
       end
+    end
+    if denied ~= nil then
+      tenant_keep(ents)
+      return denied
     end
   end
   return nil
@@ -133,24 +152,31 @@ end
 -- `mused`, `reserved`) are still the totals, so each is written with its entry in one HSET.
 local function tenant_reserve(ents, rid, tokens, cost, now, lease)
   for _, e in ipairs(ents) do
-    redis.call('ZADD', e.win, now, rid)
+    local added = redis.call('ZADD', e.win, now, rid)  -- 0 for a request already in it
     redis.call('ZADD', e.run, now + lease, rid)
     if stale_ttl(e.x, now) then
-      redis.call('HSET', e.tok, rid, tokens, '=total', int(e.used + tokens), '=x', int(now))
+      redis.call('HSET', e.tok, rid, tokens, '=total', int(e.used + tokens),
+                 '=n', int(e.requests + added), '=x', int(now))
       touch(e.win, WINDOW + 2 * TTL_REFRESH)
       touch(e.tok, WINDOW + 2 * TTL_REFRESH)
+      -- Leases that ran out (their instance stopped) are not counted (ZCOUNT from now) and
+      -- leave here, once a refresh period.
+      redis.call('ZREMRANGEBYSCORE', e.run, '-inf', now)
       touch(e.run, lease + WINDOW + 2 * TTL_REFRESH)
     else
-      redis.call('HSET', e.tok, rid, tokens, '=total', int(e.used + tokens))
+      redis.call('HSET', e.tok, rid, tokens, '=total', int(e.used + tokens),
+                 '=n', int(e.requests + added))
     end
     if e.mrpm_limit > 0 or e.mtpm_limit > 0 then
-      redis.call('ZADD', e.mwin, now, rid)
+      local madded = redis.call('ZADD', e.mwin, now, rid)
       if stale_ttl(e.mx, now) then
-        redis.call('HSET', e.mtok, rid, tokens, '=total', int(e.mused + tokens), '=x', int(now))
+        redis.call('HSET', e.mtok, rid, tokens, '=total', int(e.mused + tokens),
+                   '=n', int(e.mrequests + madded), '=x', int(now))
         touch(e.mwin, WINDOW + 2 * TTL_REFRESH)
         touch(e.mtok, WINDOW + 2 * TTL_REFRESH)
       else
-        redis.call('HSET', e.mtok, rid, tokens, '=total', int(e.mused + tokens))
+        redis.call('HSET', e.mtok, rid, tokens, '=total', int(e.mused + tokens),
+                   '=n', int(e.mrequests + madded))
       end
     end
     if cost > 0 then
@@ -167,14 +193,15 @@ local function tenant_release(ents, rid, used, cost, now, undo)
   for i, e in ipairs(ents) do
     redis.call('ZREM', e.run, rid)
     local function reconcile(win, tok)
-      local got = redis.call('HMGET', tok, rid, '=total')
+      local got = redis.call('HMGET', tok, rid, '=total', '=n')
       local reserved = tonumber(got[1])
       if reserved == nil then return end
       local total = tonumber(got[2]) or 0
       if undo then
         redis.call('ZREM', win, rid)
         redis.call('HDEL', tok, rid)
-        redis.call('HSET', tok, '=total', int(total - reserved))
+        local requests = tonumber(got[3]) or redis.call('ZCARD', win) + 1
+        redis.call('HSET', tok, '=total', int(total - reserved), '=n', int(requests - 1))
       elseif used >= 0 and used ~= reserved then
         redis.call('HSET', tok, rid, used, '=total', int(total + used - reserved))
       end
