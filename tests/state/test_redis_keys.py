@@ -15,6 +15,7 @@ from router.state.base import (
     Refused,
     Release,
     TenantAsk,
+    TenantEnd,
     TenantEntity,
     tier_slot,
 )
@@ -179,5 +180,48 @@ async def test_a_tenants_window_counts_its_entries_as_they_come_and_go(redis_ser
         r.zadd(run, {rid: 1})
     assert isinstance(await admit("i"), Admitted)
     assert r.zcard(run) == 1  # the refresh was due: the dead leases left
+    await state.close()
+    r.close()
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_dead_instances_budget_reservations_go_back(redis_server) -> None:
+    """A request whose instance stopped renewing its lease will never be released: once its
+    lease has run out, the cost it reserved goes back to the budget (at the next TTL refresh
+    of an admission, or at the next renewal of the tenant's leases), and a request that turns
+    out to be alive after all is charged its cost at its release, with nothing left reserved."""
+    state = RedisState(redis_server.url)
+    await state.start(lambda rid: None)
+    group, tag = f"tdead-{uuid.uuid4().hex[:6]}", f"key:{uuid.uuid4().hex}"
+    key = TenantEntity(tag, budget=1000)
+    r = redis.Redis.from_url(redis_server.url)
+    _win, tok, run, spend, _mwin, _mtok = TenantKeys.of(tag).entity(tag, group)
+
+    async def admit(rid: str, cost: int) -> object:
+        return await state.admit(AdmitRequest(
+            group=group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=1,
+            candidates=[Candidate("d")], lease=30, tenant=TenantAsk(tag, (key,), group, cost)))
+
+    def reserved() -> int:
+        return int(r.hget(spend, "r") or 0)
+
+    assert isinstance(await admit("a", 600), Admitted)
+    assert isinstance(await admit("b", 300), Admitted)
+    assert reserved() == 900
+    assert isinstance(await admit("c", 200), Refused)  # 900 + 200 > 1000
+
+    r.zadd(run, {"a": 1})  # a's instance died: its lease ran out long ago
+    assert isinstance(await admit("c", 200), Refused)  # returned only at the refresh...
+    r.hset(tok, "=x", 0)
+    assert isinstance(await admit("c", 200), Admitted)  # ...which this admission runs first
+    assert reserved() == 500 and r.hget(spend, "r:a") is None and r.zscore(run, "a") is None
+
+    r.zadd(run, {"b": 1})  # b's too; the tenant's other instance renews its leases
+    await state.tenant_renew(TenantAsk(tag, (key,), group), ["c"], 30)
+    assert reserved() == 200 and r.zscore(run, "c") is not None
+
+    # `a` was alive after all (a frozen instance that thawed): it pays, nothing stays reserved.
+    await state.tenant_release(TenantEnd(TenantAsk(tag, (key,), group, 600), "a", 1, 600))
+    assert reserved() == 200 and int(r.hget(spend, "s")) == 600
     await state.close()
     r.close()

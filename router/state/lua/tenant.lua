@@ -94,6 +94,30 @@ local function oldest_plus_window(zset)
   return tonumber(first[2]) + WINDOW
 end
 
+-- Requests whose lease ran out (their instance stopped renewing it: crashed, frozen) are not
+-- counted in flight (ZCOUNT from now) and leave `run` here, once a refresh period (before
+-- the checks, so that what they held is free for the request being checked); the cost
+-- they had reserved goes back to the budget, as nobody will release them. One that is still
+-- running after all finds no reservation at its release and is charged its cost alone.
+local function expire_leases(e, now)
+  while true do  -- in batches, like the windows
+    local dead = redis.call('ZRANGEBYSCORE', e.run, '-inf', now, 'LIMIT', 0, 1000)
+    if #dead == 0 then return end
+    local fields = {}
+    for i, rid in ipairs(dead) do fields[i] = 'r:' .. rid end
+    local held = 0
+    for _, c in ipairs(redis.call('HMGET', e.spend, unpack(fields))) do held = held + (tonumber(c) or 0) end
+    if held > 0 then
+      redis.call('HDEL', e.spend, unpack(fields))
+      local reserved = tonumber(redis.call('HGET', e.spend, 'r')) or 0
+      reserved = math.max(reserved - held, 0)
+      redis.call('HSET', e.spend, 'r', int(reserved))
+    end
+    redis.call('ZREM', e.run, unpack(dead))
+    if #dead < 1000 then return end
+  end
+end
+
 -- What the checks pruned, written back when no reservation follows (a refusal, a full line):
 -- entities not checked yet have nothing to write.
 local function tenant_keep(ents)
@@ -110,6 +134,7 @@ local function tenant_check(ents, tokens, cost, now)
   for i, e in ipairs(ents) do
     local requests, used, x, pruned = window(e.win, e.tok, now)
     e.requests, e.used, e.x, e.pruned = requests, used, x, pruned
+    if stale_ttl(x, now) then expire_leases(e, now) end  -- before the counts it frees
     if e.rpm_limit > 0 and requests >= e.rpm_limit then
       denied = {-2, 1, i, oldest_plus_window(e.win) - now}
     elseif e.tpm_limit > 0 and used > 0 and used + tokens > e.tpm_limit then
@@ -159,9 +184,6 @@ local function tenant_reserve(ents, rid, tokens, cost, now, lease)
                  '=n', int(e.requests + added), '=x', int(now))
       touch(e.win, WINDOW + 2 * TTL_REFRESH)
       touch(e.tok, WINDOW + 2 * TTL_REFRESH)
-      -- Leases that ran out (their instance stopped) are not counted (ZCOUNT from now) and
-      -- leave here, once a refresh period.
-      redis.call('ZREMRANGEBYSCORE', e.run, '-inf', now)
       touch(e.run, lease + WINDOW + 2 * TTL_REFRESH)
     else
       redis.call('HSET', e.tok, rid, tokens, '=total', int(e.used + tokens),

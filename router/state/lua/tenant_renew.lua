@@ -16,7 +16,7 @@ local ents = tenant_entities(KEYS, ARGV, 0, 2, n)
 local now = now_ms()
 local renewed = 0
 for _, e in ipairs(ents) do
-  redis.call('ZREMRANGEBYSCORE', e.run, '-inf', now)
+  expire_leases(e, now)  -- what a dead instance held goes back first
   for i = 3 + TENANT_VALUES * n, #ARGV do
     renewed = renewed + redis.call('ZADD', e.run, 'XX', 'CH', now + lease, ARGV[i])
   end
