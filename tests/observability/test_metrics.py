@@ -48,13 +48,18 @@ def traffic(redis_server: RedisServer) -> Iterator[tuple[Gateway, Samples, dict]
     gw = start_gateway(CONFIG, {**clean_env(), "REDIS_URL": redis_server.url,
                                 "LANEWAY_METRICS": "prometheus"}, key=KEY)
     statuses: dict[str, list[int]] = {}
+    waits: dict[str, list[float]] = {}
+    """Each answered request's time in line, as its response told the client."""
     try:
         with gw.client() as c:
             def post(model: str, body: dict | None = None,
                      path: str = "/v1/chat/completions") -> int:
-                code = c.post(path, json=body or chat(model)).status_code
-                statuses.setdefault(model, []).append(code)
-                return code
+                r = c.post(path, json=body or chat(model))
+                statuses.setdefault(model, []).append(r.status_code)
+                if r.status_code == 200:
+                    waits.setdefault(model, []).append(
+                        float(r.headers["x-laneway-queue-ms"]) / 1000)
+                return r.status_code
 
             for _ in range(3):
                 post("fast")
@@ -72,6 +77,7 @@ def traffic(redis_server: RedisServer) -> Iterator[tuple[Gateway, Samples, dict]
             post("broken")
             post("primary")
             assert httpx.get(f"{gw.url}/metrics").status_code == 401
+        statuses["waits"] = waits  # type: ignore[assignment]
         yield gw, scrape(gw), statuses
     finally:
         gw.stop()
@@ -112,7 +118,7 @@ def test_429_and_408_counts(traffic: tuple[Gateway, Samples, dict]) -> None:
 
 
 def test_admissions_and_queue_wait(traffic: tuple[Gateway, Samples, dict]) -> None:
-    _, m, _ = traffic
+    _, m, statuses = traffic
     adm = "laneway_admissions_total"
     assert value(m, adm, model_group="fast", priority="0", queued="false") == 5
     assert value(m, adm, model_group="fast", priority="5", queued="false") == 1
@@ -121,8 +127,13 @@ def test_admissions_and_queue_wait(traffic: tuple[Gateway, Samples, dict]) -> No
     assert value(m, adm, model_group="slowq", priority="0", queued="false") == 1
     wait = "laneway_queue_wait_seconds"
     assert value(m, f"{wait}_count", model_group="tight", priority="0") == 1
-    # It waited for the request ahead of it (0.6 s upstream).
-    assert 0.3 < value(m, f"{wait}_sum", model_group="tight", priority="0") < 1.5
+    # It waited for the request ahead of it (0.6 s upstream, less however much later it came:
+    # the three are sent at once, but threads start when the machine lets them); the metric
+    # holds what its response told the client, and the one admitted at once waited nothing.
+    waited = sorted(statuses["waits"]["tight"])  # type: ignore[call-overload]
+    assert waited[0] < 0.05 < waited[1] < 1.5
+    assert value(m, f"{wait}_sum", model_group="tight", priority="0") == pytest.approx(
+        waited[1], abs=0.002)
     assert total(m, f"{wait}_count") == 1
 
 
