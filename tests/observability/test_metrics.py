@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -42,14 +43,21 @@ CONFIG = {
 }
 
 
+@dataclass(frozen=True)
+class Outcome:
+    statuses: dict[str, list[int]]
+    """Each model's response status codes, in order."""
+    waits: dict[str, list[float]]
+    """Each answered request's time in line (s), as its response told the client."""
+
+
 @pytest.fixture(scope="module")
-def traffic(redis_server: RedisServer) -> Iterator[tuple[Gateway, Samples, dict]]:
+def traffic(redis_server: RedisServer) -> Iterator[tuple[Gateway, Samples, Outcome]]:
     """Run the script once; tests read the one scrape taken after it."""
     gw = start_gateway(CONFIG, {**clean_env(), "REDIS_URL": redis_server.url,
                                 "LANEWAY_METRICS": "prometheus"}, key=KEY)
     statuses: dict[str, list[int]] = {}
     waits: dict[str, list[float]] = {}
-    """Each answered request's time in line, as its response told the client."""
     try:
         with gw.client() as c:
             def post(model: str, body: dict | None = None,
@@ -77,14 +85,13 @@ def traffic(redis_server: RedisServer) -> Iterator[tuple[Gateway, Samples, dict]
             post("broken")
             post("primary")
             assert httpx.get(f"{gw.url}/metrics").status_code == 401
-        statuses["waits"] = waits  # type: ignore[assignment]
-        yield gw, scrape(gw), statuses
+        yield gw, scrape(gw), Outcome(statuses, waits)
     finally:
         gw.stop()
 
 
-def test_statuses_of_the_script(traffic: tuple[Gateway, Samples, dict]) -> None:
-    _, _, statuses = traffic
+def test_statuses_of_the_script(traffic: tuple[Gateway, Samples, Outcome]) -> None:
+    statuses = traffic[2].statuses
     assert statuses["fast"] == [200] * 5
     assert statuses["limited"] == [200, 200, 429]
     assert sorted(statuses["tight"]) == [200, 200, 429]
@@ -92,7 +99,7 @@ def test_statuses_of_the_script(traffic: tuple[Gateway, Samples, dict]) -> None:
     assert statuses["broken"] == [500] and statuses["primary"] == [200]
 
 
-def test_request_counters(traffic: tuple[Gateway, Samples, dict]) -> None:
+def test_request_counters(traffic: tuple[Gateway, Samples, Outcome]) -> None:
     _, m, _ = traffic
     req = "laneway_requests_total"
     # The fallback from `primary` is served (and counted) by `fast`.
@@ -106,7 +113,7 @@ def test_request_counters(traffic: tuple[Gateway, Samples, dict]) -> None:
     assert total(m, req) == 15
 
 
-def test_429_and_408_counts(traffic: tuple[Gateway, Samples, dict]) -> None:
+def test_429_and_408_counts(traffic: tuple[Gateway, Samples, Outcome]) -> None:
     _, m, _ = traffic
     rl = "laneway_rate_limited_total"
     assert value(m, rl, model_group="limited", priority="0", reason="no_capacity") == 1
@@ -117,8 +124,8 @@ def test_429_and_408_counts(traffic: tuple[Gateway, Samples, dict]) -> None:
     assert total(m, "laneway_timeouts_total") == 1
 
 
-def test_admissions_and_queue_wait(traffic: tuple[Gateway, Samples, dict]) -> None:
-    _, m, statuses = traffic
+def test_admissions_and_queue_wait(traffic: tuple[Gateway, Samples, Outcome]) -> None:
+    _, m, outcome = traffic
     adm = "laneway_admissions_total"
     assert value(m, adm, model_group="fast", priority="0", queued="false") == 5
     assert value(m, adm, model_group="fast", priority="5", queued="false") == 1
@@ -130,14 +137,14 @@ def test_admissions_and_queue_wait(traffic: tuple[Gateway, Samples, dict]) -> No
     # It waited for the request ahead of it (0.6 s upstream, less however much later it came:
     # the three are sent at once, but threads start when the machine lets them); the metric
     # holds what its response told the client, and the one admitted at once waited nothing.
-    waited = sorted(statuses["waits"]["tight"])  # type: ignore[call-overload]
+    waited = sorted(outcome.waits["tight"])
     assert waited[0] < 0.05 < waited[1] < 1.5
     assert value(m, f"{wait}_sum", model_group="tight", priority="0") == pytest.approx(
         waited[1], abs=0.002)
     assert total(m, f"{wait}_count") == 1
 
 
-def test_cooldowns_retries_fallbacks(traffic: tuple[Gateway, Samples, dict]) -> None:
+def test_cooldowns_retries_fallbacks(traffic: tuple[Gateway, Samples, Outcome]) -> None:
     _, m, _ = traffic
     # Both `broken` deployments failed once (allowed_fails 1) and went into cooldown.
     assert total(m, "laneway_deployment_cooldowns_total", model_group="broken") == 2
@@ -146,7 +153,7 @@ def test_cooldowns_retries_fallbacks(traffic: tuple[Gateway, Samples, dict]) -> 
     assert value(m, "laneway_fallbacks_total", from_group="primary", to_group="fast") == 1
 
 
-def test_gen_ai_histograms(traffic: tuple[Gateway, Samples, dict]) -> None:
+def test_gen_ai_histograms(traffic: tuple[Gateway, Samples, Outcome]) -> None:
     _, m, _ = traffic
     chat_fast = {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "mock",
                  "gen_ai_request_model": "fast"}
@@ -165,7 +172,7 @@ def test_gen_ai_histograms(traffic: tuple[Gateway, Samples, dict]) -> None:
     assert total(m, "laneway_overhead_seconds_count") >= 8
 
 
-def test_redis_latency_and_gauges(traffic: tuple[Gateway, Samples, dict]) -> None:
+def test_redis_latency_and_gauges(traffic: tuple[Gateway, Samples, Outcome]) -> None:
     _, m, _ = traffic
     redis = "laneway_redis_operation_duration_seconds_count"
     assert value(m, redis, operation="admit") >= 15
