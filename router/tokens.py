@@ -161,8 +161,6 @@ class TokenCounter:
                         if isinstance(fn, dict):
                             parts.append(str(fn.get("name", "")))
                             parts.append(str(fn.get("arguments", "")))
-                elif key == "role" and self._framed and isinstance(value, str):
-                    count += self._count(value)
                 elif isinstance(value, str) and (self._framed or key == "name"):
                     parts.append(value)
         if tools:
