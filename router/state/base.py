@@ -138,10 +138,9 @@ class TenantEnd:
 
 @dataclass(frozen=True, slots=True)
 class TenantReleased:
-    spent: int
-    """The key's spend in the current budget period after this request (nano-USD)."""
     soft_crossed: tuple[int, ...] = ()
-    """Entities (0 key, 1 team) whose spend just crossed their soft budget."""
+    """Entities (0 key, 1 team) whose spend just crossed their soft budget (a call that
+    reserved and cost nothing crosses none)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -755,7 +755,7 @@ class MemoryState:
         self.calls += 1
         now = _now()
         ask, rid = end.ask, end.request_id
-        crossed, key_spent = [], 0
+        crossed = []
         for i, e in enumerate(ask.entities):
             t = self._tenant(ask.tag, e.name)
             t.run.pop(rid, None)
@@ -763,14 +763,14 @@ class MemoryState:
             if ask.group in t.models:
                 t.models[ask.group].reconcile(rid, end.tokens_used)
             t.reserved -= t.holds.pop(rid, 0)
+            if end.cost <= 0 and ask.cost <= 0:
+                continue  # reserved and cost nothing: the spend (and its alert) stays as it was
             start = t.period(e, now)
             t.spent += max(0, end.cost)
             if e.soft_budget >= 0 and t.spent >= e.soft_budget and t.alerted != start:
                 t.alerted = start
                 crossed.append(i)
-            if i == 0:
-                key_spent = t.spent
-        return TenantReleased(key_spent, tuple(crossed))
+        return TenantReleased(tuple(crossed))
 
     async def tenant_renew(self, ask: TenantAsk, request_ids: Sequence[str], lease: float
                            ) -> None:

@@ -296,7 +296,7 @@ class RedisState:
                 "tenant_release", tkeys, _tenant_release_args(end, targs)))
         return self._released(self._send("release_tenant", keys + tkeys, [
             len(keys), len(args), *args, end.request_id, end.tokens_used, end.cost,
-            len(end.ask.entities), *targs]), together=(rel, end))
+            end.ask.cost, len(end.ask.entities), *targs]), together=(rel, end))
 
     async def _released(self, group: Awaitable[Any], tenant: Awaitable[Any] | None = None, *,
                         together: tuple[Release, TenantEnd] | None = None
@@ -500,12 +500,12 @@ _tenant_calls: dict[tuple[int, str, str], tuple[Any, list[str], list[Any]]] = {}
 
 
 def _tenant_release_args(end: TenantEnd, targs: list[Any]) -> list[Any]:
-    return [end.request_id, end.tokens_used, end.cost, 1 if end.undo else 0,
+    return [end.request_id, end.tokens_used, end.cost, 1 if end.undo else 0, end.ask.cost,
             len(end.ask.entities), *targs]
 
 
 def _tenant_released(reply: Any) -> TenantReleased:
-    return TenantReleased(int(reply[0]), tuple(int(i) - 1 for i in reply[1:]))
+    return TenantReleased(tuple(int(i) - 1 for i in reply))
 
 
 def _unavailable(exc: RedisUnavailable) -> ServiceUnavailable:

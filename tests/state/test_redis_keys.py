@@ -225,3 +225,125 @@ async def test_a_dead_instances_budget_reservations_go_back(redis_server) -> Non
     assert reserved() == 200 and int(r.hget(spend, "s")) == 600
     await state.close()
     r.close()
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_tenants_window_is_pruned_when_due_or_when_it_would_refuse(redis_server) -> None:
+    """Entries that aged out leave the window at most every 100 ms while nothing is refused
+    (so a steady stream of requests does not prune one entry per admission), and at once
+    when they would refuse a request: only the last 60 s ever refuse one."""
+    state = RedisState(redis_server.url)
+    await state.start(lambda rid: None)
+    group, tag = f"tprune-{uuid.uuid4().hex[:6]}", f"key:{uuid.uuid4().hex}"
+    ask = TenantAsk(tag, (TenantEntity(tag, rpm=3, tpm=20),), group, cost=0)
+    r = redis.Redis.from_url(redis_server.url)
+    win, tok, _run, _spend, _mwin, _mtok = TenantKeys.of(tag).entity(tag, group)
+
+    async def admit(rid: str) -> object:
+        return await state.admit(AdmitRequest(
+            group=group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=5,
+            candidates=[Candidate("d")], lease=30, tenant=ask))
+
+    def aged(*rids: str) -> None:
+        r.zadd(win, {rid: int(r.zscore(win, rid)) - 61_000 for rid in rids})
+
+    def counted() -> tuple[int, int]:
+        return int(r.hget(tok, "=n") or -1), int(r.hget(tok, "=total") or -1)
+
+    assert isinstance(await admit("a"), Admitted)
+    aged("a")
+    r.hset(tok, "=q", r.time()[0] * 1000 + 60_000)  # pruned "just now": none is due
+    assert isinstance(await admit("b"), Admitted)
+    assert counted() == (2, 10) and r.zscore(win, "a") is not None  # still counted
+    r.hset(tok, "=q", 0)  # due
+    assert isinstance(await admit("c"), Admitted)
+    assert counted() == (2, 10) and r.zscore(win, "a") is None
+
+    # Not due, but the aged entries would refuse: by requests (3 of 3), then by tokens.
+    aged("b", "c")
+    r.hset(tok, "=q", r.time()[0] * 1000 + 60_000)
+    for rid in ("d", "e", "f"):
+        assert isinstance(await admit(rid), Admitted)
+    assert counted() == (3, 15)
+    refused = await admit("g")
+    assert isinstance(refused, Refused) and refused.limit == "rpm"
+    aged("d", "e", "f")
+    r.hset(tok, "=q", r.time()[0] * 1000 + 60_000)
+    assert isinstance(await admit("g"), Admitted) and counted() == (1, 5)
+    assert isinstance(await admit("h"), Admitted)
+    r.hset(tok, mapping={"h": 12, "=total": 17})  # h's tokens as its release reconciled them
+    aged("g")
+    r.hset(tok, "=q", r.time()[0] * 1000 + 60_000)
+    assert isinstance(await admit("i"), Admitted)  # 17 + 5 > 20 only with g, which leaves
+    assert counted() == (2, 17)
+    refused = await admit("j")  # 17 + 5 > 20 in the last 60 s
+    assert isinstance(refused, Refused) and refused.limit == "tpm"
+    await state.close()
+    r.close()
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_tenants_requests_in_flight_are_counted_beside_its_window(redis_server) -> None:
+    """The parallel limit reads a count kept with every entry and exit (no count of the
+    leases per admission): releases, a line that was full, expired leases and a hash from
+    before the count all leave it right."""
+    state = RedisState(redis_server.url)
+    await state.start(lambda rid: None)
+    group, tag = f"tpar-{uuid.uuid4().hex[:6]}", f"key:{uuid.uuid4().hex}"
+    key = TenantEntity(tag, parallel=2)
+    ask = TenantAsk(tag, (key,), group, cost=0)
+    r = redis.Redis.from_url(redis_server.url)
+    _win, tok, run, _spend, _mwin, _mtok = TenantKeys.of(tag).entity(tag, group)
+
+    async def admit(rid: str) -> object:
+        return await state.admit(AdmitRequest(
+            group=group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=1,
+            candidates=[Candidate("d")], lease=30, tenant=ask))
+
+    def in_flight() -> int:
+        return int(r.hget(tok, "=p") or -1)
+
+    assert isinstance(await admit("a"), Admitted) and isinstance(await admit("b"), Admitted)
+    assert in_flight() == 2
+    assert isinstance(await admit("c"), Refused)
+    await state.tenant_release(TenantEnd(ask, "a", 1, 0))
+    assert in_flight() == 1
+    assert isinstance(await admit("c"), Admitted) and in_flight() == 2
+    await state.tenant_release(TenantEnd(ask, "c", 1, 0, undo=True))
+    assert in_flight() == 1
+
+    r.zadd(run, {"b": 1})  # b's instance died: its lease ran out
+    r.hset(tok, "=p", 2)  # and the count still holds it (nothing pruned it yet)
+    assert isinstance(await admit("d"), Admitted)  # the count would refuse: b leaves first
+    assert in_flight() == 1 and r.zscore(run, "b") is None
+
+    r.hdel(tok, "=p")  # a hash from before the count: counted from `run`
+    assert isinstance(await admit("e"), Admitted) and in_flight() == 2
+    assert isinstance(await admit("f"), Refused)
+    await state.close()
+    r.close()
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_call_that_reserved_and_cost_nothing_leaves_the_spend_alone(redis_server) -> None:
+    state = RedisState(redis_server.url)
+    await state.start(lambda rid: None)
+    group, tag = f"tfree-{uuid.uuid4().hex[:6]}", f"key:{uuid.uuid4().hex}"
+    key = TenantEntity(tag, budget=1000, soft_budget=0)
+    r = redis.Redis.from_url(redis_server.url)
+    spend = TenantKeys.of(tag).entity(tag, group)[3]
+
+    async def call(rid: str, reserved: int, cost: int) -> tuple[int, ...]:
+        ask = TenantAsk(tag, (key,), group, reserved)
+        assert isinstance(await state.admit(AdmitRequest(
+            group=group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=1,
+            candidates=[Candidate("d")], lease=30, tenant=ask)), Admitted)
+        return (await state.tenant_release(TenantEnd(ask, rid, 1, cost))).soft_crossed
+
+    assert await call("a", 0, 0) == ()
+    before = r.hgetall(spend)
+    assert await call("b", 0, 0) == () and r.hgetall(spend) == before
+    assert await call("c", 10, 4) == (0,)  # spending crosses the soft budget (of 0)
+    assert int(r.hget(spend, "s")) == 4 and int(r.hget(spend, "r")) == 0
+    await state.close()
+    r.close()

@@ -6,7 +6,8 @@
   ARGV[1] number of group keys G   ARGV[2] number of group values V
   ARGV[3 .. 2+V]   release.lua's values
   ARGV[3+V] request id   ARGV[4+V] tokens used   ARGV[5+V] cost (nano-USD)
-  ARGV[6+V] number of entities N, then per entity the 8 values of tenant.lua
+  ARGV[6+V] cost reserved at admission (nano-USD)
+  ARGV[7+V] number of entities N, then per entity the 8 values of tenant.lua
 
   Reply: {release.lua's reply, tenant_release.lua's reply}
 ]]
@@ -23,8 +24,5 @@ for i = 1, v do ga[i] = ARGV[2 + i] end
 local now = now_ms()
 local group_reply = release_group(gk, ga, now)
 local rid, used, cost = ARGV[3 + v], tonumber(ARGV[4 + v]), tonumber(ARGV[5 + v])
-local ents = tenant_entities(KEYS, ARGV, g, 6 + v, tonumber(ARGV[6 + v]))
-local crossed, spent = tenant_release(ents, rid, used, cost, now, false)
-local out = {spent}
-for _, i in ipairs(crossed) do out[#out + 1] = i end
-return {group_reply, out}
+local ents = tenant_entities(KEYS, ARGV, g, 7 + v, tonumber(ARGV[7 + v]))
+return {group_reply, tenant_release(ents, rid, used, cost, tonumber(ARGV[6 + v]), now, false)}

@@ -8,7 +8,8 @@
   Per tenant entity (the key, then its team), 6 keys:
     win   ZSET  request id -> admission time (ms)        requests in the last 60 s, and the
                                                          log of their token reservations
-    tok   HASH  request id -> tokens, "=total" tokens and "=n" requests in the window
+    tok   HASH  request id -> tokens, "=total" tokens and "=n" requests in the window, "=q"
+                when it was last pruned, "=x" when its TTLs were set, "=p" requests in flight
     run   ZSET  request id -> lease expiry (ms)          requests in flight
     spend HASH  s = spent, r = reserved (nano-USD), p = period start (ms), a = period alerted,
                 "r:<request id>" = this request's reservation
@@ -54,30 +55,60 @@ local function tenant_period(e, start, now)
   return start, false
 end
 
--- A window's entries older than 60 s leave it, their tokens with them. Returns the requests
--- and the tokens still in it, when its TTLs were last set, and whether entries left (their
--- totals are then to be written: tenant_reserve does, with its own entry, or window_keep).
-local function window(win, tok, now)
-  local got = redis.call('HMGET', tok, '=total', '=n', '=x')
-  local used, x = tonumber(got[1]) or 0, tonumber(got[3])
-  local requests = tonumber(got[2])
-  if requests == nil then requests = redis.call('ZCARD', win) end  -- written before "=n" was
-  local pruned = false
+-- A 60 s window of one entity (or of one entity on one model group): its totals as last
+-- written in `tok`, which may still count entries that aged out since the window was last
+-- pruned. Pruning runs at most every PRUNE_EVERY ms, or at once when the totals would refuse
+-- a request (so that only entries of the last 60 s ever refuse one): at a steady rate every
+-- admission would otherwise prune the one entry that aged out since the one before.
+local PRUNE_EVERY = 100
+
+-- Entries older than 60 s leave the window, their tokens with them (`w.exact` from now on,
+-- `w.dirty` when its totals changed and are to be written: tenant_reserve does, with its own
+-- entry, or window_keep).
+local function window_prune(w, now)
   while true do  -- in batches: after an idle minute a whole minute's entries leave at once
-    local expired = redis.call('ZRANGEBYSCORE', win, '-inf', now - WINDOW, 'LIMIT', 0, 1000)
+    local expired = redis.call('ZRANGEBYSCORE', w.win, '-inf', now - WINDOW, 'LIMIT', 0, 1000)
     if #expired == 0 then break end
-    for _, t in ipairs(redis.call('HMGET', tok, unpack(expired))) do used = used - (tonumber(t) or 0) end
-    redis.call('HDEL', tok, unpack(expired))
-    redis.call('ZREM', win, unpack(expired))
-    requests, pruned = requests - #expired, true
+    for _, t in ipairs(redis.call('HMGET', w.tok, unpack(expired))) do
+      w.used = w.used - (tonumber(t) or 0)
+    end
+    redis.call('HDEL', w.tok, unpack(expired))
+    redis.call('ZREM', w.win, unpack(expired))
+    w.requests, w.dirty = w.requests - #expired, true
     if #expired < 1000 then break end
   end
-  return requests, used, x, pruned
+  w.exact, w.pruned_at = true, now
 end
 
--- The totals of a window that lost entries and gains none (the request was refused).
-local function window_keep(tok, requests, used)
-  redis.call('HSET', tok, '=total', int(used), '=n', int(requests))
+-- The window's totals, pruned when a prune is due. `running`: the entity's requests in
+-- flight as counted in its main window's hash ("=p"; nil when not counted there yet).
+local function window_open(win, tok, now)
+  local got = redis.call('HMGET', tok, '=total', '=n', '=x', '=q', '=p')
+  local w = {win = win, tok = tok, used = tonumber(got[1]) or 0, requests = tonumber(got[2]),
+             x = tonumber(got[3]), pruned_at = tonumber(got[4]) or 0,
+             running = tonumber(got[5]), exact = false, dirty = false}
+  if w.requests == nil then  -- written before "=n" was, or expired
+    w.requests = redis.call('ZCARD', win)
+    w.dirty = true
+  end
+  if now - w.pruned_at >= PRUNE_EVERY then window_prune(w, now) end
+  return w
+end
+
+-- 0 when the window takes `tokens` more within its rpm and tpm limits, else 1 (rpm) or 2
+-- (tpm); a refusal is decided on the pruned window only.
+local function window_refuses(w, rpm, tpm, tokens, now)
+  for _ = 1, 2 do
+    if rpm > 0 and w.requests >= rpm then
+      if w.exact then return 1 end
+    elseif tpm > 0 and w.used > 0 and w.used + tokens > tpm then
+      if w.exact then return 2 end
+    else
+      return 0
+    end
+    window_prune(w, now)
+  end
+  return 0
 end
 
 -- The windows' TTLs are set for two refresh periods past the window, and set again only once
@@ -88,21 +119,36 @@ local function stale_ttl(x, now)
   return x == nil or now - x >= TTL_REFRESH
 end
 
+-- The totals (and the prune's time, and the count in flight) of a window that gains no entry
+-- (the request was refused, or its line was full), when they changed.
+local function window_keep(w)
+  if not (w.dirty or w.exact) then return end
+  if w.running ~= nil then
+    redis.call('HSET', w.tok, '=total', int(w.used), '=n', int(w.requests),
+               '=q', int(w.pruned_at), '=p', int(w.running))
+  else
+    redis.call('HSET', w.tok, '=total', int(w.used), '=n', int(w.requests), '=q', int(w.pruned_at))
+  end
+  if w.x == nil then touch(w.tok, WINDOW + 2 * TTL_REFRESH) end  -- it may have been new
+end
+
 local function oldest_plus_window(zset)
   local first = redis.call('ZRANGE', zset, 0, 0, 'WITHSCORES')
   if #first == 0 then return -1 end
   return tonumber(first[2]) + WINDOW
 end
 
--- Requests whose lease ran out (their instance stopped renewing it: crashed, frozen) are not
--- counted in flight (ZCOUNT from now) and leave `run` here, once a refresh period (before
--- the checks, so that what they held is free for the request being checked); the cost
+-- Requests whose lease ran out (their instance stopped renewing it: crashed, frozen) leave
+-- `run` here: once a refresh period (before the checks, so that what they held is free for
+-- the request being checked), and when the count in flight would refuse a request. The cost
 -- they had reserved goes back to the budget, as nobody will release them. One that is still
 -- running after all finds no reservation at its release and is charged its cost alone.
+-- Returns how many left.
 local function expire_leases(e, now)
+  local gone = 0
   while true do  -- in batches, like the windows
     local dead = redis.call('ZRANGEBYSCORE', e.run, '-inf', now, 'LIMIT', 0, 1000)
-    if #dead == 0 then return end
+    if #dead == 0 then return gone end
     local fields = {}
     for i, rid in ipairs(dead) do fields[i] = 'r:' .. rid end
     local held = 0
@@ -114,42 +160,55 @@ local function expire_leases(e, now)
       redis.call('HSET', e.spend, 'r', int(reserved))
     end
     redis.call('ZREM', e.run, unpack(dead))
-    if #dead < 1000 then return end
+    gone = gone + #dead
+    if #dead < 1000 then return gone end
   end
+end
+
+-- Whether the entity's requests in flight leave no parallel slot. Its count ("=p", kept with
+-- every entry and exit of `run`) may still include leases that ran out: those leave first
+-- when it would refuse.
+local function no_parallel_slot(e, w, now)
+  if w.running == nil then
+    w.running, w.dirty = redis.call('ZCARD', e.run), true
+  end
+  if w.running < e.par_limit then return false end
+  expire_leases(e, now)
+  w.running, w.dirty = redis.call('ZCARD', e.run), true
+  return w.running >= e.par_limit
 end
 
 -- What the checks pruned, written back when no reservation follows (a refusal, a full line):
 -- entities not checked yet have nothing to write.
 local function tenant_keep(ents)
   for _, e in ipairs(ents) do
-    if e.pruned then window_keep(e.tok, e.requests, e.used) end
-    if e.mpruned then window_keep(e.mtok, e.mrequests, e.mused) end
+    if e.w ~= nil then window_keep(e.w) end
+    if e.mw ~= nil then window_keep(e.mw) end
   end
 end
 
 -- Nil when every entity can take the request now, else the denial. Notes on each entity what
--- tenant_reserve needs (`start`, the budget period's start).
+-- tenant_reserve needs (its windows `w` and `mw`, `start`: the budget period's start).
 local function tenant_check(ents, tokens, cost, now)
   local denied = nil
   for i, e in ipairs(ents) do
-    local requests, used, x, pruned = window(e.win, e.tok, now)
-    e.requests, e.used, e.x, e.pruned = requests, used, x, pruned
-    if stale_ttl(x, now) then expire_leases(e, now) end  -- before the counts it frees
-    if e.rpm_limit > 0 and requests >= e.rpm_limit then
-      denied = {-2, 1, i, oldest_plus_window(e.win) - now}
-    elseif e.tpm_limit > 0 and used > 0 and used + tokens > e.tpm_limit then
-      denied = {-2, 2, i, oldest_plus_window(e.win) - now}
-    elseif e.par_limit > 0 and redis.call('ZCOUNT', e.run, '(' .. int(now), '+inf') >= e.par_limit then
-      denied = {-2, 3, i, -1}  -- live leases only: expired ones are pruned with the TTLs
+    local w = window_open(e.win, e.tok, now)
+    e.w = w
+    if stale_ttl(w.x, now) then  -- before the counts it frees
+      local gone = expire_leases(e, now)
+      if gone > 0 and w.running ~= nil then w.running, w.dirty = math.max(w.running - gone, 0), true end
+    end
+    local over = window_refuses(w, e.rpm_limit, e.tpm_limit, tokens, now)
+    if over ~= 0 then
+      denied = {-2, over, i, oldest_plus_window(e.win) - now}
+    elseif e.par_limit > 0 and no_parallel_slot(e, w, now) then
+      denied = {-2, 3, i, -1}
     end
     if denied == nil and (e.mrpm_limit > 0 or e.mtpm_limit > 0) then
-      local mrequests, mused, mx, mpruned = window(e.mwin, e.mtok, now)
-      e.mrequests, e.mused, e.mx, e.mpruned = mrequests, mused, mx, mpruned
-      if e.mrpm_limit > 0 and mrequests >= e.mrpm_limit then
-        denied = {-2, 5, i, oldest_plus_window(e.mwin) - now}
-      elseif e.mtpm_limit > 0 and mused > 0 and mused + tokens > e.mtpm_limit then
-        denied = {-2, 6, i, oldest_plus_window(e.mwin) - now}
-      end
+      local mw = window_open(e.mwin, e.mtok, now)
+      e.mw = mw
+      local mover = window_refuses(mw, e.mrpm_limit, e.mtpm_limit, tokens, now)
+      if mover ~= 0 then denied = {-2, mover + 4, i, oldest_plus_window(e.mwin) - now} end
     end
     if denied == nil and (e.budget >= 0 or cost > 0) then
       local got = redis.call('HMGET', e.spend, 'p', 's', 'r')
@@ -173,33 +232,37 @@ local function tenant_check(ents, tokens, cost, now)
   return nil
 end
 
--- Only after tenant_check (same entities, same moment): the totals it read (`used`,
--- `mused`, `reserved`) are still the totals, so each is written with its entry in one HSET.
+-- A window's totals with the request's entry added (its tokens under its id), in one write,
+-- with the prune's time when it pruned, the count in flight when it keeps it, and the TTLs
+-- when they are due.
+local function window_add(w, rid, tokens, added, now, running)
+  local fields = {rid, tokens, '=total', int(w.used + tokens), '=n', int(w.requests + added)}
+  if w.exact then fields[#fields + 1], fields[#fields + 2] = '=q', int(w.pruned_at) end
+  if running ~= nil then fields[#fields + 1], fields[#fields + 2] = '=p', int(running) end
+  local refresh = stale_ttl(w.x, now)
+  if refresh then fields[#fields + 1], fields[#fields + 2] = '=x', int(now) end
+  redis.call('HSET', w.tok, unpack(fields))
+  if refresh then
+    touch(w.win, WINDOW + 2 * TTL_REFRESH)
+    touch(w.tok, WINDOW + 2 * TTL_REFRESH)
+  end
+  return refresh
+end
+
+-- Only after tenant_check (same entities, same moment): the totals it read are still the
+-- totals, so each is written with its entry in one HSET.
 local function tenant_reserve(ents, rid, tokens, cost, now, lease)
   for _, e in ipairs(ents) do
+    local w = e.w
     local added = redis.call('ZADD', e.win, now, rid)  -- 0 for a request already in it
-    redis.call('ZADD', e.run, now + lease, rid)
-    if stale_ttl(e.x, now) then
-      redis.call('HSET', e.tok, rid, tokens, '=total', int(e.used + tokens),
-                 '=n', int(e.requests + added), '=x', int(now))
-      touch(e.win, WINDOW + 2 * TTL_REFRESH)
-      touch(e.tok, WINDOW + 2 * TTL_REFRESH)
+    local running = w.running
+    if running == nil then running = redis.call('ZCARD', e.run) end
+    running = running + redis.call('ZADD', e.run, now + lease, rid)
+    if window_add(w, rid, tokens, added, now, running) then
       touch(e.run, lease + WINDOW + 2 * TTL_REFRESH)
-    else
-      redis.call('HSET', e.tok, rid, tokens, '=total', int(e.used + tokens),
-                 '=n', int(e.requests + added))
     end
-    if e.mrpm_limit > 0 or e.mtpm_limit > 0 then
-      local madded = redis.call('ZADD', e.mwin, now, rid)
-      if stale_ttl(e.mx, now) then
-        redis.call('HSET', e.mtok, rid, tokens, '=total', int(e.mused + tokens),
-                   '=n', int(e.mrequests + madded), '=x', int(now))
-        touch(e.mwin, WINDOW + 2 * TTL_REFRESH)
-        touch(e.mtok, WINDOW + 2 * TTL_REFRESH)
-      else
-        redis.call('HSET', e.mtok, rid, tokens, '=total', int(e.mused + tokens),
-                   '=n', int(e.mrequests + madded))
-      end
+    if e.mw ~= nil then
+      window_add(e.mw, rid, tokens, redis.call('ZADD', e.mwin, now, rid), now, nil)
     end
     if cost > 0 then
       redis.call('HSET', e.spend, 'r', int(e.reserved + cost), 'r:' .. rid, cost)
@@ -208,49 +271,59 @@ local function tenant_reserve(ents, rid, tokens, cost, now, lease)
 end
 
 -- The end of a request: free its slot, reconcile tokens and cost. Returns the entities (by
--- index) whose spend crossed their soft budget just now, and the key's spend after this.
--- `undo` takes the reservation back as if it never was (its line turned out to be full).
-local function tenant_release(ents, rid, used, cost, now, undo)
-  local crossed, key_spent = {}, 0
+-- index) whose spend crossed their soft budget just now. `reserved_cost`: what its admission
+-- reserved (a call that reserved and cost nothing leaves the spend alone). `undo` takes the
+-- reservation back as if it never was (its line turned out to be full).
+local function tenant_release(ents, rid, used, cost, reserved_cost, now, undo)
+  local crossed = {}
   for i, e in ipairs(ents) do
-    redis.call('ZREM', e.run, rid)
-    local function reconcile(win, tok)
-      local got = redis.call('HMGET', tok, rid, '=total', '=n')
-      local reserved = tonumber(got[1])
-      if reserved == nil then return end
-      local total = tonumber(got[2]) or 0
-      if undo then
-        redis.call('ZREM', win, rid)
-        redis.call('HDEL', tok, rid)
-        local requests = tonumber(got[3]) or redis.call('ZCARD', win) + 1
-        redis.call('HSET', tok, '=total', int(total - reserved), '=n', int(requests - 1))
-      elseif used >= 0 and used ~= reserved then
-        redis.call('HSET', tok, rid, used, '=total', int(total + used - reserved))
+    local left = redis.call('ZREM', e.run, rid)
+    -- The window's totals and the count in flight (kept in the main window's hash only, and
+    -- only while that hash is there: a new one counts `run` again) in one write.
+    local function reconcile(win, tok, main)
+      local got = redis.call('HMGET', tok, rid, '=total', '=n', '=p')
+      local reserved, running = tonumber(got[1]), tonumber(got[4])
+      local fields = {}
+      if main and running ~= nil then fields = {'=p', int(math.max(running - left, 0))} end
+      if reserved ~= nil then
+        local total = tonumber(got[2]) or 0
+        if undo then
+          redis.call('ZREM', win, rid)
+          redis.call('HDEL', tok, rid)
+          local requests = tonumber(got[3]) or redis.call('ZCARD', win) + 1
+          fields[#fields + 1], fields[#fields + 2] = '=total', int(total - reserved)
+          fields[#fields + 1], fields[#fields + 2] = '=n', int(requests - 1)
+        elseif used >= 0 and used ~= reserved then
+          fields[#fields + 1], fields[#fields + 2] = rid, used
+          fields[#fields + 1], fields[#fields + 2] = '=total', int(total + used - reserved)
+        end
+      end
+      if #fields > 0 then redis.call('HSET', tok, unpack(fields)) end
+    end
+    reconcile(e.win, e.tok, true)
+    if e.mrpm_limit > 0 or e.mtpm_limit > 0 then reconcile(e.mwin, e.mtok, false) end
+    if cost > 0 or reserved_cost > 0 then
+      local got = redis.call('HMGET', e.spend, 'r:' .. rid, 'p', 's', 'a', 'r')
+      local held = tonumber(got[1])
+      local start, reset = tenant_period(e, tonumber(got[2]), now)
+      local spent = tonumber(got[3]) or 0
+      if reset then spent = 0 end
+      -- The reservation's and the spend's new totals in one write (read above, in this script).
+      local fields = {}
+      if held ~= nil then
+        redis.call('HDEL', e.spend, 'r:' .. rid)
+        fields = {'r', int((tonumber(got[5]) or 0) - held)}
+      end
+      if cost > 0 then
+        spent = spent + cost
+        fields[#fields + 1], fields[#fields + 2] = 's', int(spent)
+      end
+      if #fields > 0 then redis.call('HSET', e.spend, unpack(fields)) end
+      if e.soft >= 0 and spent >= e.soft and got[4] ~= int(start) then
+        redis.call('HSET', e.spend, 'a', int(start))
+        crossed[#crossed + 1] = i
       end
     end
-    reconcile(e.win, e.tok)
-    if e.mrpm_limit > 0 or e.mtpm_limit > 0 then reconcile(e.mwin, e.mtok) end
-    local got = redis.call('HMGET', e.spend, 'r:' .. rid, 'p', 's', 'a', 'r')
-    local held = tonumber(got[1])
-    local start, reset = tenant_period(e, tonumber(got[2]), now)
-    local spent = tonumber(got[3]) or 0
-    if reset then spent = 0 end
-    -- The reservation's and the spend's new totals in one write (read above, in this script).
-    local fields = {}
-    if held ~= nil then
-      redis.call('HDEL', e.spend, 'r:' .. rid)
-      fields = {'r', int((tonumber(got[5]) or 0) - held)}
-    end
-    if cost > 0 then
-      spent = spent + cost
-      fields[#fields + 1], fields[#fields + 2] = 's', int(spent)
-    end
-    if #fields > 0 then redis.call('HSET', e.spend, unpack(fields)) end
-    if e.soft >= 0 and spent >= e.soft and got[4] ~= int(start) then
-      redis.call('HSET', e.spend, 'a', int(start))
-      crossed[#crossed + 1] = i
-    end
-    if i == 1 then key_spent = spent end
   end
-  return crossed, key_spent
+  return crossed
 end

@@ -16,7 +16,9 @@ local ents = tenant_entities(KEYS, ARGV, 0, 2, n)
 local now = now_ms()
 local renewed = 0
 for _, e in ipairs(ents) do
-  expire_leases(e, now)  -- what a dead instance held goes back first
+  -- What a dead instance held goes back first; the count in flight kept beside the window
+  -- is then counted again by the next admission.
+  if expire_leases(e, now) > 0 then redis.call('HDEL', e.tok, '=p') end
   for i = 3 + TENANT_VALUES * n, #ARGV do
     renewed = renewed + redis.call('ZADD', e.run, 'XX', 'CH', now + lease, ARGV[i])
   end
