@@ -353,14 +353,14 @@ def cold_start_pythons() -> list[str]:
     return pythons
 
 
-def _evalsha_calls(url: str) -> int:
+def _script_calls(url: str) -> int:
     import redis
 
     r = redis.Redis.from_url(url)
     stats = r.info("commandstats")
     r.close()
-    return sum(v["calls"] for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval",
-                                                             "cmdstat_ping"))
+    return sum(v["calls"] for k, v in stats.items()
+               if k in ("cmdstat_fcall", "cmdstat_evalsha", "cmdstat_eval", "cmdstat_ping"))
 
 
 def bench_redis(seconds: float) -> None:
@@ -393,12 +393,12 @@ def bench_redis(seconds: float) -> None:
                         # The c=32 run's last requests, cut off by wrk, leave their slots by
                         # a release or a lease's end: renewals until then are not this count's.
                         time.sleep(2.5)
-                        before = _evalsha_calls(redis_server.url)
+                        before = _script_calls(redis_server.url)
                         with httpx.Client() as c:
                             for _ in range(200):
                                 c.post(f"{gw.url}/v1/chat/completions", json=BODY,
                                        headers=headers)
-                        trips = (_evalsha_calls(redis_server.url) - before) / 200
+                        trips = (_script_calls(redis_server.url) - before) / 200
                         print(f"\nRedis round trips per request, {name} (happy path): "
                               f"{trips:.2f}\n")
                 finally:
@@ -446,15 +446,14 @@ class _ScriptLog:
     """Redis MONITOR in a thread: when each state script ran, by Redis' own clock."""
 
     def __init__(self, url: str) -> None:
-        import hashlib
-
         import redis
 
-        from router.state.scripts import script_source
+        from router.state.scripts import script
 
         self._redis = redis.Redis.from_url(url)
-        self._sha = {hashlib.sha1(script_source(f"{n}.lua").encode()).hexdigest(): n
-                     for n in ("admit", "release")}
+        # A script is called by its function's name (FCALL) or by its SHA (EVALSHA).
+        self._sha = {getattr(script(f"{n}.lua"), by): n
+                     for n in ("admit", "release") for by in ("function", "sha")}
         self.calls: list[tuple[float, str]] = []
 
     def __enter__(self) -> _ScriptLog:
@@ -469,7 +468,7 @@ class _ScriptLog:
         try:
             for event in self._monitor.listen():
                 parts = event["command"].split(" ")
-                if parts[0] == "EVALSHA" and parts[1] in self._sha:
+                if parts[0] in ("FCALL", "EVALSHA") and parts[1] in self._sha:
                     self.calls.append((event["time"], self._sha[parts[1]]))
         except Exception:  # the monitor connection was closed: done
             return
@@ -502,7 +501,7 @@ def bench_lanes(seconds: float) -> None:
             gws = [start_gateway(cfg, {"LANEWAY_LOG_LEVEL": "WARNING"}) for _ in range(3)]
             try:
                 up.clear()
-                before = _evalsha_calls(redis_server.url)
+                before = _script_calls(redis_server.url)
                 n = 400
 
                 async def fire() -> None:
@@ -512,7 +511,7 @@ def bench_lanes(seconds: float) -> None:
 
                 with _ScriptLog(redis_server.url) as script_log:
                     asyncio.run(fire())
-                calls = (_evalsha_calls(redis_server.url) - before) / n
+                calls = (_script_calls(redis_server.url) - before) / n
                 taken = script_log.handovers()
                 print(f"Slot hand-over inside Redis (a release → the next admission, which is the "
                       f"woken head's): p50 {taken[len(taken) // 2]:.2f} ms, "

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from router.state.resp import MessageCallback, RedisUnavailable, RespClient, ScriptError
+from router.state.scripts import Script
 
 __all__ = ["ClusterAwareClient", "key_slot"]
 
@@ -92,19 +93,20 @@ class ClusterAwareClient:
         """A keyless command (PING): any node answers for the whole store."""
         return await self._seed.execute(*args)
 
-    async def run_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+    async def run_script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         return await self._routed(
             key_slot(keys[0]) if keys else 0,
-            lambda client, asking: client.run_script(source, keys, args, asking=asking))
+            lambda client, asking: client.run_script(script, keys, args, asking=asking))
 
-    def script_now(self, source: str, keys: list[str], args: list[Any]) -> Awaitable[Any] | None:
+    def script_now(self, script: Script, keys: list[str], args: list[Any]
+                   ) -> Awaitable[Any] | None:
         """The script written at once to the node that owns its keys (see
         `RespClient.script_now`); None when that node has no open connection yet."""
         slot = key_slot(keys[0]) if keys else 0
-        sent = self._owner(slot).script_now(source, keys, args)
-        return None if sent is None else self._rerouted(sent, source, keys, args)
+        sent = self._owner(slot).script_now(script, keys, args)
+        return None if sent is None else self._rerouted(sent, script, keys, args)
 
-    async def _rerouted(self, sent: Awaitable[Any], source: str, keys: list[str],
+    async def _rerouted(self, sent: Awaitable[Any], script: Script, keys: list[str],
                         args: list[Any]) -> Any:
         try:
             return await sent
@@ -113,7 +115,7 @@ class ClusterAwareClient:
                 raise
         # The node did not run it (the slot moved, or the cluster is failing over): the
         # routed way follows redirections and waits out a move.
-        return await self.run_script(source, keys, args)
+        return await self.run_script(script, keys, args)
 
     async def command(self, key: str, *args: Any) -> Any:
         """One command on one key (`command(k, "ZADD", k, 1, "m")`), sent to the node owning

@@ -50,7 +50,7 @@ from router.state.keys import (
     TenantKeys,
 )
 from router.state.resp import RedisUnavailable, ScriptError
-from router.state.scripts import script_source
+from router.state.scripts import script
 
 log = logging.getLogger("laneway.state")
 
@@ -117,15 +117,15 @@ class RedisState:
                    client: ClusterAwareClient | None = None) -> Any:
         resp = client or self._ensure()
         return await self._answer(name, resp.run_script(
-            script_source(f"{name}.lua"), list(keys), list(args)), time.perf_counter())
+            script(f"{name}.lua"), list(keys), list(args)), time.perf_counter())
 
     def _send(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Awaitable[Any]:
         """Like `_run`, but the script is written before this returns when a connection is
         open (see `RespClient.script_now`): the caller may await its answer later, or never."""
         resp, started = self._ensure(), time.perf_counter()
-        source, keys, args = script_source(f"{name}.lua"), list(keys), list(args)
-        sent = resp.script_now(source, keys, args)
-        return self._answer(name, sent if sent is not None else resp.run_script(source, keys, args),
+        code, keys, args = script(f"{name}.lua"), list(keys), list(args)
+        sent = resp.script_now(code, keys, args)
+        return self._answer(name, sent if sent is not None else resp.run_script(code, keys, args),
                             started)
 
     async def _answer(self, name: str, reply: Awaitable[Any], started: float) -> Any:

@@ -4,15 +4,16 @@ Redis answers the commands of a connection in order, so calls are written as the
 reply settles the oldest waiting future. There is no pool to wait on and no connect storm under
 a burst, and a call costs ~30 µs of CPU where redis-py's pooled client spends 60-100 µs
 (measured here with a one-line script). Replies are parsed by hiredis. Only what the state
-backend needs is here: commands, EVALSHA with a fallback to loading the script, AUTH/SELECT on
-connect, TLS for `rediss://`, and one channel subscription on a connection of its own.
+backend needs is here: commands, scripts as functions or by SHA (loaded when missing),
+AUTH/SELECT on connect, TLS for `rediss://`, and one channel subscription on a connection of
+its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import re
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,9 +23,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
+from router.state.scripts import Script
+
 __all__ = ["RedisUnavailable", "RespClient", "ScriptError"]
 
 MessageCallback = Callable[[str], None]
+_NO_FUNCTIONS = re.compile(r"ERR unknown (command|subcommand)|NOPERM")
+"""What a Redis without functions (before 7.0, or a user without the right to them) answers
+FCALL or FUNCTION LOAD with."""
 SUBSCRIBER_PING = 1.0
 """Seconds between liveness checks of the wake-up subscription (one PING each, per process,
 while it is subscribed)."""
@@ -189,7 +195,8 @@ class RespClient:
         self._op_timeout = op_timeout
         self._conn: _Connection | None = None
         self._connecting: asyncio.Lock | None = None
-        self._shas: dict[str, str] = {}
+        self._functions = True
+        """Scripts run as functions until this Redis shows it has none."""
         self._loading: dict[str, asyncio.Future[Any]] = {}
         self._tls: ssl.SSLContext | None = None
 
@@ -225,55 +232,79 @@ class RespClient:
             raise ScriptError(str(reply))
         return reply
 
-    async def run_script(self, source: str, keys: list[str], args: list[Any], *,
+    async def run_script(self, script: Script, keys: list[str], args: list[Any], *,
                          asking: bool = False) -> Any:
-        """EVALSHA, loading the script first when this Redis does not know it yet."""
-        sha = self._sha(source)
+        """The script as a function (FCALL) or by its SHA (EVALSHA), loading it first when
+        this Redis does not know it yet."""
         try:
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args, asking=asking)
+            return await self.execute(*self._call(script, keys, args), asking=asking)
         except ScriptError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
+            if not self._unknown(exc):
                 raise
-        await self._load(sha, source)
-        return await self.execute("EVALSHA", sha, len(keys), *keys, *args, asking=asking)
+        await self._load(script)
+        return await self.execute(*self._call(script, keys, args), asking=asking)
 
-    def script_now(self, source: str, keys: list[str], args: list[Any]) -> Awaitable[Any] | None:
-        """EVALSHA written at once, before this returns, on the open connection (None when
+    def script_now(self, script: Script, keys: list[str], args: list[Any]
+                   ) -> Awaitable[Any] | None:
+        """The script written at once, before this returns, on the open connection (None when
         there is none yet): whatever is sent after it runs after it. The awaitable gives the
         reply, loading the script first when this Redis does not know it yet."""
         conn = self._conn
         if conn is None or conn.closed:
             return None
-        sha = self._sha(source)
-        return self._script_reply(
-            conn, conn.call(("EVALSHA", sha, len(keys), *keys, *args)), sha, source, keys, args)
+        return self._script_reply(conn, conn.call(self._call(script, keys, args)), script,
+                                  keys, args)
 
-    async def _script_reply(self, conn: _Connection, future: asyncio.Future[Any], sha: str,
-                            source: str, keys: list[str], args: list[Any]) -> Any:
+    async def _script_reply(self, conn: _Connection, future: asyncio.Future[Any],
+                            script: Script, keys: list[str], args: list[Any]) -> Any:
         try:
             return await self._reply(conn, future)
         except ScriptError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
+            if not self._unknown(exc):
                 raise
-        await self._load(sha, source)
-        return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+        await self._load(script)
+        return await self.execute(*self._call(script, keys, args))
 
-    def _sha(self, source: str) -> str:
-        sha = self._shas.get(source)
-        if sha is None:
-            sha = self._shas[source] = hashlib.sha1(source.encode()).hexdigest()
-        return sha
+    def _call(self, script: Script, keys: list[str], args: list[Any]) -> tuple[Any, ...]:
+        if self._functions:
+            return ("FCALL", script.function, len(keys), *keys, *args)
+        return ("EVALSHA", script.sha, len(keys), *keys, *args)
 
-    async def _load(self, sha: str, source: str) -> None:
-        """One SCRIPT LOAD however many calls met NOSCRIPT at once (a burst on a fresh Redis
-        sends hundreds of them before the first answer comes back)."""
-        loading = self._loading.get(sha)
+    def _unknown(self, exc: ScriptError) -> bool:
+        """Whether the call failed only because this Redis does not have the script (then it
+        did not run): a function or script not loaded yet (a new or restarted server, after a
+        FUNCTION FLUSH or SCRIPT FLUSH), or no functions at all (before Redis 7, or a user
+        not allowed them), after which this client runs scripts by SHA."""
+        text = str(exc)
+        if text.startswith("NOSCRIPT") or "Function not found" in text:
+            return True
+        if self._functions and _NO_FUNCTIONS.match(text):
+            self._functions = False
+            return True
+        return False
+
+    async def _load(self, script: Script) -> None:
+        """One load however many calls found the script missing at once (a burst on a fresh
+        Redis sends hundreds of them before the first answer comes back)."""
+        loading = self._loading.get(script.sha)
         if loading is None:
-            loading = self._loading[sha] = asyncio.ensure_future(
-                self.execute("SCRIPT", "LOAD", source))
-            loading.add_done_callback(lambda _: self._loading.pop(sha, None))
+            loading = self._loading[script.sha] = asyncio.ensure_future(self._loaded(script))
+            loading.add_done_callback(lambda _: self._loading.pop(script.sha, None))
             loading.add_done_callback(_drop_outcome)
         await asyncio.shield(loading)
+
+    async def _loaded(self, script: Script) -> None:
+        if self._functions:
+            try:
+                await self.execute("FUNCTION", "LOAD", script.library)
+                return
+            except ScriptError as exc:
+                if "already exists" in str(exc):  # another instance loaded it meanwhile
+                    return
+                if not _NO_FUNCTIONS.match(str(exc)):
+                    raise
+                self._functions = False
+        await self.execute("SCRIPT", "LOAD", script.source)
 
     async def subscribe(self, channel: str, on_message: MessageCallback) -> None:
         """Deliver the channel's messages to `on_message` until the connection is lost or

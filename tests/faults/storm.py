@@ -13,7 +13,6 @@ stream, in the order Redis ran them.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import Any
 import redis
 
 from router.state.keys import GroupKeys
-from router.state.scripts import script_source
+from router.state.scripts import script
 from tests.faults.helpers import in_flight, leftovers, waiting
 from tests.faults.wire import Connection
 from tests.support.cluster import chat_body
@@ -71,8 +70,9 @@ class LineLog:
     def __init__(self, url: str, group: str) -> None:
         self._redis = redis.Redis.from_url(url)
         self._base = GroupKeys.of(group).base
-        self._sha = {hashlib.sha1(script_source(f"{n}.lua").encode()).hexdigest(): n
-                     for n in ("admit", "cancel", "renew")}
+        # A script is called by its function's name (FCALL) or by its SHA (EVALSHA).
+        self._sha = {getattr(script(f"{n}.lua"), by): n
+                     for n in ("admit", "cancel", "renew") for by in ("function", "sha")}
         self.renewals = 0
         self.events: list[tuple[str, str, int]] = []
         """(kind, request id, priority) in Redis' order; kind: ask, enter, admit, leave."""
@@ -91,7 +91,7 @@ class LineLog:
             return
 
     def _note(self, parts: list[str]) -> None:
-        if parts[0] == "EVALSHA" and self._sha.get(parts[1]):
+        if parts[0] in ("FCALL", "EVALSHA") and self._sha.get(parts[1]):
             keys = int(parts[2])
             if parts[3].startswith(self._base):
                 args = parts[3 + keys:]

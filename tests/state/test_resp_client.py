@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from importlib import resources
 
 import pytest
 import redis
 
 from router.state.resp import RedisUnavailable, RespClient, ScriptError
+from router.state.scripts import script, script_of
 from tests.support.procs import free_port, spawn, stop, wait_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -32,27 +34,66 @@ async def test_many_calls_in_flight_keep_their_order(redis_server) -> None:
 
 async def test_scripts_are_loaded_when_redis_does_not_know_them(redis_server) -> None:
     c = client(redis_server.url)
-    source = f"return ARGV[1] .. '-{uuid.uuid4().hex}'"
-    redis.Redis.from_url(redis_server.url).script_flush()
-    assert (await c.run_script(source, [], ["x"])).startswith(b"x-")
-    redis.Redis.from_url(redis_server.url).script_flush()  # e.g. a Redis restarted empty
-    assert (await c.run_script(source, [], ["y"])).startswith(b"y-")
+    code = script_of(f"return ARGV[1] .. '-{uuid.uuid4().hex}'")
+    admin = redis.Redis.from_url(redis_server.url)
+    assert (await c.run_script(code, [], ["x"])).startswith(b"x-")
+    assert code.function.encode() in str(admin.function_list()).encode()  # run as a function
+    admin.function_flush()  # e.g. a Redis restarted empty
+    assert (await c.run_script(code, [], ["y"])).startswith(b"y-")
     with pytest.raises(ScriptError):
-        await c.run_script("return redis.call('NOSUCHCOMMAND')", [], [])
+        await c.run_script(script_of("return redis.call('NOSUCHCOMMAND')"), [], [])
     c.close()
+    admin.close()
 
 
 async def test_a_burst_on_a_fresh_redis_loads_each_script_once(redis_server) -> None:
     c = client(redis_server.url)
-    source = f"return ARGV[1] .. '-{uuid.uuid4().hex}'"
+    tail = uuid.uuid4().hex
+    code = script_of(f"return ARGV[1] .. '-{tail}'")
     admin = redis.Redis.from_url(redis_server.url)
-    admin.script_flush()
+    admin.function_flush()
     admin.config_resetstat()
-    replies = await asyncio.gather(*(c.run_script(source, [], [str(i)]) for i in range(200)))
-    assert replies == [f"{i}-".encode() + source.split("-")[-1][:-1].encode()
-                       for i in range(200)]
-    assert admin.info("commandstats")["cmdstat_script|load"]["calls"] == 1
+    replies = await asyncio.gather(*(c.run_script(code, [], [str(i)]) for i in range(200)))
+    assert replies == [f"{i}-{tail}".encode() for i in range(200)]
+    assert admin.info("commandstats")["cmdstat_function|load"]["calls"] == 1
     c.close()
+    admin.close()
+
+
+async def test_every_state_script_loads_as_a_function(redis_server) -> None:
+    """Each script's library defines its includes at the top (where only definitions may
+    run) and its body as the function: a global, or a call at load time, would fail here."""
+    admin = redis.Redis.from_url(redis_server.url)
+    lua = resources.files("router.state").joinpath("lua")
+    names = sorted(p.name for p in lua.iterdir() if p.name.endswith(".lua"))
+    included = {n for n in names if "(include)" in (lua / n).read_text().split("\n", 3)[1]}
+    assert {"common.lua", "tenant.lua"} <= included
+    for name in sorted(set(names) - included):
+        code = script(name)
+        assert admin.function_load(code.library, replace=True) == code.function.encode(), name
+    admin.close()
+
+
+async def test_a_redis_without_functions_runs_scripts_by_sha(tmp_path) -> None:
+    """Before Redis 7 (or for a user not allowed them) there is no FUNCTION: scripts run by
+    SHA, loaded when missing, as before."""
+    port = free_port()
+    proc = spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                  "--appendonly", "no", "--dir", str(tmp_path),
+                  "--rename-command", "FUNCTION", "", "--rename-command", "FCALL", ""])
+    try:
+        wait_port(port, proc)
+        c = client(f"redis://127.0.0.1:{port}/0")
+        code = script_of("return {KEYS[1], ARGV[1]}")
+        assert await c.run_script(code, ["k"], ["v"]) == [b"k", b"v"]
+        admin = redis.Redis(port=port)
+        admin.script_flush()
+        assert await c.run_script(code, ["k"], ["w"]) == [b"k", b"w"]
+        assert admin.info("commandstats")["cmdstat_evalsha"]["calls"] >= 2
+        admin.close()
+        c.close()
+    finally:
+        stop(proc)
 
 
 async def test_password_db_and_reconnect_after_a_restart(tmp_path) -> None:
