@@ -75,9 +75,9 @@ class Authenticator:
         except UnicodeDecodeError:
             raise AuthenticationFailed("Invalid API key.") from None
         checked = await self._tenants.check(text)
-        if checked.key is None:
+        if checked.principal is None:
             raise AuthenticationFailed(_REFUSED.get(checked.problem or "", "Invalid API key."))
-        return Principal("key", checked.key, checked.team)
+        return checked.principal
 
 
 def principal_of(request: Any) -> Principal:

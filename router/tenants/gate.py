@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from router.errors import AuthenticationFailed, BudgetExceeded, RequestError, TenantLimited
 from router.pricing import NANO
 from router.state.base import Refused, TenantAsk, TenantEntity
-from router.tenants.records import KeyRecord, Limits, Principal, TeamRecord, duration_seconds
+from router.tenants.records import Limits, Principal, duration_seconds
 
 if TYPE_CHECKING:
     from router.groups import Group
@@ -55,6 +55,9 @@ def entities_of(p: Principal, group: str) -> tuple[str, tuple[TenantEntity, ...]
     return f"team:{p.team.team_id}", (key, _entity("team", p.team.limits, group))
 
 
+_MAX_PLANS = 1024
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """What every request of one key (and team) on one model group asks alike."""
@@ -66,19 +69,13 @@ class _Plan:
     """A limit of 0, which refuses every request."""
 
 
-_plans: dict[tuple[int, int, str], tuple[KeyRecord, TeamRecord | None, _Plan]] = {}
-_MAX_PLANS = 4096
-
-
 def _plan(p: Principal, group: str) -> _Plan:
-    """Worked out once per record and group: the records come from the instance's short-lived
-    cache (one object per key while it is cached), so their identity names this version of
-    them; the entry keeps them alive, so an id is not reused while it is in here."""
+    """Worked out once per principal and group: a key's principal stands for one version of
+    its records (Tenants.check), so a changed record comes with a new principal."""
+    plan = p.derived.get(group)
+    if plan is not None:
+        return plan
     assert p.key is not None
-    slot = (id(p.key), id(p.team), group)
-    hit = _plans.get(slot)
-    if hit is not None and hit[0] is p.key and hit[1] is p.team:
-        return hit[2]
     zero = None
     for i, lim in enumerate(_limits(p)):
         for name, value in (("rpm", lim.rpm_limit), ("tpm", lim.tpm_limit),
@@ -91,9 +88,9 @@ def _plan(p: Principal, group: str) -> _Plan:
     plan = _Plan(tag, entities, any(
         lim.tpm_limit or lim.model_tpm_limit.get(group) or lim.max_budget is not None
         for lim in _limits(p)), zero)
-    if len(_plans) >= _MAX_PLANS:
-        _plans.clear()
-    _plans[slot] = (p.key, p.team, plan)
+    if len(p.derived) >= _MAX_PLANS:  # a wildcard group has a name per model asked for
+        p.derived.clear()
+    p.derived[group] = plan
     return plan
 
 

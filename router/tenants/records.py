@@ -120,6 +120,9 @@ class Principal:
     """"master", "key" or "anonymous"."""
     key: KeyRecord | None = None
     team: TeamRecord | None = None
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What the request path works out from these records once (router/tenants/gate.py), kept
+    here: a key's principal is made once per version of its records (Tenants.check)."""
 
     @property
     def unrestricted(self) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from router.tenants.records import KeyRecord, TeamRecord
+from router.tenants.records import KeyRecord, Principal, TeamRecord
 
 if TYPE_CHECKING:
     from router.config import Config
@@ -57,6 +57,8 @@ class KeyCheck:
     key: KeyRecord | None
     team: TeamRecord | None = None
     problem: str | None = None
+    principal: Principal | None = None
+    """The caller, when the key may be used."""
 
 
 class TenantStore(Protocol):

@@ -49,6 +49,7 @@ class Tenants:
         self.name = name
         self.keys: RecordCache[KeyRecord] = RecordCache(cache_ttl, cache_size)
         self.teams: RecordCache[TeamRecord] = RecordCache(cache_ttl, cache_size)
+        self._passes: dict[str, KeyCheck] = {}
         self._aliases = AliasClaims(backend, self._stored_key)
         self._declared = declared
         self._loaded = not (declared[0] or declared[1])
@@ -75,7 +76,20 @@ class Tenants:
                 return KeyCheck(None, problem="team missing")
             if team.blocked:
                 return KeyCheck(None, problem="team blocked")
-        return KeyCheck(record, team)
+        return self._passed(record, team)
+
+    def _passed(self, record: KeyRecord, team: TeamRecord | None) -> KeyCheck:
+        """One check (and principal) per version of a key's records: the caches hand out one
+        object per record while they keep it, so identity names the version, and what the
+        request path derives from a principal is worked out once per version."""
+        hit = self._passes.get(record.key_hash)
+        if hit is not None and hit.key is record and hit.team is team:
+            return hit
+        if len(self._passes) >= self.keys.max_entries:
+            self._passes.clear()
+        checked = self._passes[record.key_hash] = KeyCheck(
+            record, team, principal=Principal("key", record, team))
+        return checked
 
     async def _cached_key(self, key_hash: str) -> KeyRecord | None:
         hit, record = self.keys.get(key_hash)
