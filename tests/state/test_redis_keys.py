@@ -129,6 +129,14 @@ async def test_a_tenants_windows_outlive_their_entries_and_its_spend_never_expir
     r.close()
 
 
+async def _admit_for_tenant(state: RedisState, ask: TenantAsk, rid: str, tokens: int = 1
+                            ) -> object:
+    """A request's first admission with its tenant's checks, on a deployment without limits."""
+    return await state.admit(AdmitRequest(
+        group=ask.group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=tokens,
+        candidates=[Candidate("d")], lease=30, tenant=ask))
+
+
 @pytest.mark.asyncio(loop_scope="function")
 async def test_a_tenants_window_counts_its_entries_as_they_come_and_go(redis_server) -> None:
     """The window keeps its request count beside its token total: both follow admissions,
@@ -143,9 +151,7 @@ async def test_a_tenants_window_counts_its_entries_as_they_come_and_go(redis_ser
     win, tok, run, _spend, _mwin, _mtok = TenantKeys.of(tag).entity(tag, group)
 
     async def admit(rid: str) -> object:
-        return await state.admit(AdmitRequest(
-            group=group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=7,
-            candidates=[Candidate("d")], lease=30, tenant=ask))
+        return await _admit_for_tenant(state, ask, rid, tokens=7)
 
     def counted() -> tuple[int, int]:
         return int(r.hget(tok, "=n") or -1), int(r.hget(tok, "=total") or -1)
@@ -198,9 +204,7 @@ async def test_a_dead_instances_budget_reservations_go_back(redis_server) -> Non
     _win, tok, run, spend, _mwin, _mtok = TenantKeys.of(tag).entity(tag, group)
 
     async def admit(rid: str, cost: int) -> object:
-        return await state.admit(AdmitRequest(
-            group=group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=1,
-            candidates=[Candidate("d")], lease=30, tenant=TenantAsk(tag, (key,), group, cost)))
+        return await _admit_for_tenant(state, TenantAsk(tag, (key,), group, cost), rid)
 
     def reserved() -> int:
         return int(r.hget(spend, "r") or 0)
@@ -240,9 +244,7 @@ async def test_a_tenants_window_is_pruned_when_due_or_when_it_would_refuse(redis
     win, tok, _run, _spend, _mwin, _mtok = TenantKeys.of(tag).entity(tag, group)
 
     async def admit(rid: str) -> object:
-        return await state.admit(AdmitRequest(
-            group=group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=5,
-            candidates=[Candidate("d")], lease=30, tenant=ask))
+        return await _admit_for_tenant(state, ask, rid, tokens=5)
 
     def aged(*rids: str) -> None:
         r.zadd(win, {rid: int(r.zscore(win, rid)) - 61_000 for rid in rids})
@@ -296,9 +298,7 @@ async def test_a_tenants_requests_in_flight_are_counted_beside_its_window(redis_
     _win, tok, run, _spend, _mwin, _mtok = TenantKeys.of(tag).entity(tag, group)
 
     async def admit(rid: str) -> object:
-        return await state.admit(AdmitRequest(
-            group=group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=1,
-            candidates=[Candidate("d")], lease=30, tenant=ask))
+        return await _admit_for_tenant(state, ask, rid)
 
     def in_flight() -> int:
         return int(r.hget(tok, "=p") or -1)
@@ -335,9 +335,7 @@ async def test_a_call_that_reserved_and_cost_nothing_leaves_the_spend_alone(redi
 
     async def call(rid: str, reserved: int, cost: int) -> tuple[int, ...]:
         ask = TenantAsk(tag, (key,), group, reserved)
-        assert isinstance(await state.admit(AdmitRequest(
-            group=group, request_id=rid, slot_id=rid + ".1", priority=0, tokens=1,
-            candidates=[Candidate("d")], lease=30, tenant=ask)), Admitted)
+        assert isinstance(await _admit_for_tenant(state, ask, rid), Admitted)
         return (await state.tenant_release(TenantEnd(ask, rid, 1, cost))).soft_crossed
 
     assert await call("a", 0, 0) == ()

@@ -119,16 +119,21 @@ local function stale_ttl(x, now)
   return x == nil or now - x >= TTL_REFRESH
 end
 
--- The totals (and the prune's time, and the count in flight) of a window that gains no entry
--- (the request was refused, or its line was full), when they changed.
+-- `fields` and then the window's totals, for one HSET: the prune's time when it pruned, the
+-- count in flight when the window keeps it.
+local function with_totals(w, fields, used, requests, running)
+  local n = #fields
+  fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = '=total', int(used), '=n', int(requests)
+  if w.exact then fields[n + 5], fields[n + 6] = '=q', int(w.pruned_at) end
+  if running ~= nil then fields[#fields + 1], fields[#fields + 2] = '=p', int(running) end
+  return fields
+end
+
+-- The totals of a window that gains no entry (the request was refused, or its line was
+-- full), when they changed.
 local function window_keep(w)
   if not (w.dirty or w.exact) then return end
-  if w.running ~= nil then
-    redis.call('HSET', w.tok, '=total', int(w.used), '=n', int(w.requests),
-               '=q', int(w.pruned_at), '=p', int(w.running))
-  else
-    redis.call('HSET', w.tok, '=total', int(w.used), '=n', int(w.requests), '=q', int(w.pruned_at))
-  end
+  redis.call('HSET', w.tok, unpack(with_totals(w, {}, w.used, w.requests, w.running)))
   if w.x == nil then touch(w.tok, WINDOW + 2 * TTL_REFRESH) end  -- it may have been new
 end
 
@@ -236,9 +241,7 @@ end
 -- with the prune's time when it pruned, the count in flight when it keeps it, and the TTLs
 -- when they are due.
 local function window_add(w, rid, tokens, added, now, running)
-  local fields = {rid, tokens, '=total', int(w.used + tokens), '=n', int(w.requests + added)}
-  if w.exact then fields[#fields + 1], fields[#fields + 2] = '=q', int(w.pruned_at) end
-  if running ~= nil then fields[#fields + 1], fields[#fields + 2] = '=p', int(running) end
+  local fields = with_totals(w, {rid, tokens}, w.used + tokens, w.requests + added, running)
   local refresh = stale_ttl(w.x, now)
   if refresh then fields[#fields + 1], fields[#fields + 2] = '=x', int(now) end
   redis.call('HSET', w.tok, unpack(fields))
