@@ -21,9 +21,7 @@
 --@include tenant.lua
 
 local g, v = tonumber(ARGV[1]), tonumber(ARGV[2])
-local gk, ga = {}, {}
-for i = 1, g do gk[i] = KEYS[i] end
-for i = 1, v do ga[i] = ARGV[2 + i] end
+local gk, ga = slice(KEYS, 1, g), slice(ARGV, 3, 2 + v)  -- as admit.lua takes them
 local n, cost = tonumber(ARGV[3 + v]), tonumber(ARGV[4 + v])
 local ents = tenant_entities(KEYS, ARGV, g, 4 + v, n)
 local rid, tokens, lease = ga[1], tonumber(ga[4]), tonumber(ga[5])

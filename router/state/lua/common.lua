@@ -8,6 +8,15 @@ local function int(x)
   return string.format('%.0f', x)
 end
 
+-- t[from .. to] as a new table. unpack() copies in C, several times faster than a loop (a few
+-- µs of every tenant admission), but only so many values fit on Lua's stack at once.
+local function slice(t, from, to)
+  if to - from < 4000 then return {unpack(t, from, to)} end
+  local out = {}
+  for i = from, to do out[#out + 1] = t[i] end
+  return out
+end
+
 -- Milliseconds from Redis' own clock, so every instance agrees on the time.
 local function now_ms()
   local t = redis.call('TIME')

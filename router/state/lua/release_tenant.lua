@@ -18,9 +18,7 @@
 --@include tenant.lua
 
 local g, v = tonumber(ARGV[1]), tonumber(ARGV[2])
-local gk, ga = {}, {}
-for i = 1, g do gk[i] = KEYS[i] end
-for i = 1, v do ga[i] = ARGV[2 + i] end
+local gk, ga = slice(KEYS, 1, g), slice(ARGV, 3, 2 + v)  -- as release.lua takes them
 local now = now_ms()
 local group_reply = release_group(gk, ga, now)
 local rid, used, cost = ARGV[3 + v], tonumber(ARGV[4 + v]), tonumber(ARGV[5 + v])
