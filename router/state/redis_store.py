@@ -504,7 +504,12 @@ def _tenant_release_args(end: TenantEnd, targs: list[Any]) -> list[Any]:
             len(end.ask.entities), *targs]
 
 
+_NONE_CROSSED = TenantReleased()
+
+
 def _tenant_released(reply: Any) -> TenantReleased:
+    if not reply:  # nearly always: no soft budget crossed just now
+        return _NONE_CROSSED
     return TenantReleased(tuple(int(i) - 1 for i in reply))
 
 

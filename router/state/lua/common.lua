@@ -4,7 +4,12 @@
 
 -- An integer as Redis should see it. Lua turns numbers into strings with "%.14g", which rounds
 -- line scores (priority * 2^32 + arrival) above 10^14, so every score is formatted with this.
+-- Whole numbers within 2^52 (all but absurd ones) take '%d', several times cheaper than the
+-- float formatting of '%.0f' (which was about a tenth of every script's instructions).
 local function int(x)
+  if x % 1 == 0 and x > -4503599627370496 and x < 4503599627370496 then
+    return string.format('%d', x)
+  end
   return string.format('%.0f', x)
 end
 
