@@ -18,7 +18,7 @@ end
 local function slice(t, from, to)
   if to - from < 4000 then return {unpack(t, from, to)} end
   local out = {}
-  for i = from, to do out[#out + 1] = t[i] end
+  for i = from, to do out[i - from + 1] = t[i] end
   return out
 end
 
