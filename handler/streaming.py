@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import orjson
 from starlette.responses import Response
 
 from router.errors import InternalError, RequestError, UpstreamError
 
+if TYPE_CHECKING:
+    from router.groups import Deployment
+
 log = logging.getLogger("laneway.http")
 
-__all__ = ["EventStream", "json_bytes", "json_response", "sse", "translated_sse", "typed_sse"]
+__all__ = ["EventStream", "json_bytes", "json_response", "raise_as_upstream", "sse",
+           "translated_sse", "typed_sse"]
 
 JSON = dict[str, Any]
 OnError = Callable[[RequestError], list[JSON]]
@@ -105,22 +109,40 @@ class EventStream(Protocol):
     def end(self) -> list[JSON]: ...
 
 
+def raise_as_upstream(exc: Exception, source: Deployment) -> NoReturn:
+    """An upstream reply or chunk of the wrong shape that its translation tripped over is the
+    upstream's failure (a 502, or an error event, naming it), not the gateway's: raised as
+    such. Anything else is raised as it is."""
+    from router.providers._wire import SHAPE_ERRORS, shape_error  # only when it happens
+
+    if isinstance(exc, SHAPE_ERRORS):
+        raise shape_error(exc, source) from exc
+    raise exc
+
+
 async def translated_sse(chunks: AsyncGenerator[JSON, None], stream: EventStream,
-                         on_error: OnError,
+                         source: Deployment, on_error: OnError,
                          before_end: Callable[[], Awaitable[None]] | None = None,
                          ) -> AsyncIterator[bytes]:
-    """Chat chunks through `stream` as typed SSE, in one generator (each layer of async
-    generators costs every chunk a step): the events one chunk became go out in one write.
-    `before_end` runs after the last chunk, before the final events are sent (the Responses
-    store saves the conversation there: a client may follow up as soon as it is done)."""
+    """Chat chunks from `source` through `stream` as typed SSE, in one generator (each layer
+    of async generators costs every chunk a step): the events one chunk became go out in one
+    write. `before_end` runs after the last chunk, before the final events are sent (the
+    Responses store saves the conversation there: a client may follow up as soon as it is
+    done)."""
     try:
         try:
             yield _frames(stream.start())
             async for chunk in chunks:
-                events = stream.feed(chunk)
+                try:
+                    events = stream.feed(chunk)
+                except Exception as exc:
+                    raise_as_upstream(exc, source)
                 if events:
                     yield _frames(events)
-            ending = stream.end()
+            try:
+                ending = stream.end()
+            except Exception as exc:
+                raise_as_upstream(exc, source)
             if before_end is not None:
                 await before_end()
             yield _frames(ending)

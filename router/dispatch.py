@@ -39,7 +39,7 @@ from router.tenants.records import ANONYMOUS, Principal
 
 log = logging.getLogger("laneway.dispatch")
 
-__all__ = ["Call", "Dispatcher", "Native", "Served"]
+__all__ = ["LANEWAY_FIELDS", "Call", "Dispatcher", "Native", "Served"]
 
 MAX_REQUEUES = 3
 """Times a request asks again for capacity after its instance lost an admission's lease."""
@@ -47,6 +47,14 @@ MAX_REQUEUES = 3
 CHAT, TEXT, EMBED = "chat", "text", "embed"
 RESPONSES, MESSAGES = "responses", "messages"
 """Formats some providers speak natively: OpenAI's Responses API, Anthropic's Messages API."""
+
+
+LANEWAY_FIELDS = frozenset({"priority", "mock_response", "metadata", "timeout", "num_retries"})
+"""Request fields laneway consumes itself; they are never sent upstream as they are (an
+OpenAI-shaped `metadata` is passed on to upstreams that take it: router/router.py)."""
+_NOT_NATIVE = LANEWAY_FIELDS - {"metadata"}
+"""What a native body loses on its way upstream (the Responses and Messages APIs have a
+`metadata` of their own)."""
 
 
 @dataclass(slots=True)
@@ -57,7 +65,8 @@ class Native:
 
     kind: str
     body: JSON
-    """The client's body without laneway's own fields."""
+    """The client's body as it was sent (laneway's own fields are left out when, and only
+    when, it goes upstream)."""
     usage: Callable[[Any], JSON | None]
     """The chat-style usage (prompt_tokens, completion_tokens) of a native reply's `usage`."""
     meter: Callable[[], Callable[[JSON], JSON | None]]
@@ -314,7 +323,7 @@ class Dispatcher:
     def _native_body(self, d: Deployment, native: Native) -> JSON:
         """The client's own body for a deployment that speaks its format: only the operator's
         fixed changes apply (chat-named defaults would not fit another format)."""
-        body = {**native.body}
+        body = {k: v for k, v in native.body.items() if k not in _NOT_NATIVE}
         extra = d.params.get("extra_body")
         if isinstance(extra, Mapping):
             body.update(extra)

@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from router.config import Config, parse_config
-from router.dispatch import CHAT, EMBED, TEXT, Call, Dispatcher, Native, Served
+from router.dispatch import (
+    CHAT,
+    EMBED,
+    LANEWAY_FIELDS,
+    TEXT,
+    Call,
+    Dispatcher,
+    Native,
+    Served,
+)
 from router.errors import (
     BadRequest,
     ContentPolicyViolation,
@@ -49,9 +58,6 @@ log = logging.getLogger("laneway.router")
 
 __all__ = ["LANEWAY_FIELDS", "Router"]
 
-LANEWAY_FIELDS = frozenset({"priority", "mock_response", "metadata", "timeout", "num_retries"})
-"""Request fields laneway consumes itself; they are never sent upstream as they are (an
-OpenAI-shaped `metadata` is passed on to upstreams that take it, see `_openai_metadata`)."""
 
 PRIORITY_LIMIT = 2**20 - 1
 """`priority` is an integer in [-PRIORITY_LIMIT, PRIORITY_LIMIT]: with the arrival counter

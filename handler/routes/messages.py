@@ -19,18 +19,17 @@ from handler.auth import principal_of
 from handler.errors import anthropic_error_body
 from handler.limits import HttpLimits
 from handler.routes.inference import headers_for, until_disconnect
-from handler.streaming import json_response, translated_sse, typed_sse
+from handler.streaming import json_response, raise_as_upstream, translated_sse, typed_sse
 from handler.surface import HeaderForwarding, priority_of, provider_headers
 from handler.validation import parse_body, validate
 from router.dispatch import CHAT, MESSAGES, Native
 from router.errors import BadRequest, ClientDisconnected, RequestError
-from router.router import LANEWAY_FIELDS, Router
+from router.router import Router
 from router.tenants.gate import check_access
 
 __all__ = ["add_messages_routes"]
 
 JSON = dict[str, Any]
-_OWN = LANEWAY_FIELDS - {"metadata"}
 
 
 def _model(body: JSON) -> str:
@@ -45,7 +44,7 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
     forwarding = HeaderForwarding.from_config(router.config)
 
     async def create(request: Request) -> Response:
-        from router.translate import messages as tr  # on first use, not at cold start
+        import router.translate.messages as tr  # on first use; then the cheapest spelling
 
         rid: str = request.state.request_id
         body = parse_body(await request.body())
@@ -54,8 +53,7 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
             raise BadRequest("`stream` must be a boolean.", param="stream")
         chat = tr.to_chat(body)
         validate(CHAT, chat, limits.max_n)
-        native = Native(MESSAGES, {k: v for k, v in body.items() if k not in _OWN},
-                        tr.usage_to_chat, tr.stream_meter)
+        native = Native(MESSAGES, body, tr.usage_to_chat, tr.stream_meter)
         try:
             served, record = await router.serve(
                 CHAT, chat, request_id=rid, priority=priority_of(request),
@@ -67,7 +65,12 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
         headers = {**headers_for(record, served, False), **provider_headers(served.headers),
                    "request-id": rid}
         if isinstance(served.response, dict):
-            reply = served.response if served.native else tr.from_chat(served.response, model)
+            if served.native:
+                return json_response(served.response, headers=headers)
+            try:
+                reply = tr.from_chat(served.response, model)
+            except Exception as exc:
+                raise_as_upstream(exc, served.deployment)
             return json_response(reply, headers=headers)
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
@@ -78,7 +81,7 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
         body_bytes: AsyncIterator[bytes] = (
             typed_sse(served.response, on_error) if served.native else translated_sse(
                 cast(AsyncGenerator[JSON, None], served.response), tr.MessagesStream(model),
-                on_error))
+                served.deployment, on_error))
         return StreamingResponse(body_bytes, headers=headers, media_type="text/event-stream")
 
     async def count_tokens(request: Request) -> Response:

@@ -18,13 +18,19 @@ from starlette.responses import Response, StreamingResponse
 from handler.auth import principal_of
 from handler.limits import HttpLimits
 from handler.routes.inference import headers_for, until_disconnect
-from handler.streaming import json_response, translated_sse, typed_sse
+from handler.streaming import (
+    json_bytes,
+    json_response,
+    raise_as_upstream,
+    translated_sse,
+    typed_sse,
+)
 from handler.surface import HeaderForwarding, priority_of, provider_headers
 from handler.validation import parse_body, validate
 from router.dispatch import CHAT, RESPONSES, Native
 from router.errors import BadRequest, ClientDisconnected, NotFound, RequestError
 from router.providers.catalog import get_provider
-from router.router import LANEWAY_FIELDS, Router
+from router.router import Router
 
 if TYPE_CHECKING:
     from router.translate.store import ResponseStore
@@ -32,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["add_responses_routes"]
 
 JSON = dict[str, Any]
-_OWN = LANEWAY_FIELDS - {"metadata"}
 
 
 def _not_found(response_id: str) -> NotFound:
@@ -66,8 +71,7 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         return made[0]
 
     async def create(request: Request) -> Response:
-        from router.translate import responses as tr
-        from router.translate.store import owner_of
+        import router.translate.responses as tr  # on first use; then the cheapest spelling
 
         store = store_of()
         rid: str = request.state.request_id
@@ -78,7 +82,7 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         if "stream" in body and not isinstance(body["stream"], bool | None):
             raise BadRequest("`stream` must be a boolean.", param="stream")
         principal = principal_of(request)
-        owner = owner_of(principal)
+        owner = store.owner_of(principal)
         history: list[JSON] | None = None
         previous = body.get("previous_response_id")
         if previous is not None:
@@ -95,8 +99,7 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         validate(CHAT, chat, limits.max_n)
         # A conversation laneway holds must go on where it is held: translated.
         native = None if history is not None else Native(
-            RESPONSES, {k: v for k, v in body.items() if k not in _OWN},
-            tr.usage_to_chat, tr.stream_meter)
+            RESPONSES, body, tr.usage_to_chat, tr.stream_meter)
         try:
             served, record = await router.serve(
                 CHAT, chat, request_id=rid, priority=priority_of(request), principal=principal,
@@ -104,7 +107,9 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
                 native=native, forward_headers=forwarding.pick(request))
         except ClientDisconnected:
             return Response(status_code=499)
-        headers = {**headers_for(record, served, False), **provider_headers(served.headers)}
+        headers = headers_for(record, served, False)
+        if served.headers:
+            headers.update(provider_headers(served.headers))
         keep = body.get("store") is not False and not served.native
         skip = 1 if body.get("instructions") else 0
         asked = chat["messages"][skip:]  # the conversation so far, without `instructions`
@@ -112,10 +117,14 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         if isinstance(served.response, dict):
             if served.native:
                 return json_response(served.response, headers=headers)
-            reply = tr.from_chat(served.response, body, response_id)
+            try:
+                reply = tr.from_chat(served.response, body, response_id)
+            except Exception as exc:
+                raise_as_upstream(exc, served.deployment)
+            encoded = json_bytes(reply)
             if keep:
-                await store.save(owner, reply, [*asked, tr.assistant_message(reply)])
-            return json_response(reply, headers=headers)
+                await store.save(owner, reply, [*asked, tr.assistant_message(reply)], encoded)
+            return Response(encoded, headers=headers, media_type="application/json")
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
         body_bytes: AsyncIterator[bytes]
@@ -129,23 +138,22 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
                                  [*asked, tr.assistant_message(stream.response)])
 
             body_bytes = translated_sse(cast(AsyncGenerator[JSON, None], served.response),
-                                        stream, stream.fail, save if keep else None)
+                                        stream, served.deployment, stream.fail,
+                                        save if keep else None)
         return StreamingResponse(body_bytes, headers=headers, media_type="text/event-stream")
 
     async def retrieve(request: Request) -> Response:
-        from router.translate.store import owner_of
-
+        store = store_of()
         response_id = request.path_params["response_id"]
-        stored = await store_of().load(owner_of(principal_of(request)), response_id)
+        stored = await store.load(store.owner_of(principal_of(request)), response_id)
         if stored is None:
             raise _not_found(response_id)
         return json_response(stored.response)
 
     async def delete(request: Request) -> Response:
-        from router.translate.store import owner_of
-
+        store = store_of()
         response_id = request.path_params["response_id"]
-        if not await store_of().delete(owner_of(principal_of(request)), response_id):
+        if not await store.delete(store.owner_of(principal_of(request)), response_id):
             raise _not_found(response_id)
         return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 

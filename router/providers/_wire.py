@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from router.providers.base import JSON, CallContext
 
 __all__ = [
+    "SHAPE_ERRORS",
     "TextChunks",
     "chunks_from_completion",
     "clean_usage",
@@ -67,6 +68,7 @@ __all__ = [
     "reject_unsupported",
     "reply_shape",
     "retry_after_seconds",
+    "shape_error",
     "text_chunk_from_chat",
     "text_completion_from_chat",
     "text_reply",
@@ -242,7 +244,16 @@ async def open_stream(
         raise _bad_response(exc, deployment) from exc
 
 
-_SHAPE_ERRORS = (KeyError, TypeError, AttributeError, ValueError, IndexError)
+SHAPE_ERRORS = (KeyError, TypeError, AttributeError, ValueError, IndexError)
+"""What reading upstream JSON of the wrong shape raises."""
+
+
+def shape_error(exc: BaseException, deployment: Deployment) -> UpstreamError:
+    """The 502 for an upstream reply (or stream event) of the wrong shape, naming the
+    deployment and, without its secrets, what was wrong."""
+    detail = redact(f"{type(exc).__name__}: {exc}"[:200], deployment.secrets)
+    return UpstreamError(f"{_where(deployment)}: the upstream's reply is not in the expected "
+                         f"shape ({detail})")
 
 
 class reply_shape:  # used like a function: `with reply_shape(dep):`
@@ -260,10 +271,8 @@ class reply_shape:  # used like a function: `with reply_shape(dep):`
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc is not None and isinstance(exc, _SHAPE_ERRORS):
-            detail = redact(f"{type(exc).__name__}: {exc}"[:200], self.deployment.secrets)
-            raise UpstreamError(f"{_where(self.deployment)}: the upstream's reply is not in "
-                                f"the expected shape ({detail})") from exc
+        if exc is not None and isinstance(exc, SHAPE_ERRORS):
+            raise shape_error(exc, self.deployment) from exc
 
 
 def parse_chunk(data: bytes, deployment: Deployment) -> JSON:

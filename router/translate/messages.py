@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from router.errors import BadRequest
+from router.translate.usage import chat_counts
 
 JSON = dict[str, Any]
 
@@ -249,12 +250,10 @@ def to_chat(body: Mapping[str, Any]) -> JSON:
 
 
 def _usage(raw: Any) -> JSON:
-    raw = raw if isinstance(raw, dict) else {}
-    prompt = int(raw.get("prompt_tokens") or 0)
-    cached = int((raw.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-    return {"input_tokens": prompt - cached, "output_tokens": int(
-        raw.get("completion_tokens") or 0), "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached}
+    counts = chat_counts(raw)
+    return {"input_tokens": max(counts.prompt - counts.cached, 0),
+            "output_tokens": counts.completion, "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": counts.cached}
 
 
 def _stop(finish: Any) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from router.errors import BadRequest, RequestError
+from router.translate.usage import chat_counts
 
 JSON = dict[str, Any]
 
@@ -266,15 +267,11 @@ def to_chat(body: Mapping[str, Any], history: list[JSON] | None = None) -> JSON:
 
 
 def usage_from_chat(raw: Any) -> JSON:
-    raw = raw if isinstance(raw, dict) else {}
-    prompt, completion = int(raw.get("prompt_tokens") or 0), int(
-        raw.get("completion_tokens") or 0)
-    cached = (raw.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    reasoning = (raw.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached},
-            "output_tokens": completion,
-            "output_tokens_details": {"reasoning_tokens": reasoning},
-            "total_tokens": int(raw.get("total_tokens") or prompt + completion)}
+    counts = chat_counts(raw)
+    return {"input_tokens": counts.prompt, "input_tokens_details": {"cached_tokens": counts.cached},
+            "output_tokens": counts.completion,
+            "output_tokens_details": {"reasoning_tokens": counts.reasoning},
+            "total_tokens": counts.total}
 
 
 def usage_to_chat(raw: Any) -> JSON | None:
@@ -286,25 +283,41 @@ def usage_to_chat(raw: Any) -> JSON | None:
             "total_tokens": raw.get("total_tokens") or prompt + completion}
 
 
+_ENVELOPE: JSON = {
+    "id": None, "object": "response", "created_at": 0, "status": "in_progress",
+    "background": False, "error": None, "incomplete_details": None, "instructions": None,
+    "max_output_tokens": None, "model": None, "output": None, "parallel_tool_calls": True,
+    "previous_response_id": None, "reasoning": None, "store": True, "temperature": None,
+    "text": None, "tool_choice": "auto", "tools": None, "top_p": None, "truncation": "disabled",
+    "usage": None, "user": None, "metadata": None,
+}
+"""A response object's fields in OpenAI's order, with the values a request that names none of
+them gets (the mutable ones are made fresh per response)."""
+_ECHOED = frozenset({"instructions", "max_output_tokens", "parallel_tool_calls",
+                     "previous_response_id", "temperature", "tool_choice", "top_p", "user"})
+"""Request fields a response repeats as they were sent."""
+_SHAPED = frozenset({"reasoning", "store", "text", "tools", "truncation", "metadata"})
+
+
 def _envelope(request: Mapping[str, Any], response_id: str, created: int, model: Any) -> JSON:
-    text: JSON = request["text"] if isinstance(request.get("text"), dict) else {}
-    reasoning: JSON = request["reasoning"] if isinstance(request.get("reasoning"), dict) else {}
-    return {
-        "id": response_id, "object": "response", "created_at": created, "status": "in_progress",
-        "background": False, "error": None, "incomplete_details": None,
-        "instructions": request.get("instructions"),
-        "max_output_tokens": request.get("max_output_tokens"), "model": model, "output": [],
-        "parallel_tool_calls": request.get("parallel_tool_calls", True),
-        "previous_response_id": request.get("previous_response_id"),
-        "reasoning": {"effort": reasoning.get("effort"), "summary": None},
-        "store": request.get("store", True) is not False,
-        "temperature": request.get("temperature"),
-        "text": {"format": text.get("format") or {"type": "text"}},
-        "tool_choice": request.get("tool_choice", "auto"),
-        "tools": request.get("tools") or [], "top_p": request.get("top_p"),
-        "truncation": request.get("truncation") or "disabled", "usage": None,
-        "user": request.get("user"), "metadata": request.get("metadata") or {},
-    }
+    response = {**_ENVELOPE, "id": response_id, "created_at": created, "model": model,
+                "output": [], "reasoning": {"effort": None, "summary": None},
+                "text": {"format": {"type": "text"}}, "tools": [], "metadata": {}}
+    # Most requests name two or three fields: look at those, not at every field a response has.
+    for name in _ECHOED.intersection(request):
+        response[name] = request[name]
+    if _SHAPED.isdisjoint(request):
+        return response
+    reasoning, text = request.get("reasoning"), request.get("text")
+    if isinstance(reasoning, dict):
+        response["reasoning"]["effort"] = reasoning.get("effort")
+    if isinstance(text, dict) and text.get("format"):
+        response["text"]["format"] = text["format"]
+    response["store"] = request.get("store", True) is not False
+    response["tools"] = request.get("tools") or []
+    response["truncation"] = request.get("truncation") or "disabled"
+    response["metadata"] = request.get("metadata") or {}
+    return response
 
 
 def _message_item(item_id: str, text: str, refusal: str | None, status: str) -> JSON:
@@ -331,8 +344,10 @@ def _finish(response: JSON, finish: Any) -> None:
 
 def from_chat(chat: Mapping[str, Any], request: Mapping[str, Any], response_id: str) -> JSON:
     """A `response` object from a chat completion."""
-    response = _envelope(request, response_id, int(chat.get("created") or time.time()),
-                         chat.get("model") or request.get("model"))
+    created = chat.get("created")
+    if not (type(created) is int and 0 < created < 2**53):  # an upstream's, any shape
+        created = int(time.time())
+    response = _envelope(request, response_id, created, chat.get("model") or request.get("model"))
     choices = chat.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message") or {}

@@ -36,13 +36,20 @@ class Stored:
 
 
 class ResponseStore:
+    owner_of = staticmethod(owner_of)  # at hand wherever the store is (no import per request)
+
     def __init__(self, kv: KeyValue, ttl: float = DEFAULT_TTL) -> None:
         self.kv = kv
         self.ttl = ttl
 
-    async def save(self, owner: str, response: dict[str, Any],
-                   messages: list[dict[str, Any]]) -> None:
-        value = orjson.dumps({"response": response, "messages": messages})
+    async def save(self, owner: str, response: dict[str, Any], messages: list[dict[str, Any]],
+                   encoded: bytes | None = None) -> None:
+        """Keep `response` and the conversation; `encoded`: the response as JSON already (the
+        bytes the client gets), so that it is not encoded twice."""
+        if encoded is None:
+            value = orjson.dumps({"response": response, "messages": messages})
+        else:
+            value = b'{"response":' + encoded + b',"messages":' + orjson.dumps(messages) + b"}"
         await self.kv.put(stored_response(response["id"], owner), value, self.ttl)
 
     async def load(self, owner: str, response_id: str) -> Stored | None:
