@@ -407,8 +407,9 @@ class ResponsesStream:
 
     def feed(self, chunk: Mapping[str, Any]) -> list[JSON]:
         out: list[JSON] = []
-        if chunk.get("model") and self.response["model"] != chunk["model"]:
-            self.response["model"] = chunk["model"]
+        model = chunk.get("model")
+        if model and self.response["model"] != model:
+            self.response["model"] = model
         if chunk.get("usage"):
             self.usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
@@ -417,7 +418,14 @@ class ResponsesStream:
             delta = choice.get("delta") or {}
             piece = delta.get("content")
             if isinstance(piece, str) and piece:
-                out.extend(self._text(piece))
+                message = self.message or self._open_message(out)
+                self.text.append(piece)
+                # Once per chunk: built here, not through `_event` (same keys, same order).
+                self.seq += 1
+                out.append({"type": "response.output_text.delta",
+                            "sequence_number": self.seq - 1, "item_id": message["id"],
+                            "output_index": message["output_index"], "content_index": 0,
+                            "delta": piece, "logprobs": []})
             for call in delta.get("tool_calls") or ():
                 out.extend(self._call(call))
             if choice.get("finish_reason"):
@@ -427,28 +435,21 @@ class ResponsesStream:
     def _index(self) -> int:
         return len(self.response["output"])
 
-    def _text(self, piece: str) -> list[JSON]:
-        out: list[JSON] = []
-        if self.message is None:
-            self.message = _message_item(new_id("msg"), "", None, "in_progress")
-            self.message["content"] = []
-            self.message["output_index"] = self._index()
-            self.response["output"].append(self.message)
-            out.append(self._event("response.output_item.added",
-                                   output_index=self.message["output_index"],
-                                   item={k: v for k, v in self.message.items()
-                                         if k != "output_index"}))
-            out.append(self._event("response.content_part.added", item_id=self.message["id"],
-                                   output_index=self.message["output_index"], content_index=0,
-                                   part={"type": "output_text", "text": "", "annotations": [],
-                                         "logprobs": []}))
-        self.text.append(piece)
-        # Once per chunk: built directly, not through `_event` (same keys, same order).
-        self.seq += 1
-        out.append({"type": "response.output_text.delta", "sequence_number": self.seq - 1,
-                    "item_id": self.message["id"], "output_index": self.message["output_index"],
-                    "content_index": 0, "delta": piece, "logprobs": []})
-        return out
+    def _open_message(self, out: list[JSON]) -> JSON:
+        """The message item text goes into, opened (its two events added to `out`)."""
+        message = _message_item(new_id("msg"), "", None, "in_progress")
+        message["content"] = []
+        message["output_index"] = self._index()
+        self.response["output"].append(message)
+        self.message = message
+        out.append(self._event("response.output_item.added",
+                               output_index=message["output_index"],
+                               item={k: v for k, v in message.items() if k != "output_index"}))
+        out.append(self._event("response.content_part.added", item_id=message["id"],
+                               output_index=message["output_index"], content_index=0,
+                               part={"type": "output_text", "text": "", "annotations": [],
+                                     "logprobs": []}))
+        return message
 
     def _close_message(self) -> list[JSON]:
         item = self.message
