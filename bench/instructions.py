@@ -2,6 +2,7 @@
 the machine.
 
     python bench/instructions.py [--requests 200] [--gateway]
+    python bench/instructions.py --apis [--requests 200]
 
 A shared VM's timings wander by more than the differences worth measuring (a virtual key's
 share of a request is tens of microseconds); an instruction count repeats to about 1 %. This
@@ -13,6 +14,9 @@ exchanges), divided by their number.
 
 Needs valgrind (Debian package `valgrind`). Slow by nature (~50x under callgrind): Redis alone
 takes about half a minute, with the gateway (whose start alone takes a minute) about four.
+With --apis it counts the gateway alone (in-process state) for the same request on
+/v1/chat/completions, /v1/responses and /v1/messages, streamed and not: what translating to and
+from chat costs, in a figure that holds still where the c=32 latencies do not.
 LANEWAY_KEEP_CALLGRIND=1 keeps the dumps (one per phase, master key first) for
 callgrind_annotate.
 """
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -113,12 +118,15 @@ def _redis() -> tuple[Counted, str]:
 def _gateway(upstream: str, redis_url: str) -> tuple[Counted, str]:
     """The bench's gateway, under callgrind when asked (started by hand: its start takes far
     longer than start_gateway waits)."""
-    config = {
+    return _counted_gateway({
         "model_list": [{"model_name": "bench", "litellm_params": {
             "model": "openai/bench", "api_base": upstream, "api_key": "k"}}],
         "router_settings": {"num_retries": 0, "redis_url": redis_url},
         "general_settings": {"master_key": MASTER},
-    }
+    })
+
+
+def _counted_gateway(config: dict[str, Any]) -> tuple[Counted, str]:
     directory, port = tempfile.mkdtemp(prefix="laneway-cg-"), free_port()
     proc = spawn([*_callgrind(directory), PYTHON, "-m", "handler.cli", "--config",
                   str(write_config(config)), "--host", "127.0.0.1", "--port", str(port)],
@@ -128,15 +136,54 @@ def _gateway(upstream: str, redis_url: str) -> tuple[Counted, str]:
     return Counted(proc, directory), f"http://127.0.0.1:{port}"
 
 
+def apis(n: int) -> None:
+    """Instructions per request of /v1/responses and /v1/messages over chat completions: the
+    gateway (in-process state) under callgrind in front of the fake OpenAI upstream, each
+    route's requests sent one at a time, streamed and not."""
+    from bench.apis_cpu import ROUTES, apis_config
+
+    with start_fake_openai() as up:
+        config = apis_config(up.url)
+        config["general_settings"]["master_key"] = MASTER
+        gw, url = _counted_gateway(config)
+        try:
+            with httpx.Client(base_url=url, timeout=60,
+                              headers={"authorization": f"Bearer {MASTER}"}) as c:
+                for stream in (False, True):
+                    counts: dict[str, float] = {}
+                    for path, body in ROUTES.items():
+                        request = {**body, "stream": stream}
+                        for _ in range(max(n // 4, 10)):  # warm: imports, caches, the store
+                            c.post(path, json=request).raise_for_status()
+                        gw.zero()
+                        for _ in range(n):
+                            c.post(path, json=request).raise_for_status()
+                        counts[path] = gw.dump() / n
+                    chat = counts["/v1/chat/completions"]
+                    print(f"stream={stream}: " + ", ".join(
+                        f"{p} {v / 1e3:,.0f}k" + ("" if p.endswith("completions") else
+                                                  f" ({(v - chat) / 1e3:+,.0f}k, "
+                                                  f"{(v - chat) / chat:+.1%})")
+                        for p, v in counts.items()))
+        finally:
+            gw.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--gateway", action="store_true",
                         help="count the gateway's instructions too")
+    parser.add_argument("--apis", action="store_true",
+                        help="instead: the gateway's instructions per request of /v1/responses "
+                             "and /v1/messages over chat completions")
     args = parser.parse_args()
     n = args.requests
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed (apt-get install -y valgrind)")
+    if args.apis:
+        apis(n)
+        return
     redis_server, redis_url = _redis()
     counted: dict[str, Counted] = {"Redis": redis_server}
     try:
