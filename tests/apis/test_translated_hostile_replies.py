@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.fake_raw import RawUpstream, http_response
+from tests.support.fake_raw import RawUpstream, http_response, wildcard_config
 from tests.support.gateway import Gateway, clean_env, start_gateway
 
 HEAD = {"id": "chatcmpl-raw", "object": "chat.completion", "created": 1, "model": "m"}
@@ -49,11 +49,8 @@ def raw() -> Iterator[RawUpstream]:
 
 @pytest.fixture(scope="module")
 def gateway(raw: RawUpstream) -> Iterator[Gateway]:
-    config = {"model_list": [{"model_name": "hostile/*", "litellm_params": {
-        "model": "hosted_vllm/*", "api_base": raw.url, "api_key": "sk-hostile-api-0123456789"}}],
-        "router_settings": {"num_retries": 0, "allowed_fails": 100000, "cooldown_time": 0.01,
-                            "max_cooldown_seconds": 0.01}}
-    gw = start_gateway(config, clean_env())
+    gw = start_gateway(wildcard_config(raw, "hosted_vllm", "sk-hostile-api-0123456789"),
+                       clean_env())
     yield gw
     gw.stop()
 

@@ -12,7 +12,7 @@ import openai
 import orjson
 import pytest
 
-from tests.support.fake_raw import RawUpstream, http_response
+from tests.support.fake_raw import RawUpstream, http_response, wildcard_config
 from tests.support.gateway import Gateway, clean_env, start_gateway
 
 MIB = 1024 * 1024
@@ -26,13 +26,7 @@ def raw() -> Iterator[RawUpstream]:
 
 @pytest.fixture(scope="module")
 def gateway(raw: RawUpstream) -> Iterator[Gateway]:
-    config = {"model_list": [{"model_name": "hostile/*", "litellm_params": {
-        "model": "openai/*", "api_base": raw.url, "api_key": "sk-hostile-test-0123456789"}}],
-        # One wildcard deployment serves every scripted reply: failures must not cool it
-        # down for the tests that follow.
-        "router_settings": {"num_retries": 0, "allowed_fails": 100000, "cooldown_time": 0.01,
-                            "max_cooldown_seconds": 0.01}}
-    gw = start_gateway(config, clean_env())
+    gw = start_gateway(wildcard_config(raw, "openai", "sk-hostile-test-0123456789"), clean_env())
     yield gw
     gw.stop()
 

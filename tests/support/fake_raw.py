@@ -115,3 +115,13 @@ class RawUpstream:
             pass
         finally:
             writer.close()
+
+
+def wildcard_config(raw: RawUpstream, provider: str, api_key: str) -> dict[str, Any]:
+    """A gateway config whose one deployment, `hostile/*` → `<provider>/*` on `raw`, serves
+    every scripted reply (the reply is picked by the model name after `hostile/`). Failures
+    must not cool it down for the tests that follow, and nothing is retried."""
+    return {"model_list": [{"model_name": "hostile/*", "litellm_params": {
+        "model": f"{provider}/*", "api_base": raw.url, "api_key": api_key}}],
+        "router_settings": {"num_retries": 0, "allowed_fails": 100000, "cooldown_time": 0.01,
+                            "max_cooldown_seconds": 0.01}}
