@@ -28,12 +28,13 @@ _DONE = b"data: [DONE]\n\n"
 
 def json_bytes(value: Any) -> bytes:
     """A reply as JSON. An upstream's reply that was read but cannot be written again (nested
-    deeper than the encoder allows) is the upstream's failure: a 502, not the gateway's 500."""
+    deeper than the encoder allows, or an integer beyond 64 bits) is the upstream's failure: a
+    502, not the gateway's 500."""
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
         raise UpstreamError("The upstream's reply could not be relayed (it is nested too "
-                            "deeply to encode).") from None
+                            "deeply, or holds an integer too large, to encode).") from None
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
