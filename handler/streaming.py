@@ -33,8 +33,12 @@ def json_bytes(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
-        raise UpstreamError("The upstream's reply could not be relayed (it is nested too "
-                            "deeply, or holds an integer too large, to encode).") from None
+        raise _unencodable() from None
+
+
+def _unencodable() -> UpstreamError:
+    return UpstreamError("The upstream's reply could not be relayed (it is nested too deeply, "
+                         "or holds an integer too large, to encode).")
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
@@ -67,16 +71,19 @@ _HEADS: dict[str, bytes] = {}
 def _frames(events: list[JSON]) -> bytes:
     """Events with a `type` as SSE (`event: <type>`), in one write."""
     out = []
-    for event in events:
-        kind = event.get("type")
-        head = _HEADS.get(kind) if isinstance(kind, str) else None
-        if head is None:
-            head = b"event: " + str(kind).encode() + b"\ndata: "
-            if isinstance(kind, str) and len(_HEADS) < 256:  # a native upstream's types
-                _HEADS[kind] = head                            # could be without end
-        out.append(head)
-        out.append(orjson.dumps(event))
-        out.append(b"\n\n")
+    try:
+        for event in events:
+            kind = event.get("type")
+            head = _HEADS.get(kind) if isinstance(kind, str) else None
+            if head is None:
+                head = b"event: " + str(kind).encode() + b"\ndata: "
+                if isinstance(kind, str) and len(_HEADS) < 256:  # a native upstream's types
+                    _HEADS[kind] = head                            # could be without end
+            out.append(head)
+            out.append(orjson.dumps(event))
+            out.append(b"\n\n")
+    except orjson.JSONEncodeError:  # what an upstream sent, read but not writable again
+        raise _unencodable() from None
     return b"".join(out)
 
 

@@ -296,6 +296,7 @@ _ECHOED = frozenset({"instructions", "max_output_tokens", "parallel_tool_calls",
                      "previous_response_id", "temperature", "tool_choice", "top_p", "user"})
 """Request fields a response repeats as they were sent."""
 _SHAPED = frozenset({"reasoning", "store", "text", "tools", "truncation", "metadata"})
+"""Request fields a response repeats in a shape of its own (defaults, a part of the field)."""
 
 
 def _envelope(request: Mapping[str, Any], response_id: str, created: int, model: Any) -> JSON:
@@ -346,7 +347,9 @@ def from_chat(chat: Mapping[str, Any], request: Mapping[str, Any], response_id: 
     created = chat.get("created")
     if not (type(created) is int and 0 < created < 2**53):  # an upstream's, any shape
         created = int(time.time())
-    response = _envelope(request, response_id, created, chat.get("model") or request.get("model"))
+    model = chat.get("model")  # a model's name is a string; anything else is not copied
+    response = _envelope(request, response_id, created,
+                         model if model and type(model) is str else request.get("model"))
     choices = chat.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message") or {}
@@ -407,7 +410,7 @@ class ResponsesStream:
     def feed(self, chunk: Mapping[str, Any]) -> list[JSON]:
         out: list[JSON] = []
         model = chunk.get("model")
-        if model and self.response["model"] != model:
+        if model and type(model) is str and self.response["model"] != model:
             self.response["model"] = model
         if chunk.get("usage"):
             self.usage = chunk["usage"]

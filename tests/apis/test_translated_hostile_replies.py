@@ -117,6 +117,28 @@ def test_odd_fields_the_reply_can_do_without_still_answer(client: httpx.Client,
         assert reply["usage"]["cache_read_input_tokens"] == 0
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_model_name_that_is_not_a_string_is_not_copied(client: httpx.Client,
+                                                         raw: RawUpstream, stream: bool) -> None:
+    """Here JSON nested deeper than the encoder writes (it reads deeper): copied into the
+    response object, it could not have been sent, not even in the failure events."""
+    deep = b"[" * 300 + b"]" * 300
+    if stream:
+        event = (b'data: {"id":"c","object":"chat.completion.chunk","model":' + deep
+                 + b',"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}'
+                 + b"\n\ndata: [DONE]\n\n")
+        reply = http_response(200, event, content_type="text/event-stream")
+    else:
+        reply = http_response(200, orjson.dumps(completion(model="x"))
+                              .replace(b'"model":"x"', b'"model":' + deep))
+    raw.script(f"deep-model-{stream}", reply)
+    resp = post(client, "/v1/responses", f"deep-model-{stream}", stream)
+    assert resp.status_code == 200, resp.text
+    final = events_of(resp)[-1]["response"] if stream else resp.json()
+    assert final["status"] == "completed" and final["model"] == f"hostile/deep-model-{stream}"
+    still_serves(client, "/v1/responses")
+
+
 def events_of(resp: httpx.Response) -> list[dict[str, Any]]:
     return [orjson.loads(line[6:]) for line in resp.text.splitlines()
             if line.startswith("data: ")]
