@@ -21,6 +21,7 @@ __all__ = [
     "DeploymentView",
     "Full",
     "GroupView",
+    "Kept",
     "LineDepth",
     "Order",
     "Outcome",
@@ -304,6 +305,19 @@ class AdmitRequest:
     """The request's tier: an index into `tiers`."""
 
 
+@dataclass(slots=True, eq=False)
+class Kept:
+    """A value written with a release, in its script (a stored Responses conversation): the
+    reply that made it and the record of it go to shared state in one round trip. `landed` is
+    set by the backend that wrote it; a backend that cannot (fail-open, Redis away) leaves it
+    False and the caller writes it the slow way."""
+
+    key: str
+    value: bytes
+    ttl_ms: int
+    landed: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Release:
     group: str
@@ -320,6 +334,8 @@ class Release:
     fair_tenant: str = ""
     fair_delta: int = 0
     """Real weighted tokens minus the estimate the request was charged at admission."""
+    keep: Kept | None = None
+    """A value to store with this release (see `Kept`)."""
 
 
 class StateBackend(Protocol):

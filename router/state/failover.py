@@ -137,7 +137,7 @@ class FailOpenState:
     def release_now(self, rel: Release, end: TenantEnd | None = None
                     ) -> Awaitable[tuple[float, TenantReleased | None]]:
         if self.degraded:
-            return self.fallback.release_now(rel, end)
+            return self.fallback.release_now(_unkept(rel), end)
         return self._sent(self.primary.release_now(rel, end), rel, end)
 
     async def _sent(self, sent: Awaitable[tuple[float, TenantReleased | None]], rel: Release,
@@ -146,7 +146,7 @@ class FailOpenState:
             result = await sent
         except ServiceUnavailable:
             self._went_down()
-            return await self.fallback.release_now(rel, end)
+            return await self.fallback.release_now(_unkept(rel), end)
         self._came_back()
         return result
 
@@ -162,3 +162,9 @@ class FailOpenState:
 
     async def tenant_set_spend(self, tag: str, entity: TenantEntity, spent: int) -> None:
         await self._either(lambda s: s.tenant_set_spend(tag, entity, spent))
+
+
+def _unkept(rel: Release) -> Release:
+    """`rel` without its kept value: kept values live in Redis only (router/state/kv.py), so
+    one the process kept could not be found by another instance."""
+    return rel if rel.keep is None else replace(rel, keep=None)

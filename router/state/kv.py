@@ -1,11 +1,14 @@
 """A small key-value store with expiry beside the engine's state: stored Responses
 conversations, which a follow-up may continue on any instance.
 
-In Redis each value is one key (`keys.stored_response`) set with a TTL by a one-line script, so
-it goes to the node owning its slot on a Redis Cluster like every other script; in process it is
-a dict whose entries expire. A fail-open backend keeps values in Redis only: while Redis is
-away a follow-up cannot be continued (a 503), which is better than a conversation that exists
-on one instance and not another.
+In Redis each value is one key (`keys.stored_response`) with a TTL. The reply that makes a value
+usually writes it in its attempt's release script (`Release.keep`), which costs the request no
+round trip of its own; on a Redis Cluster, where the key lives in another slot, and for values
+written after the fact, a one-line script sets it on the node owning its slot. In process it
+is a dict whose entries expire (the in-process backend's own, where its releases keep). A
+fail-open backend keeps values in Redis only: while Redis is away a follow-up cannot be
+continued (a 503), which is better than a conversation that exists on one instance and not
+another.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class MemoryKV:
         return found[1]
 
     async def put(self, key: str, value: bytes, ttl: float) -> None:
+        self.set(key, value, ttl)
+
+    def set(self, key: str, value: bytes, ttl: float) -> None:
         now = time.monotonic()
         values = self._values
         values.pop(key, None)
@@ -85,4 +91,5 @@ def kv_for(state: Any) -> KeyValue:
     primary = getattr(state, "primary", state)  # a fail-open backend's Redis
     if getattr(primary, "name", None) == "redis":
         return RedisKV(primary)
-    return MemoryKV()
+    kept = getattr(state, "kv", None)  # the in-process backend's, where its releases keep
+    return kept if isinstance(kept, MemoryKV) else MemoryKV()

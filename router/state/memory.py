@@ -39,6 +39,7 @@ from router.state.base import (
     slot_tier,
     top_shares,
 )
+from router.state.kv import MemoryKV
 
 __all__ = ["MemoryState"]
 
@@ -438,6 +439,8 @@ class MemoryState:
         self._on_wake: WakeCallback | None = None
         self._seen: dict[str, float] = {}
         self.calls = 0
+        self.kv = MemoryKV()
+        """Values kept with releases (`Release.keep`), read through `kv_for`."""
 
     def _group(self, name: str) -> _Group:
         g = self._groups.get(name)
@@ -640,6 +643,9 @@ class MemoryState:
                 d.cool_why = ("retry-after" if rel.demanded_cooldown > 0 else
                               "fatal" if rel.outcome == "fatal" else "failures")
             d.fails = []
+        if rel.keep is not None:
+            self.kv.set(rel.keep.key, rel.keep.value, rel.keep.ttl_ms / 1000)
+            rel.keep.landed = True
         self._wake(g.head())
         return cool_for
 

@@ -15,7 +15,8 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 from router.errors import ServiceUnavailable
 from router.state.base import (
@@ -27,6 +28,7 @@ from router.state.base import (
     DeploymentView,
     Full,
     GroupView,
+    Kept,
     LineDepth,
     Refused,
     Release,
@@ -287,22 +289,33 @@ class RedisState:
                     ) -> Awaitable[tuple[float, TenantReleased | None]]:
         """The release (and the tenant's end) written before this returns when a connection
         is open; the awaitable gives what `release` and `release_with_tenant` return."""
+        keep = rel.keep
+        if keep is not None and self._split_tenants:
+            # A Cluster: the kept value's key is in another slot, so it goes beside the
+            # release (written at the same moment: still one round trip of waiting).
+            return self._kept(self.release_now(replace(rel, keep=None), end), keep,
+                              self._send("kv_put", [keep.key], [keep.value, keep.ttl_ms]))
         keys, args = _release_call(rel)
         if end is None:
-            return self._released(self._send("release", keys, args))
-        tkeys, targs = _tenant_call(end.ask)
-        if self._split_tenants:
-            return self._released(self._send("release", keys, args), self._send(
+            sent = self._released(self._send("release", keys, args),
+                                  together=None if keep is None else (rel, None))
+        elif self._split_tenants:
+            tkeys, targs = _tenant_call(end.ask)
+            sent = self._released(self._send("release", keys, args), self._send(
                 "tenant_release", tkeys, _tenant_release_args(end, targs)))
-        return self._released(self._send("release_tenant", keys + tkeys, [
-            len(keys), len(args), *args, end.request_id, end.tokens_used, end.cost,
-            end.ask.cost, len(end.ask.entities), *targs]), together=(rel, end))
+        else:
+            tkeys, targs = _tenant_call(end.ask)
+            sent = self._released(self._send("release_tenant", keys + tkeys, [
+                len(keys), len(args), *args, end.request_id, end.tokens_used, end.cost,
+                end.ask.cost, len(end.ask.entities), *targs]), together=(rel, end))
+        return sent if keep is None else self._kept(sent, keep)
 
     async def _released(self, group: Awaitable[Any], tenant: Awaitable[Any] | None = None, *,
-                        together: tuple[Release, TenantEnd] | None = None
+                        together: tuple[Release, TenantEnd | None] | None = None
                         ) -> tuple[float, TenantReleased | None]:
         """The answers of `release_now`'s scripts: release.lua's (release_tenant.lua's when
-        `together`), then tenant_release.lua's when sent apart."""
+        the tenant's end is `together` with it), then tenant_release.lua's when sent apart.
+        `together`: what to send again apart should the script span two Cluster slots."""
         if tenant is not None:
             replies = await asyncio.gather(group, tenant, return_exceptions=True)
             for reply in replies:
@@ -316,9 +329,26 @@ class RedisState:
         except ScriptError as exc:
             if "CROSSSLOT" not in str(exc):
                 raise
-            self._split_tenants = True  # nothing ran: the two halves apart
+            self._split_tenants = True  # nothing ran: the parts apart
             return await self.release_now(*together)
+        if together[1] is None:
+            return _cooldown(reply), None
         return _cooldown(reply[0]), _tenant_released(reply[1])
+
+    @staticmethod
+    async def _kept(released: Awaitable[tuple[float, TenantReleased | None]], keep: Kept,
+                    put: Awaitable[Any] | None = None) -> tuple[float, TenantReleased | None]:
+        """`released`'s answer, once the value it keeps (or `put`, beside it) is written."""
+        if put is None:
+            result = await released
+        else:
+            replies = await asyncio.gather(released, put, return_exceptions=True)
+            for reply in replies:
+                if isinstance(reply, BaseException):
+                    raise reply
+            result = cast(tuple[float, TenantReleased | None], replies[0])
+        keep.landed = True
+        return result
 
     async def release_with_tenant(self, rel: Release, end: TenantEnd
                                   ) -> tuple[float, TenantReleased]:
@@ -466,6 +496,11 @@ def _release_call(rel: Release) -> tuple[list[str], list[Any]]:
     if rel.fair_tenant and rel.fair_delta:
         keys.append(g.wmeta)
         args += [rel.fair_tenant, rel.fair_delta]
+    if rel.keep is not None:
+        if len(args) == 9:
+            args += ["", 0]
+        keys.append(rel.keep.key)
+        args += [rel.keep.value, rel.keep.ttl_ms]
     return keys, args
 
 

@@ -22,6 +22,8 @@
   ARGV[9] wake channel
   ARGV[10] fair-share tenant (optional; '' = none)   ARGV[11] its cost correction (fair.lua)
   KEYS[7] wmeta (optional, with ARGV[10]): the group's fair-share clock
+  ARGV[12] a value to keep (optional; ARGV[10..11] are then given, '' and 0 without fair share)
+  ARGV[13] its time to live (ms)   KEYS[#KEYS] its key (the last key)
 
   Reply: {cooled down (0/1), cooldown ms}
 ]]

@@ -65,7 +65,10 @@ local function release_group(KEYS, ARGV, now)  -- now: optional, as admit_group'
   end
   redis.call('PEXPIRE', health, math.max(3600000, cool_for + 60000))
 
-  if KEYS[7] ~= nil then fair_correct(KEYS[7], fair, fair_delta) end
+  if fair ~= nil and fair ~= '' then fair_correct(KEYS[7], fair, fair_delta) end
+  -- A value kept with the release (a stored conversation): the last key, written here so
+  -- that it costs the request no round trip of its own.
+  if ARGV[12] ~= nil then redis.call('SET', KEYS[#KEYS], ARGV[12], 'PX', ARGV[13]) end
 
   local head = redis.call('ZRANGE', line, 0, 0)
   if #head > 0 then redis.call('PUBLISH', channel, head[1]) end
