@@ -32,7 +32,7 @@ from router.pricing import NANO, call_cost, price_of
 from router.providers.base import JSON, CallContext, Provider
 from router.providers.catalog import get_provider
 from router.records import CallRecord
-from router.state.base import AdmitRequest, Candidate, TenantAsk, tier_slot
+from router.state.base import AdmitRequest, Candidate, Kept, TenantAsk, tier_slot
 from router.strategies import Strategy
 from router.tenants.gate import ask_for, needs_estimate, refusal_error
 from router.tenants.records import ANONYMOUS, Principal
@@ -112,6 +112,10 @@ class Call:
     """The request in the format it arrived in, when that is not chat's (see `Native`)."""
     forward_headers: Mapping[str, str] | None = None
     """Client headers to send upstream (general_settings.forward_client_headers_to_llm_api)."""
+    keep: Callable[[JSON | None], Kept | None] | None = None
+    """What to store with the release of the attempt that serves the request in chat's format:
+    called with the reply (None for a stream, once its last chunk has been read). It must not
+    raise; None keeps nothing."""
 
 
 @dataclass(slots=True)
@@ -384,6 +388,8 @@ class Dispatcher:
                 rec.upstream_seconds += time.monotonic() - started
             attempt.succeeded(tokens, cost=_cost(d, rec))
             attempt.fair_delta = self._fair_delta(call)
+            if call.keep is not None and native is None:
+                attempt.keep = call.keep(response)
         return Served(response, d, native=native is not None,
                       headers=ctx.extra.get("upstream_headers"))
 
@@ -474,6 +480,8 @@ class Dispatcher:
             tokens = _usage(d, {"usage": usage}, rec) if usage else KEEP_RESERVATION
             attempt.succeeded(tokens, latency=rec.time_to_first_token, cost=_cost(d, rec))
             attempt.fair_delta = self._fair_delta(call)
+            if call.keep is not None and meter is None:
+                attempt.keep = call.keep(None)
         except TimeoutError:
             ended = RequestTimeout("The upstream stream stalled.")
             raise ended from None

@@ -41,6 +41,7 @@ from router.state.base import (
     AdmitRequest,
     Admitted,
     Full,
+    Kept,
     LineDepth,
     Outcome,
     Refused,
@@ -137,6 +138,7 @@ class Attempt:
         "fair_tenant",
         "group",
         "index",
+        "keep",
         "latency",
         "outcome",
         "slot_id",
@@ -169,6 +171,8 @@ class Attempt:
         self.fair_tenant = req.fair_tenant
         self.fair_delta = 0
         """Real weighted tokens minus the fair-share estimate charged at admission."""
+        self.keep: Kept | None = None
+        """A value the release of a successful attempt writes (see `Kept`)."""
         self.confirmed = self.started
         """Monotonic time from which the slot is known to last a lease: when the admission
         that granted it (or the last renewal seen to extend it) was sent."""
@@ -471,6 +475,7 @@ class Lanes:
             demanded_cooldown=self._capped(attempt.demanded_cooldown),
             fair_tenant=attempt.fair_tenant,
             fair_delta=attempt.fair_delta if attempt.outcome == "ok" else 0,
+            keep=attempt.keep if attempt.outcome == "ok" else None,
         )
         hold = attempt.tenant
         end: TenantEnd | None = None
@@ -489,9 +494,10 @@ class Lanes:
             return self._settled(sent.result(), ends)  # done already (the in-process backend)
         done = self._released(sent, ends, attempt)
         if self.release_in_background and attempt.outcome == "ok" and not (
-                release.demanded_cooldown):
+                release.demanded_cooldown or release.keep):
             # Nothing the caller needs comes back (a success starts no cooldown), and the
             # script is already written: anything this instance sends later comes after it.
+            # A kept value is waited for: the client may ask another instance for it next.
             task = asyncio.ensure_future(done)
             self._releasing.add(task)
             task.add_done_callback(self._releasing.discard)

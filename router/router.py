@@ -44,7 +44,7 @@ from router.lanes import Lanes, TenantHold
 from router.objects import wrap
 from router.options import RouterOptions
 from router.records import CallRecord, Observer
-from router.state.base import LineDepth, StateBackend, TenantShare
+from router.state.base import Kept, LineDepth, StateBackend, TenantShare
 from router.strategies import strategy_named
 from router.tenants.gate import allowed, check_access, clamp_priority, default_priority
 from router.tenants.records import ANONYMOUS, Principal
@@ -250,12 +250,13 @@ class Router:
         principal: Principal = ANONYMOUS,
         native: Native | None = None,
         forward_headers: Mapping[str, str] | None = None,
+        keep: Callable[[dict[str, Any] | None], Kept | None] | None = None,
     ) -> tuple[Served, CallRecord]:
         """Serve one OpenAI request body for `principal`. `priority` (if given) overrides the
         body's; `queue` lets the request wait in line even where `max_queue_size` is 0;
         `native` carries the request as a client sent it in another format (the body is its
         chat translation), for deployments that speak that format; `forward_headers` go to
-        the upstream with the call."""
+        the upstream with the call; `keep` makes what the release stores (see `Call.keep`)."""
         if self.config._secrets is not None:
             self._keep_secrets_fresh()  # under Mangum there is no start-up phase to do it in
         model = body.get("model")
@@ -288,6 +289,7 @@ class Router:
             principal=principal,
             native=native,
             forward_headers=forward_headers,
+            keep=keep,
         )
         if principal.key is not None:
             call.tenant = TenantHold(line_id, call.deadline)

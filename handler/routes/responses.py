@@ -33,6 +33,7 @@ from router.providers.catalog import get_provider
 from router.router import Router
 
 if TYPE_CHECKING:
+    from router.state.base import Kept
     from router.translate.store import ResponseStore
 
 __all__ = ["add_responses_routes"]
@@ -100,30 +101,38 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         # A conversation laneway holds must go on where it is held: translated.
         native = None if history is not None else Native(
             RESPONSES, body, tr.usage_to_chat, tr.stream_meter)
+        response_id = tr.new_id()
+        skip = 1 if body.get("instructions") else 0
+        asked = chat["messages"][skip:]  # the conversation so far, without `instructions`
+        keeper = _Keeper(tr, store, owner, body, response_id, asked) if (
+            body.get("store") is not False) else None
         try:
             served, record = await router.serve(
                 CHAT, chat, request_id=rid, priority=priority_of(request), principal=principal,
                 abandoned=(lambda: until_disconnect(request)) if watch_disconnect else None,
-                native=native, forward_headers=forwarding.pick(request))
+                native=native, forward_headers=forwarding.pick(request), keep=keeper)
         except ClientDisconnected:
             return Response(status_code=499)
         headers = headers_for(record, served, False)
         if served.headers:
             headers.update(provider_headers(served.headers))
-        keep = body.get("store") is not False and not served.native
-        skip = 1 if body.get("instructions") else 0
-        asked = chat["messages"][skip:]  # the conversation so far, without `instructions`
-        response_id = tr.new_id()
         if isinstance(served.response, dict):
             if served.native:
                 return json_response(served.response, headers=headers)
-            try:
-                reply = tr.from_chat(served.response, body, response_id)
-            except Exception as exc:
-                raise_as_upstream(exc, served.deployment)
-            encoded = json_bytes(reply)
-            if keep:
-                await store.save(owner, reply, [*asked, tr.assistant_message(reply)], encoded)
+            if keeper is not None and keeper.encoded is not None:
+                encoded = keeper.encoded  # translated (and kept) before the release
+            else:
+                if keeper is not None and keeper.failure is not None:
+                    raise_as_upstream(keeper.failure, served.deployment)
+                try:
+                    reply = tr.from_chat(served.response, body, response_id)
+                except Exception as exc:
+                    raise_as_upstream(exc, served.deployment)
+                encoded = json_bytes(reply)
+                if keeper is not None:
+                    keeper.reply, keeper.encoded = reply, encoded
+            if keeper is not None:
+                await keeper.save()
             return Response(encoded, headers=headers, media_type="application/json")
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
@@ -132,14 +141,11 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
             body_bytes = typed_sse(served.response, _native_failure)
         else:
             stream = tr.ResponsesStream(body, response_id)
-
-            async def save() -> None:  # before the client hears it is done: it may follow up
-                await store.save(owner, stream.response,
-                                 [*asked, tr.assistant_message(stream.response)])
-
+            if keeper is not None:
+                keeper.stream = stream
             body_bytes = translated_sse(cast(AsyncGenerator[JSON, None], served.response),
                                         stream, served.deployment, stream.fail,
-                                        save if keep else None)
+                                        keeper.save if keeper is not None else None)
         return StreamingResponse(body_bytes, headers=headers, media_type="text/event-stream")
 
     async def retrieve(request: Request) -> Response:
@@ -161,6 +167,54 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         app.add_api_route(f"{prefix}/responses", create, methods=["POST"])
         app.add_api_route(f"{prefix}/responses/{{response_id}}", retrieve, methods=["GET"])
         app.add_api_route(f"{prefix}/responses/{{response_id}}", delete, methods=["DELETE"])
+
+
+class _Keeper:
+    """The conversation, stored by the release of the attempt that served it (in its script:
+    no round trip of its own), or by `save` where no release kept it (a cache hit, a mock, a
+    backend that could not). Called by the engine just before that release, with the chat
+    reply (translated here, once) or None for a stream (ended here, once)."""
+
+    def __init__(self, tr: Any, store: ResponseStore, owner: str, body: JSON,
+                 response_id: str, asked: list[JSON]) -> None:
+        self.tr, self.store, self.owner, self.body, self.response_id = (
+            tr, store, owner, body, response_id)
+        self.asked = asked
+        self.stream: Any = None
+        self.reply: JSON | None = None
+        self.encoded: bytes | None = None
+        self.failure: Exception | None = None
+        self.kept: Kept | None = None
+
+    def __call__(self, response: JSON | None) -> Kept | None:
+        tr = self.tr
+        try:
+            if response is None:
+                if self.stream is None:
+                    return None
+                self.stream.end()  # the route sends these events after the release
+                self.reply = self.stream.response
+            else:
+                self.reply = tr.from_chat(response, self.body, self.response_id)
+                self.encoded = json_bytes(self.reply)
+            self.kept = self.store.kept(self.owner, self.reply,
+                                        [*self.asked, tr.assistant_message(self.reply)],
+                                        self.encoded)
+        except Exception as exc:  # the route raises it as the upstream's, where it meets it
+            self.failure, self.encoded = exc, None
+            return None
+        return self.kept
+
+    async def save(self) -> None:
+        """Before the client hears it is done: it may follow up on another instance."""
+        if self.kept is not None and self.kept.landed:
+            return
+        if self.kept is not None:
+            await self.store.put(self.kept)
+            return
+        reply = self.reply if self.reply is not None else self.stream.response
+        await self.store.save(self.owner, reply, [*self.asked, self.tr.assistant_message(reply)],
+                              self.encoded)
 
 
 def _native_failure(exc: RequestError) -> list[JSON]:

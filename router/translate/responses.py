@@ -397,6 +397,7 @@ class ResponsesStream:
         self.calls: dict[int, JSON] = {}  # chat tool call index → open function_call item
         self.finish: Any = None
         self.usage: Any = None
+        self._ended: list[JSON] | Exception | None = None
 
     def _event(self, kind: str, **fields: Any) -> JSON:
         self.seq += 1
@@ -507,7 +508,20 @@ class ResponsesStream:
 
     def end(self) -> list[JSON]:
         """The stream of chunks ended: close the open items, then `response.completed` (or
-        `response.incomplete` when the output was cut short)."""
+        `response.incomplete` when the output was cut short). Once: a second call answers
+        (or raises) as the first did (the store ends the stream before the route does)."""
+        ended = self._ended
+        if ended is None:
+            try:
+                ended = self._end()
+            except Exception as exc:
+                ended = exc
+            self._ended = ended
+        if isinstance(ended, Exception):
+            raise ended
+        return ended
+
+    def _end(self) -> list[JSON]:
         out = self._close_message() + self._close_calls()
         _finish(self.response, self.finish)
         self.response["usage"] = usage_from_chat(self.usage)

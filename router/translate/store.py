@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from router.state.base import Kept
 from router.state.keys import stored_response
 from router.state.kv import KeyValue
 from router.tenants.records import Principal
@@ -42,15 +43,24 @@ class ResponseStore:
         self.kv = kv
         self.ttl = ttl
 
-    async def save(self, owner: str, response: dict[str, Any], messages: list[dict[str, Any]],
-                   encoded: bytes | None = None) -> None:
-        """Keep `response` and the conversation; `encoded`: the response as JSON already (the
-        bytes the client gets), so that it is not encoded twice."""
+    def kept(self, owner: str, response: dict[str, Any], messages: list[dict[str, Any]],
+             encoded: bytes | None = None) -> Kept:
+        """`response` and the conversation as a value to keep (with a release, or by `save`);
+        `encoded`: the response as JSON already (the bytes the client gets), so that it is
+        not encoded twice."""
         if encoded is None:
             value = orjson.dumps({"response": response, "messages": messages})
         else:
             value = b'{"response":' + encoded + b',"messages":' + orjson.dumps(messages) + b"}"
-        await self.kv.put(stored_response(response["id"], owner), value, self.ttl)
+        return Kept(stored_response(response["id"], owner), value, max(1, round(self.ttl * 1000)))
+
+    async def save(self, owner: str, response: dict[str, Any], messages: list[dict[str, Any]],
+                   encoded: bytes | None = None) -> None:
+        """Keep `response` and the conversation in a write of its own."""
+        await self.put(self.kept(owner, response, messages, encoded))
+
+    async def put(self, kept: Kept) -> None:
+        await self.kv.put(kept.key, kept.value, kept.ttl_ms / 1000)
 
     async def load(self, owner: str, response_id: str) -> Stored | None:
         if not response_id or len(response_id) > _MAX_ID:

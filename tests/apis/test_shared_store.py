@@ -102,3 +102,29 @@ async def test_a_full_memory_store_drops_the_expired_before_the_live() -> None:
     assert [await kv.get(k) for k in ("old", "again", "live", "new")] == [None, b"3", b"4", b"5"]
     await kv.put("newer", b"6", ttl=60)  # full of live values: the oldest goes
     assert await kv.get("again") is None and await kv.get("live") == b"4"
+
+
+def _commands(url: str) -> int:
+    """The scripts Redis has run: every read or write of laneway's is one."""
+    with redis.Redis.from_url(url) as r:
+        stats = r.info("commandstats")
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0)
+               for name in ("fcall", "fcall_ro", "evalsha", "eval"))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_stored_response_costs_the_two_round_trips_of_any_request(
+        pair: list[Gateway], redis_server: RedisServer, stream: bool) -> None:
+    client = pair[0].openai()
+    client.responses.create(model="shared", input="warm up")  # scripts loaded, pool open
+    before = _commands(redis_server.url)
+    ids = []
+    for _ in range(5):
+        if stream:
+            with client.responses.stream(model="shared", input="hello") as events:
+                ids.append(events.get_final_response().id)
+        else:
+            ids.append(client.responses.create(model="shared", input="hello").id)
+    # The admission and the release, which also writes the conversation: nothing else.
+    assert _commands(redis_server.url) - before == 2 * 5
+    assert all(client.responses.retrieve(i).id == i for i in ids)
