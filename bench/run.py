@@ -404,8 +404,28 @@ def bench_redis(seconds: float) -> None:
                 finally:
                     gw.stop()
             _virtual_key_over_master(up.url, redis_server.url, seconds)
+            _stored_response_trips(up.url, redis_server.url)
     finally:
         redis_server.stop()
+
+
+def _stored_response_trips(upstream: str, redis_url: str) -> None:
+    """Round trips of a stored Responses request, translated to chat (the conversation is
+    written by the release script), streamed and not."""
+    gw = gateway_for(upstream, {"redis_url": redis_url}, {"model": "hosted_vllm/bench"})
+    try:
+        with httpx.Client(timeout=30) as c:
+            for stream in (False, True):
+                body = {"model": "bench", "input": "hello there", "stream": stream}
+                c.post(f"{gw.url}/v1/responses", json=body).raise_for_status()  # warm-up
+                before = _script_calls(redis_url)
+                for _ in range(200):
+                    c.post(f"{gw.url}/v1/responses", json=body).raise_for_status()
+                trips = (_script_calls(redis_url) - before) / 200
+                kind = "streamed" if stream else "not streamed"
+                print(f"Redis round trips per stored Responses request, {kind}: {trips:.2f}\n")
+    finally:
+        gw.stop()
 
 
 def _virtual_key_over_master(upstream: str, redis_url: str, seconds: float) -> None:
