@@ -14,7 +14,7 @@
         ├── RateLimited             429  rate_limit_error (retryable, may carry retry_after)
         │   ├── QueueFull           429  code=queue_full
         │   └── TenantLimited       429  a key's or team's own limit (not retried)
-        ├── UpstreamError           5xx or any status an upstream answered with
+        ├── UpstreamError           502, 503, 504: an upstream's server error or bad reply
         │   └── UpstreamUnavailable 503 (connection refused, reset ...; retryable)
         ├── ServiceUnavailable      503  laneway itself cannot serve (state backend down, ...)
         ├── ClientDisconnected      499  the client left while its request waited in line
@@ -216,8 +216,15 @@ _BY_STATUS: dict[int, type[RequestError]] = {
 
 
 def error_for_status(status: int, message: str, **kwargs: Any) -> RequestError:
-    """The laneway error for an upstream's HTTP status, keeping the status itself when it is
-    an error status (400-599); anything else cannot be a client's status and becomes a 502."""
+    """The laneway error for an upstream's HTTP status. A client error (400-499) keeps its
+    status. A server error is the upstream's, not laneway's, so the client hears what a gateway
+    says of a bad upstream: 502, or 503 and 504 as they came; "overloaded" (529) is a retryable
+    503. Anything else cannot be a client's status and becomes a 502 too."""
+    if status == 529:
+        kwargs.setdefault("code", "overloaded")
+        return UpstreamError(message, status=503, **kwargs)
+    if status >= 500 and status not in (502, 503, 504):
+        return UpstreamError(f"{message} (the upstream answered HTTP {status})", **kwargs)
     if not 400 <= status <= 599:
         return UpstreamError(message, **kwargs)
     cls = _BY_STATUS.get(status, UpstreamError)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from router.errors import BadRequest, UpstreamError
+from router.errors import BadRequest
 from router.providers._via_chat import CompletionsViaChat
 from router.providers._wire import (
     completion_id,
@@ -63,11 +63,8 @@ class AnthropicProvider(CompletionsViaChat):
 
     async def chat(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         request = self._request(deployment, body, ctx, stream=False)
-        try:
-            result = await post_json(ctx, deployment, self._url(deployment), request,
-                                     self._headers(deployment), fields=_fields)
-        except UpstreamError as exc:
-            raise _overloaded(exc) from exc
+        result = await post_json(ctx, deployment, self._url(deployment), request,
+                                 self._headers(deployment), fields=_fields)
         with reply_shape(deployment):
             return _from_message(result)
 
@@ -76,17 +73,14 @@ class AnthropicProvider(CompletionsViaChat):
     ) -> AsyncIterator[JSON]:
         request = self._request(deployment, body, ctx, stream=True)
         state = _StreamState()
-        try:
-            async with open_stream(ctx, deployment, self._url(deployment), request,
-                                   self._headers(deployment), fields=_fields) as resp:
-                with reply_shape(deployment):
-                    async for event, data in iter_sse(resp):
-                        if event == "error":
-                            raise error_from_response(529, data, {}, deployment, fields=_fields)
-                        for chunk in state.translate(event, parse_chunk(data, deployment)):
-                            yield chunk
-        except UpstreamError as exc:
-            raise _overloaded(exc) from exc
+        async with open_stream(ctx, deployment, self._url(deployment), request,
+                               self._headers(deployment), fields=_fields) as resp:
+            with reply_shape(deployment):
+                async for event, data in iter_sse(resp):
+                    if event == "error":  # overloaded, most likely: a retryable 503
+                        raise error_from_response(529, data, {}, deployment, fields=_fields)
+                    for chunk in state.translate(event, parse_chunk(data, deployment)):
+                        yield chunk
 
     async def embed(self, deployment: Deployment, body: JSON, ctx: CallContext) -> JSON:
         raise no_endpoint("anthropic", "embeddings")
@@ -99,26 +93,20 @@ class AnthropicProvider(CompletionsViaChat):
     async def native_call(self, deployment: Deployment, kind: str, body: JSON,
                           ctx: CallContext) -> JSON:
         """A Messages request sent as the client wrote it; the reply comes back unchanged."""
-        try:
-            result: JSON = await post_json(ctx, deployment, self._url(deployment),
-                                           {**body, "stream": False},
-                                           self._headers(deployment), fields=_fields)
-        except UpstreamError as exc:
-            raise _overloaded(exc) from exc
+        result: JSON = await post_json(ctx, deployment, self._url(deployment),
+                                       {**body, "stream": False}, self._headers(deployment),
+                                       fields=_fields)
         return result
 
     async def native_stream(self, deployment: Deployment, kind: str, body: JSON,
                             ctx: CallContext) -> AsyncIterator[JSON]:
-        try:
-            async with open_stream(ctx, deployment, self._url(deployment),
-                                   {**body, "stream": True}, self._headers(deployment),
-                                   fields=_fields) as resp:
-                async for event, data in iter_sse(resp):
-                    if event == "error":
-                        raise error_from_response(529, data, {}, deployment, fields=_fields)
-                    yield parse_chunk(data, deployment)
-        except UpstreamError as exc:
-            raise _overloaded(exc) from exc
+        async with open_stream(ctx, deployment, self._url(deployment),
+                               {**body, "stream": True}, self._headers(deployment),
+                               fields=_fields) as resp:
+            async for event, data in iter_sse(resp):
+                if event == "error":
+                    raise error_from_response(529, data, {}, deployment, fields=_fields)
+                yield parse_chunk(data, deployment)
 
     # ------------------------------------------------------------ request side
 
@@ -166,13 +154,6 @@ class AnthropicProvider(CompletionsViaChat):
             headers["x-api-key"] = key
         headers.update({str(k).lower(): str(v) for k, v in dep.extra_headers.items()})
         return headers
-
-
-def _overloaded(exc: UpstreamError) -> UpstreamError:
-    if exc.status != 529:
-        return exc
-    return UpstreamError(exc.message, status=503, code="overloaded",
-                         retry_after=exc.retry_after)
 
 
 def _tool(tool: JSON) -> JSON:

@@ -10,7 +10,7 @@
     `Timeout`, `APIConnectionError`, `ServiceUnavailableError`, `InternalServerError`,
     `BadRequestError`, `AuthenticationError`, `PermissionDeniedError`, `NotFoundError`,
     `APIError`), with or without the `litellm.` prefix;
-  - `"Exception: message"` — a 500 from the upstream;
+  - `"Exception: message"` — a 500 from the upstream (which the client hears as a 502);
   - a mapping `{"error": {"status": 429, "message": "...", "retry_after": 2}}`;
 - a mapping with `choices`: returned as the chat completion, missing fields filled in.
 
@@ -42,6 +42,7 @@ from router.errors import (
     RequestTimeout,
     UpstreamError,
     UpstreamUnavailable,
+    error_for_status,
 )
 from router.providers._wire import completion_id, usage
 
@@ -74,10 +75,8 @@ def mock_error(spec: Any) -> RequestError | None:
     if isinstance(spec, Mapping) and "error" in spec:
         err = spec["error"]
         if isinstance(err, str):
-            return mock_error(err) or UpstreamError(err, status=500)
+            return mock_error(err) or mock_error(f"Exception: {err}")
         status = int(err.get("status", 500))
-        from router.errors import error_for_status
-
         return error_for_status(
             status,
             str(err.get("message", f"mock error {status}")),
@@ -91,6 +90,8 @@ def mock_error(spec: Any) -> RequestError | None:
         return None
     cls, named_status = _ERRORS[name]
     text = message.strip() if sep else f"mock {name}"
+    if cls is UpstreamError and named_status:  # as if the upstream had said so
+        return error_for_status(named_status, text)
     return cls(text, status=named_status) if named_status else cls(text)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from router.errors import BadRequest, RequestError, UpstreamError
+from router.errors import BadRequest, RequestError
 from router.providers._urls import path_segment
 from router.providers._via_chat import CompletionsViaChat
 from router.providers._wire import (
@@ -38,7 +38,6 @@ from router.providers.anthropic import (
     AnthropicProvider,
     _fields,
     _from_message,
-    _overloaded,
     _StreamState,
 )
 from router.providers.gcp_auth import GcpAuth
@@ -59,16 +58,6 @@ _EMBED_SUPPORTED = frozenset({"model", "input", "encoding_format", "dimensions",
 
 def _is_claude(dep: Deployment) -> bool:
     return dep.model.startswith("claude")
-
-
-def _mapped(exc: RequestError) -> RequestError:
-    """Server errors as a gateway reports them: overloaded (529) and 503 are a retryable 503,
-    504 stays, any other 5xx is a 502."""
-    if isinstance(exc, UpstreamError):
-        exc = _overloaded(exc)
-    if exc.status >= 500 and exc.status not in (502, 503, 504):
-        return UpstreamError(exc.message, status=502, retry_after=exc.retry_after)
-    return exc
 
 
 class _Target:
@@ -222,7 +211,7 @@ class VertexProvider(CompletionsViaChat):
                                    fields=_fields if _is_claude(dep) else None)
         except RequestError as exc:
             self._refused(dep, token, exc)
-            raise _mapped(exc) from exc
+            raise
 
     async def _sse(self, dep: Deployment, method: str, request: JSON, ctx: CallContext
                    ) -> AsyncIterator[tuple[str, JSON]]:
@@ -244,4 +233,4 @@ class VertexProvider(CompletionsViaChat):
                         yield event, data
         except RequestError as exc:
             self._refused(dep, token, exc)
-            raise _mapped(exc) from exc
+            raise

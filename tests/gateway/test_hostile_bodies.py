@@ -242,9 +242,7 @@ def check(resp: httpx.Response, endpoint: str, body: dict[str, Any] | None) -> N
     event(f"{endpoint} {status}")
     if status >= 500:
         assert may_fail_upstream(body), (status, resp.text[:300])
-        assert status in (502, 503, 504) or (
-            status == 500 and body is not None and body.get("mock_response") is not None
-        ), (status, resp.text[:300])
+        assert status in (502, 503, 504), (status, resp.text[:300])
     else:
         assert status == 200 or 400 <= status < 500, (status, resp.text[:300])
     if resp.headers.get("content-type", "").startswith("text/event-stream"):

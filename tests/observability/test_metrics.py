@@ -96,7 +96,7 @@ def test_statuses_of_the_script(traffic: tuple[Gateway, Samples, Outcome]) -> No
     assert statuses["limited"] == [200, 200, 429]
     assert sorted(statuses["tight"]) == [200, 200, 429]
     assert sorted(statuses["slowq"]) == [200, 408]
-    assert statuses["broken"] == [500] and statuses["primary"] == [200]
+    assert statuses["broken"] == [502] and statuses["primary"] == [200]  # upstream 500
 
 
 def test_request_counters(traffic: tuple[Gateway, Samples, Outcome]) -> None:
@@ -109,7 +109,7 @@ def test_request_counters(traffic: tuple[Gateway, Samples, Outcome]) -> None:
     assert value(m, req, model_group="limited", endpoint="chat", status="429") == 1
     assert value(m, req, model_group="tight", endpoint="chat", status="429") == 1
     assert value(m, req, model_group="slowq", endpoint="chat", status="408") == 1
-    assert value(m, req, model_group="broken", endpoint="chat", status="500") == 1
+    assert value(m, req, model_group="broken", endpoint="chat", status="502") == 1
     assert total(m, req) == 15
 
 

@@ -81,7 +81,7 @@ async def test_embeddings_are_deterministic_in_float_and_base64(http):
         ("ContextWindowExceededError: too long", ContextWindowExceeded, 400, "too long"),
         ("litellm.APIConnectionError", UpstreamUnavailable, 503, "mock APIConnectionError"),
         ("litellm.ServiceUnavailableError", UpstreamError, 503, "mock ServiceUnavailableError"),
-        ("Exception: boom", UpstreamError, 500, "boom"),
+        ("Exception: boom", UpstreamError, 502, "boom (the upstream answered HTTP 500)"),
     ],
 )
 async def test_error_specs_raise_their_errors(http, spec, error, status, message):

@@ -100,7 +100,9 @@ async def test_embeddings_pass_through_in_either_encoding(fake_openai, http, enc
 @pytest.mark.parametrize(
     ("knobs", "error", "status"),
     [
-        ("status=500", UpstreamError, 500),
+        ("status=500", UpstreamError, 502),
+        ("status=501", UpstreamError, 502),
+        ("status=529", UpstreamError, 503),
         ("status=503", UpstreamError, 503),
         ("status=400+message=bad things", BadRequest, 400),
         ("error=context_length", ContextWindowExceeded, 400),
