@@ -159,6 +159,9 @@ CASES = [
     ("ollama_chat", OllamaProvider, {"message": {"content": "x", "tool_calls": [{}]}}),
     ("ollama_chat", OllamaProvider, [{"message": {}}]),
     ("huggingface", TGIProvider, {"choices": [5]}),
+    ("openai", OpenAIProvider, {"choices": [{"index": 0, "message": "hello"}]}),
+    ("openai", OpenAIProvider, {"choices": [{"message": {"tool_calls": "call me"}}]}),
+    ("openai", OpenAIProvider, {"choices": [{"message": {"tool_calls": [5]}}]}),
     ("bedrock", BedrockProvider, {"output": {"message": {"content": [{"toolUse": {}}]}}}),
     ("bedrock", BedrockProvider, {"output": "nothing", "usage": {"inputTokens": "many"}}),
 ]
