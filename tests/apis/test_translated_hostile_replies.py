@@ -49,8 +49,14 @@ def raw() -> Iterator[RawUpstream]:
 
 @pytest.fixture(scope="module")
 def gateway(raw: RawUpstream) -> Iterator[Gateway]:
-    gw = start_gateway(wildcard_config(raw, "hosted_vllm", "sk-hostile-api-0123456789"),
-                       clean_env())
+    config = wildcard_config(raw, "hosted_vllm", "sk-hostile-api-0123456789")
+    # One request at a time: a reply the translation fails on must still give its slot back,
+    # or the next request (`still_serves`) would wait for it.
+    config["model_list"][0]["litellm_params"]["max_parallel_requests"] = 1
+    # A slot left behind would come back only when its lease runs out, long after the next
+    # request has given up waiting.
+    config["router_settings"].update(timeout=5, queue_lease_seconds=30)
+    gw = start_gateway(config, clean_env())
     yield gw
     gw.stop()
 
@@ -75,7 +81,7 @@ def error_message(path: str, body: dict[str, Any]) -> str:
 
 
 def still_serves(client: httpx.Client, path: str) -> None:
-    """The same keep-alive connection answers the next request."""
+    """The same keep-alive connection answers the next request, which the one slot serves."""
     assert post(client, path, "fine", False).status_code == 200
 
 
