@@ -65,10 +65,12 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         # Built (and the translation modules imported) on first use, not at cold start.
         if not made:
             from router.state.kv import kv_for
-            from router.translate.store import DEFAULT_TTL, ResponseStore
+            from router.translate.store import DEFAULT_MAX_BYTES, DEFAULT_TTL, ResponseStore
 
-            ttl = router.config.general_settings.response_store_ttl or DEFAULT_TTL
-            made.append(ResponseStore(kv_for(router.state), ttl))
+            settings = router.config.general_settings
+            made.append(ResponseStore(kv_for(router.state),
+                                      settings.response_store_ttl or DEFAULT_TTL,
+                                      settings.response_store_max_bytes or DEFAULT_MAX_BYTES))
         return made[0]
 
     async def create(request: Request) -> Response:
@@ -185,13 +187,15 @@ class _Keeper:
         self.encoded: bytes | None = None
         self.failure: Exception | None = None
         self.kept: Kept | None = None
+        self.called = False  # by the engine: `kept` is decided (None when too large to keep)
 
     def __call__(self, response: JSON | None) -> Kept | None:
+        if response is None and self.stream is None:
+            return None  # no stream to end yet: `save` stores it the slow way
         tr = self.tr
+        self.called = True
         try:
             if response is None:
-                if self.stream is None:
-                    return None
                 self.stream.end()  # the route sends these events after the release
                 self.reply = self.stream.response
             else:
@@ -207,10 +211,9 @@ class _Keeper:
 
     async def save(self) -> None:
         """Before the client hears it is done: it may follow up on another instance."""
-        if self.kept is not None and self.kept.landed:
-            return
-        if self.kept is not None:
-            await self.store.put(self.kept)
+        if self.called and self.failure is None:
+            if self.kept is not None and not self.kept.landed:
+                await self.store.put(self.kept)
             return
         reply = self.reply if self.reply is not None else self.stream.response
         await self.store.save(self.owner, reply, [*self.asked, self.tr.assistant_message(reply)],

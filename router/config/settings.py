@@ -322,3 +322,4 @@ class GeneralSettings(Section):
     # /v1/responses and /v1/messages (docs/apis.md).
     forward_client_headers_to_llm_api: Flag | TextList | None = None
     response_store_ttl: PositiveNumber | None = None
+    response_store_max_bytes: PositiveInt | None = None

@@ -24,6 +24,9 @@ __all__ = ["KeyValue", "MemoryKV", "RedisKV", "kv_for"]
 
 _MEMORY_MAX = 10_000
 """Most values an in-process store keeps; the oldest go first (a process is no archive)."""
+_MEMORY_MAX_BYTES = 256 * 1024 * 1024
+"""Most bytes of values an in-process store keeps, for the same reason: a few large
+conversations must not take the process's memory."""
 
 
 class KeyValue(Protocol):
@@ -37,18 +40,21 @@ class KeyValue(Protocol):
 class MemoryKV:
     """Values in insertion order, which is expiry order while the TTL stays the same (one store
     has one TTL): a put drops what has expired, and the oldest beyond the limit, from the
-    front, so a full store costs a put O(1) rather than a scan of every value."""
+    front, so a full store costs a put O(1) rather than a scan of every value. Full means
+    `limit` values or `max_bytes` bytes of them."""
 
-    def __init__(self, limit: int = _MEMORY_MAX) -> None:
+    def __init__(self, limit: int = _MEMORY_MAX, max_bytes: int = _MEMORY_MAX_BYTES) -> None:
         self._values: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._limit = limit
+        self._max_bytes = max_bytes
+        self._bytes = 0
 
     async def get(self, key: str) -> bytes | None:
         found = self._values.get(key)
         if found is None:
             return None
         if found[0] <= time.monotonic():
-            del self._values[key]
+            self._drop(key)
             return None
         return found[1]
 
@@ -56,18 +62,30 @@ class MemoryKV:
         self.set(key, value, ttl)
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
+        if len(value) > self._max_bytes:  # could never fit: kept nowhere, nothing dropped
+            self._drop(key)
+            return
         now = time.monotonic()
         values = self._values
-        values.pop(key, None)
+        self._drop(key)
         while values:
             oldest = next(iter(values))
-            if len(values) < self._limit and values[oldest][0] > now:
+            if (len(values) < self._limit and self._bytes + len(value) <= self._max_bytes
+                    and values[oldest][0] > now):
                 break
-            values.popitem(last=False)
+            self._drop(oldest)
         values[key] = (now + ttl, value)
+        self._bytes += len(value)
 
     async def delete(self, key: str) -> bool:
-        return self._values.pop(key, None) is not None
+        return self._drop(key)
+
+    def _drop(self, key: str) -> bool:
+        found = self._values.pop(key, None)
+        if found is None:
+            return False
+        self._bytes -= len(found[1])
+        return True
 
 
 class RedisKV:

@@ -8,6 +8,7 @@ TTL, so a follow-up may go to any instance and another key never sees it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +19,17 @@ from router.state.keys import stored_response
 from router.state.kv import KeyValue
 from router.tenants.records import Principal
 
-__all__ = ["DEFAULT_TTL", "ResponseStore", "Stored", "owner_of"]
+log = logging.getLogger("laneway.responses")
+
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_TTL", "ResponseStore", "Stored", "owner_of"]
 
 DEFAULT_TTL = 24 * 3600.0
 """Seconds a stored conversation lasts (general_settings.response_store_ttl)."""
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+"""The largest conversation stored (general_settings.response_store_max_bytes): room for a
+request of the largest size accepted (10 MiB) and its reply. Each follow-up stores the whole
+conversation again, so without a bound a chain of follow-ups would grow the shared store by
+the square of its length."""
 _MAX_ID = 200
 
 
@@ -39,25 +47,35 @@ class Stored:
 class ResponseStore:
     owner_of = staticmethod(owner_of)  # at hand wherever the store is (no import per request)
 
-    def __init__(self, kv: KeyValue, ttl: float = DEFAULT_TTL) -> None:
+    def __init__(self, kv: KeyValue, ttl: float = DEFAULT_TTL,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.kv = kv
         self.ttl = ttl
+        self.max_bytes = max_bytes
 
     def kept(self, owner: str, response: dict[str, Any], messages: list[dict[str, Any]],
-             encoded: bytes | None = None) -> Kept:
-        """`response` and the conversation as a value to keep (with a release, or by `save`);
-        `encoded`: the response as JSON already (the bytes the client gets), so that it is
-        not encoded twice."""
+             encoded: bytes | None = None) -> Kept | None:
+        """`response` and the conversation as a value to keep (with a release, or by `save`),
+        or None when it is larger than `max_bytes` (it is not stored: a follow-up to it is a
+        404). `encoded`: the response as JSON already (the bytes the client gets), so that it
+        is not encoded twice."""
         if encoded is None:
             value = orjson.dumps({"response": response, "messages": messages})
         else:
             value = b'{"response":' + encoded + b',"messages":' + orjson.dumps(messages) + b"}"
+        if len(value) > self.max_bytes:
+            log.warning("response %s not stored: its conversation is %d bytes, over "
+                        "response_store_max_bytes (%d)", response["id"], len(value),
+                        self.max_bytes)
+            return None
         return Kept(stored_response(response["id"], owner), value, max(1, round(self.ttl * 1000)))
 
     async def save(self, owner: str, response: dict[str, Any], messages: list[dict[str, Any]],
                    encoded: bytes | None = None) -> None:
-        """Keep `response` and the conversation in a write of its own."""
-        await self.put(self.kept(owner, response, messages, encoded))
+        """Keep `response` and the conversation in a write of its own (unless too large)."""
+        kept = self.kept(owner, response, messages, encoded)
+        if kept is not None:
+            await self.put(kept)
 
     async def put(self, kept: Kept) -> None:
         await self.kv.put(kept.key, kept.value, kept.ttl_ms / 1000)

@@ -128,3 +128,44 @@ def test_a_stored_response_costs_the_two_round_trips_of_any_request(
     # The admission and the release, which also writes the conversation: nothing else.
     assert _commands(redis_server.url) - before == 2 * 5
     assert all(client.responses.retrieve(i).id == i for i in ids)
+
+
+async def test_a_memory_store_keeps_to_its_byte_budget() -> None:
+    kv = MemoryKV(limit=100, max_bytes=10)
+    await kv.put("a", b"12345", ttl=60)
+    await kv.put("b", b"12345", ttl=60)
+    await kv.put("c", b"123", ttl=60)  # 13 bytes would be over: the oldest goes
+    assert [await kv.get(k) for k in "abc"] == [None, b"12345", b"123"]
+    await kv.put("huge", b"x" * 11, ttl=60)  # could never fit: kept nowhere, nothing dropped
+    assert await kv.get("huge") is None and await kv.get("b") == b"12345"
+    assert await kv.delete("b")
+    await kv.put("d", b"1234567", ttl=60)  # what the deleted value held is free again
+    assert await kv.get("c") == b"123" and await kv.get("d") == b"1234567"
+
+
+@pytest.mark.parametrize("state", ["redis", "memory"])
+def test_a_conversation_over_the_size_limit_is_answered_but_not_stored(
+        fake_openai: FakeUpstream, redis_server: RedisServer, state: str) -> None:
+    config = {"model_list": [{"model_name": "shared", "litellm_params": {
+        "model": "hosted_vllm/shared-fake", "api_base": fake_openai.url, "api_key": "x"}}],
+        "general_settings": {"response_store_max_bytes": 4096}}
+    if state == "redis":
+        config["router_settings"] = {"redis_url": redis_server.url}
+    gateway = start_gateway(config)
+    try:
+        client = gateway.openai()
+        small = client.responses.create(model="shared", input="short")
+        large = client.responses.create(model="shared", input="long " * 1000)
+        assert large.output_text  # the answer itself is whole
+        assert client.responses.retrieve(small.id).id == small.id
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve(large.id)
+        with pytest.raises(openai.NotFoundError):
+            client.responses.create(model="shared", input="and?", previous_response_id=large.id)
+        streamed = client.responses.create(model="shared", input="long " * 1000, stream=True)
+        done = [e for e in streamed if e.type == "response.completed"]
+        assert len(done) == 1
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve(done[0].response.id)
+    finally:
+        gateway.stop()
