@@ -191,21 +191,20 @@ def _checked(reply: JSON, items: str, chunk: bool = False) -> JSON:
             if type(item) is not dict:
                 raise TypeError(f"{items} holds a {type(item).__name__}, not an object")
             said = item.get(inner)  # relayed as it is: a client's SDK reads it as an object
-            if said is not None and (type(said) is not dict or not _listed_objects(
-                    said.get("tool_calls"))):
-                raise TypeError(f"a choice's `{inner}` is not an object with a list of "
-                                "`tool_calls` objects")
+            if said is None:
+                continue
+            if type(said) is not dict:
+                raise TypeError(f"a choice's `{inner}` is a {type(said).__name__}, not an object")
+            calls = said.get("tool_calls")
+            if calls is not None and not (type(calls) is list
+                                          and all(type(c) is dict for c in calls)):
+                raise TypeError(f"a choice's `{inner}.tool_calls` is not a list of objects")
     raw = reply.get("usage")
     if raw is not None:
         fixed = clean_usage(raw)
         if fixed is not raw:
             reply["usage"] = fixed
     return reply
-
-
-def _listed_objects(value: Any) -> bool:
-    """None, or a list of objects."""
-    return value is None or (type(value) is list and all(type(v) is dict for v in value))
 
 
 def _str_headers(extra: Any) -> dict[str, str]:
