@@ -41,8 +41,13 @@ __all__ = ["add_responses_routes"]
 JSON = dict[str, Any]
 
 
+def _with_id(response_id: str) -> str:
+    """The id, for an error message: one no response can have is not echoed back."""
+    return f" with id '{response_id}'" if len(response_id) <= 200 else ""
+
+
 def _not_found(response_id: str) -> NotFound:
-    return NotFound(f"No response found with id '{response_id}'.", param="response_id",
+    return NotFound(f"No response found{_with_id(response_id)}.", param="response_id",
                     code="not_found")
 
 
@@ -82,8 +87,9 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("`model` is required and must be a string.", param="model")
-        if "stream" in body and not isinstance(body["stream"], bool | None):
-            raise BadRequest("`stream` must be a boolean.", param="stream")
+        for flag in ("stream", "store"):
+            if not isinstance(body.get(flag), bool | None):
+                raise BadRequest(f"`{flag}` must be a boolean.", param=flag)
         principal = principal_of(request)
         owner = store.owner_of(principal)
         history: list[JSON] | None = None
@@ -96,7 +102,7 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
             if stored is not None:
                 history = stored.messages
             elif not _all_native(router, model):
-                raise NotFound(f"Previous response with id '{previous}' not found.",
+                raise NotFound(f"Previous response{_with_id(previous)} not found.",
                                param="previous_response_id", code="previous_response_not_found")
         chat = tr.to_chat(body, history)
         validate(CHAT, chat, limits.max_n)

@@ -167,6 +167,7 @@ def test_store_false_keeps_nothing(gw: Gateway) -> None:
     ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
     ({"input": [{"type": "file_search_call", "id": "x"}]}, "input[0].type"),
     ({"background": True}, "background"),
+    ({"store": "no"}, "store"),  # not a boolean: not taken for "yes"
     ({"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},
      "input[0].content[0]"),
 ])
@@ -178,6 +179,15 @@ def test_what_cannot_be_translated_is_a_400_naming_it(gw: Gateway, extra: dict, 
     assert resp.status_code == 400
     error = resp.json()["error"]
     assert error["param"] == param and error["type"] == "invalid_request_error"
+
+
+def test_a_follow_up_to_an_absurd_id_is_a_404_that_does_not_echo_it(gw: Gateway) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        gw.openai().responses.create(model="compat", input="hi",
+                                     previous_response_id="resp_" + "x" * 100_000)
+    body = info.value.body
+    assert body["code"] == "previous_response_not_found"  # type: ignore[index]
+    assert len(body["message"]) < 200  # type: ignore[index]
 
 
 def test_unknown_model_and_bad_json_are_openai_errors(gw: Gateway) -> None:
