@@ -210,6 +210,10 @@ class _Keeper:
             self.kept = self.store.kept(self.owner, self.reply,
                                         [*self.asked, tr.assistant_message(self.reply)],
                                         self.encoded)
+            if self.kept is None:  # too large to keep: the response says it is not stored
+                self.reply["store"] = False  # (a stream's last event is encoded after this)
+                if self.encoded is not None:
+                    self.encoded = json_bytes(self.reply)
         except Exception as exc:  # the route raises it as the upstream's, where it meets it
             self.failure, self.encoded = exc, None
             return None

@@ -156,7 +156,8 @@ def test_a_conversation_over_the_size_limit_is_answered_but_not_stored(
         client = gateway.openai()
         small = client.responses.create(model="shared", input="short")
         large = client.responses.create(model="shared", input="long " * 1000)
-        assert large.output_text  # the answer itself is whole
+        assert large.output_text and large.store is False  # whole, and says it is not kept
+        assert small.store is True
         assert client.responses.retrieve(small.id).id == small.id
         with pytest.raises(openai.NotFoundError):
             client.responses.retrieve(large.id)
@@ -164,7 +165,7 @@ def test_a_conversation_over_the_size_limit_is_answered_but_not_stored(
             client.responses.create(model="shared", input="and?", previous_response_id=large.id)
         streamed = client.responses.create(model="shared", input="long " * 1000, stream=True)
         done = [e for e in streamed if e.type == "response.completed"]
-        assert len(done) == 1
+        assert len(done) == 1 and done[0].response.store is False
         with pytest.raises(openai.NotFoundError):
             client.responses.retrieve(done[0].response.id)
     finally:
