@@ -50,6 +50,7 @@ __all__ = [
     "TenantLimited",
     "UpstreamError",
     "UpstreamUnavailable",
+    "echoed",
     "error_for_status",
     "redact",
 ]
@@ -213,6 +214,12 @@ _BY_STATUS: dict[int, type[RequestError]] = {
     422: BadRequest,
     429: RateLimited,
 }
+
+
+def echoed(text: str, limit: int = 200) -> str:
+    """Client-sent text (a model name, an id) as an error message repeats it: cut short when
+    it is longer than any real one, so an absurd value is not sent back whole."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def error_for_status(status: int, message: str, **kwargs: Any) -> RequestError:

@@ -13,7 +13,7 @@ import fnmatch
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from router.errors import NotFound
+from router.errors import NotFound, echoed
 from router.providers._per_deployment import PerDeployment
 from router.providers.catalog import split_model
 
@@ -313,12 +313,15 @@ class ModelGroups:
             return self._groups.get(alias[0]) or self._from_pattern(alias[0])
         return self._from_pattern(name)
 
-    def resolve(self, name: str) -> Group:
+    def resolve(self, name: str, callable_names: Callable[[], list[str]] | None = None) -> Group:
+        """The group serving `name`, else a 404 that lists the models the caller may call
+        (`callable_names`, every model by default): never those of other keys."""
         group = self.get(name)
         if group is None:
-            available = ", ".join(sorted(self.names())) or "(none)"
+            names = self.names() if callable_names is None else callable_names()
+            available = ", ".join(sorted(names)) or "(none)"
             raise NotFound(
-                f"The model `{name}` does not exist or is not served here. "
+                f"The model `{echoed(name)}` does not exist or is not served here. "
                 f"Available models: {available}",
                 param="model",
             )

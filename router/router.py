@@ -38,7 +38,7 @@ from router.errors import (
     QueueFull,
     RequestError,
 )
-from router.groups import Deployment, ModelGroups, build_deployments
+from router.groups import Deployment, Group, ModelGroups, build_deployments
 from router.httpclient import UpstreamClient
 from router.lanes import Lanes, TenantHold
 from router.objects import wrap
@@ -368,8 +368,17 @@ class Router:
             except Exception:  # an observer must never break a request
                 log.exception("budget observer failed")
 
+    def group_for(self, model: str, principal: Principal) -> Group:
+        """The group serving `model` to `principal`: else a 404 that lists only the models
+        `principal` may call, or a 401 when it may not call this one."""
+        group = self.groups.get(model) or self.groups.resolve(
+            model, lambda: self.model_names_for(principal))
+        check_access(principal, model, group)
+        return group
+
     async def _with_fallbacks(self, model: str, call: Call) -> Served:
-        group = self.groups.resolve(model)
+        group = self.groups.get(model) or self.groups.resolve(
+            model, lambda: self.model_names_for(call.principal))
         call.record.model_group = group.name  # known even if the request never gets admitted
         check_access(call.principal, model, group)
         try:
@@ -396,7 +405,8 @@ class Router:
     async def _cached(self, model: str, call: Call) -> Served:
         """A hit skips admission but not model access, which is checked first."""
         assert self.cache is not None
-        group = self.groups.resolve(model)
+        group = self.groups.get(model) or self.groups.resolve(
+            model, lambda: self.model_names_for(call.principal))
         call.record.model_group = group.name
         check_access(call.principal, model, group)
         return await self.cache.serve(group, call, lambda: self._with_fallbacks(model, call))

@@ -83,7 +83,7 @@ def add_info_routes(app: FastAPI, router: Router) -> None:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("`model` is required.", param="model")
-        deployment = router.groups.resolve(model).deployments[0]
+        deployment = router.group_for(model, principal_of(request)).deployments[0]
         counter = deployment.token_counter()
         if body.get("messages") is not None:
             validate_messages(body["messages"])

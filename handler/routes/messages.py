@@ -25,7 +25,6 @@ from handler.validation import parse_body, validate
 from router.dispatch import CHAT, MESSAGES, Native
 from router.errors import BadRequest, ClientDisconnected, RequestError
 from router.router import Router
-from router.tenants.gate import check_access
 
 __all__ = ["add_messages_routes"]
 
@@ -92,8 +91,7 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
         fields = {k: v for k, v in body.items() if k not in ("stream", "max_tokens")}
         chat = tr.to_chat({**fields, "max_tokens": 1})
         validate(CHAT, chat, limits.max_n)
-        group = router.groups.resolve(model)
-        check_access(principal_of(request), model, group)
+        group = router.group_for(model, principal_of(request))
         counter = group.deployments[0].token_counter()
         total = counter.messages(chat["messages"], chat.get("tools"))
         return json_response({"input_tokens": total})

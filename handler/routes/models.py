@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from handler.auth import principal_of
 from handler.routes.info import STARTED
-from router.errors import NotFound
+from router.errors import NotFound, echoed
 from router.router import Router
 from router.tenants.gate import allowed
 
@@ -21,7 +21,8 @@ def add_model_routes(app: FastAPI, router: Router) -> None:
         name: str = request.path_params["model"]
         group = router.groups.get(name)
         if group is None or not allowed(principal_of(request), name, group):
-            raise NotFound(f"The model `{name}` does not exist or you do not have access to it.",
+            raise NotFound(f"The model `{echoed(name)}` does not exist or you do not have access "
+                           "to it.",
                            param="model")
         return Response(orjson.dumps({"id": name, "object": "model", "created": STARTED,
                                       "owned_by": "laneway"}), media_type="application/json")

@@ -53,7 +53,9 @@ def _not_found(response_id: str) -> NotFound:
 
 def _all_native(router: Router, model: str) -> bool:
     """Whether every deployment of `model`'s group speaks the Responses API itself."""
-    group = router.groups.resolve(model)
+    group = router.groups.get(model)
+    if group is None:
+        return False
     for d in group.deployments:
         speaks = getattr(get_provider(d.provider), "speaks", None)
         if speaks is None or not speaks(d, RESPONSES):

@@ -13,7 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from router.errors import AuthenticationFailed, BudgetExceeded, RequestError, TenantLimited
+from router.errors import (
+    AuthenticationFailed,
+    BudgetExceeded,
+    RequestError,
+    TenantLimited,
+    echoed,
+)
 from router.pricing import NANO
 from router.state.base import Refused, TenantAsk, TenantEntity
 from router.tenants.records import Limits, Principal, duration_seconds
@@ -145,7 +151,7 @@ def check_access(p: Principal, requested: str, group: Group) -> None:
     who = denied_by(p, requested, group)
     if who is not None:
         raise AuthenticationFailed(
-            f"This {who} is not allowed to use the model `{requested}`.", param="model",
+            f"This {who} is not allowed to use the model `{echoed(requested)}`.", param="model",
             code="model_access_denied")
 
 

@@ -149,6 +149,18 @@ def test_retry_goes_through_after_a_transient_failure(gw: Gateway, fake_openai) 
     assert fake_openai.counts()["flaky+fail_first=1+status=503"] == 2
 
 
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}]}),
+    ("/v1/responses", {"input": "x"}),
+    ("/v1/messages", {"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}),
+    ("/utils/token_counter", {"prompt": "x"}),
+])
+def test_an_absurd_model_name_is_not_sent_back_whole(gw: Gateway, path: str, body: dict) -> None:
+    with gw.client() as c:
+        r = c.post(path, json={"model": "m" * 100_000, **body})
+    assert r.status_code == 404 and len(r.content) < 2_000, (r.status_code, len(r.content))
+
+
 def test_an_upstreams_500_is_a_bad_gateway_with_an_openai_body(gw: Gateway) -> None:
     with gw.client() as c:
         r = c.post("/v1/chat/completions",

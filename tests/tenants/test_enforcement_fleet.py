@@ -158,6 +158,13 @@ def test_model_access_and_listing(fleet) -> None:
         client.chat.completions.create(model="other",
                                        messages=[{"role": "user", "content": "hi"}])
     assert "other" in str(info.value)
+    # A model nobody serves: the 404 lists what this key may call, not every model.
+    for ask in (lambda: client.chat.completions.create(
+                    model="nope", messages=[{"role": "user", "content": "hi"}]),
+                lambda: client.responses.create(model="nope", input="hi")):
+        with pytest.raises(openai.NotFoundError) as missing:
+            ask()
+        assert str(missing.value).endswith("Available models: m"), str(missing.value)
 
 
 def test_blocked_and_expired_keys_are_refused(fleet) -> None:
