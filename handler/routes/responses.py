@@ -28,7 +28,7 @@ from handler.streaming import (
 from handler.surface import HeaderForwarding, priority_of, provider_headers
 from handler.validation import parse_body, validate
 from router.dispatch import CHAT, RESPONSES, Native
-from router.errors import BadRequest, ClientDisconnected, NotFound, RequestError
+from router.errors import BadRequest, ClientDisconnected, NotFound, RequestError, echoed
 from router.providers.catalog import get_provider
 from router.router import Router
 
@@ -41,13 +41,8 @@ __all__ = ["add_responses_routes"]
 JSON = dict[str, Any]
 
 
-def _with_id(response_id: str) -> str:
-    """The id, for an error message: one no response can have is not echoed back."""
-    return f" with id '{response_id}'" if len(response_id) <= 200 else ""
-
-
 def _not_found(response_id: str) -> NotFound:
-    return NotFound(f"No response found{_with_id(response_id)}.", param="response_id",
+    return NotFound(f"No response found with id '{echoed(response_id)}'.", param="response_id",
                     code="not_found")
 
 
@@ -104,7 +99,7 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
             if stored is not None:
                 history = stored.messages
             elif not _all_native(router, model):
-                raise NotFound(f"Previous response{_with_id(previous)} not found.",
+                raise NotFound(f"Previous response with id '{echoed(previous)}' not found.",
                                param="previous_response_id", code="previous_response_not_found")
         chat = tr.to_chat(body, history)
         validate(CHAT, chat, limits.max_n)
