@@ -9,6 +9,7 @@ translated replies laneway keeps the conversation (`store`, default true) so tha
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
@@ -28,7 +29,14 @@ from handler.streaming import (
 from handler.surface import HeaderForwarding, priority_of, provider_headers
 from handler.validation import parse_body, validate
 from router.dispatch import CHAT, RESPONSES, Native
-from router.errors import BadRequest, ClientDisconnected, NotFound, RequestError, echoed
+from router.errors import (
+    BadRequest,
+    ClientDisconnected,
+    NotFound,
+    RequestError,
+    ServiceUnavailable,
+    echoed,
+)
 from router.providers.catalog import get_provider
 from router.router import Router
 
@@ -37,6 +45,8 @@ if TYPE_CHECKING:
     from router.translate.store import ResponseStore
 
 __all__ = ["add_responses_routes"]
+
+log = logging.getLogger("laneway.responses")
 
 JSON = dict[str, Any]
 
@@ -138,6 +148,7 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
                     keeper.reply, keeper.encoded = reply, encoded
             if keeper is not None:
                 await keeper.save()
+                encoded = keeper.encoded or encoded  # encoded again if it could not be stored
             return Response(encoded, headers=headers, media_type="application/json")
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
@@ -208,23 +219,38 @@ class _Keeper:
                                         [*self.asked, tr.assistant_message(self.reply)],
                                         self.encoded)
             if self.kept is None:  # too large to keep: the response says it is not stored
-                self.reply["store"] = False  # (a stream's last event is encoded after this)
-                if self.encoded is not None:
-                    self.encoded = json_bytes(self.reply)
+                self._unstored()
         except Exception as exc:  # the route raises it as the upstream's, where it meets it
             self.failure, self.encoded = exc, None
             return None
         return self.kept
 
     async def save(self) -> None:
-        """Before the client hears it is done: it may follow up on another instance."""
+        """Before the client hears it is done: it may follow up on another instance. A store
+        that cannot be reached (Redis away, the gateway failing open) does not cost the client
+        its answer: the response says it is not stored."""
+        try:
+            await self._save()
+        except ServiceUnavailable as exc:
+            log.warning("response %s not stored: %s", self.response_id, exc.message)
+            self._unstored()
+
+    def _unstored(self) -> None:
+        reply = self.reply if self.reply is not None else self.stream.response
+        reply["store"] = False  # (a stream's last event is encoded after this)
+        if self.encoded is not None:
+            self.encoded = json_bytes(reply)
+
+    async def _save(self) -> None:
         if self.called and self.failure is None:
             if self.kept is not None and not self.kept.landed:
                 await self.store.put(self.kept)
             return
         reply = self.reply if self.reply is not None else self.stream.response
-        await self.store.save(self.owner, reply, [*self.asked, self.tr.assistant_message(reply)],
-                              self.encoded)
+        if not await self.store.save(self.owner, reply,
+                                     [*self.asked, self.tr.assistant_message(reply)],
+                                     self.encoded):
+            self._unstored()
 
 
 def _native_failure(exc: RequestError) -> list[JSON]:

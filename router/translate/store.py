@@ -71,11 +71,14 @@ class ResponseStore:
         return Kept(stored_response(response["id"], owner), value, max(1, round(self.ttl * 1000)))
 
     async def save(self, owner: str, response: dict[str, Any], messages: list[dict[str, Any]],
-                   encoded: bytes | None = None) -> None:
-        """Keep `response` and the conversation in a write of its own (unless too large)."""
+                   encoded: bytes | None = None) -> bool:
+        """Keep `response` and the conversation in a write of its own; False when it is too
+        large to keep."""
         kept = self.kept(owner, response, messages, encoded)
-        if kept is not None:
-            await self.put(kept)
+        if kept is None:
+            return False
+        await self.put(kept)
+        return True
 
     async def put(self, kept: Kept) -> None:
         await self.kv.put(kept.key, kept.value, kept.ttl_ms / 1000)

@@ -170,3 +170,26 @@ def test_a_conversation_over_the_size_limit_is_answered_but_not_stored(
             client.responses.retrieve(done[0].response.id)
     finally:
         gateway.stop()
+
+
+def test_failing_open_a_response_is_answered_though_it_cannot_be_stored(
+        fake_openai: FakeUpstream) -> None:
+    from tests.support.redis_server import start_redis
+
+    own = start_redis()  # this test stops it
+    config = {"model_list": [{"model_name": "shared", "litellm_params": {
+        "model": "hosted_vllm/shared-fake", "api_base": fake_openai.url, "api_key": "x"}}],
+        "router_settings": {"redis_url": own.url, "redis_fail_open": True}}
+    gateway = start_gateway(config)
+    try:
+        client = gateway.openai()
+        assert client.responses.create(model="shared", input="hi").store is True
+        own.kill()
+        answered = client.responses.create(model="shared", input="hi")
+        assert answered.output_text and answered.store is False  # not a 503: not kept
+        events = list(client.responses.create(model="shared", input="hi", stream=True))
+        assert events[-1].type == "response.completed"
+        assert events[-1].response.store is False  # type: ignore[union-attr]
+    finally:
+        gateway.stop()
+        own.stop()
