@@ -5,6 +5,7 @@ sees another's."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -19,12 +20,18 @@ from tests.support.gateway import Gateway, start_gateway
 from tests.support.redis_server import RedisServer
 
 
+def shared_config(upstream: FakeUpstream, router: dict[str, Any] | None = None,
+                  general: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One model, `shared`, translated to chat on the fake upstream."""
+    return {"model_list": [{"model_name": "shared", "litellm_params": {
+        "model": "hosted_vllm/shared-fake", "api_base": upstream.url, "api_key": "x"}}],
+        "router_settings": router or {}, "general_settings": general or {}}
+
+
 @pytest.fixture(scope="module")
 def pair(fake_openai: FakeUpstream, redis_server: RedisServer) -> Iterator[list[Gateway]]:
-    config = {"model_list": [{"model_name": "shared", "litellm_params": {
-        "model": "hosted_vllm/shared-fake", "api_base": fake_openai.url, "api_key": "x"}}],
-        "router_settings": {"redis_url": redis_server.url},
-        "general_settings": {"response_store_ttl": 120}}
+    config = shared_config(fake_openai, {"redis_url": redis_server.url},
+                           {"response_store_ttl": 120})
     gateways = [start_gateway(config), start_gateway(config)]
     yield gateways
     for gateway in gateways:
@@ -146,12 +153,9 @@ async def test_a_memory_store_keeps_to_its_byte_budget() -> None:
 @pytest.mark.parametrize("state", ["redis", "memory"])
 def test_a_conversation_over_the_size_limit_is_answered_but_not_stored(
         fake_openai: FakeUpstream, redis_server: RedisServer, state: str) -> None:
-    config = {"model_list": [{"model_name": "shared", "litellm_params": {
-        "model": "hosted_vllm/shared-fake", "api_base": fake_openai.url, "api_key": "x"}}],
-        "general_settings": {"response_store_max_bytes": 4096}}
-    if state == "redis":
-        config["router_settings"] = {"redis_url": redis_server.url}
-    gateway = start_gateway(config)
+    gateway = start_gateway(shared_config(
+        fake_openai, {"redis_url": redis_server.url} if state == "redis" else None,
+        {"response_store_max_bytes": 4096}))
     try:
         client = gateway.openai()
         small = client.responses.create(model="shared", input="short")
@@ -177,10 +181,8 @@ def test_failing_open_a_response_is_answered_though_it_cannot_be_stored(
     from tests.support.redis_server import start_redis
 
     own = start_redis()  # this test stops it
-    config = {"model_list": [{"model_name": "shared", "litellm_params": {
-        "model": "hosted_vllm/shared-fake", "api_base": fake_openai.url, "api_key": "x"}}],
-        "router_settings": {"redis_url": own.url, "redis_fail_open": True}}
-    gateway = start_gateway(config)
+    gateway = start_gateway(shared_config(fake_openai,
+                                          {"redis_url": own.url, "redis_fail_open": True}))
     try:
         client = gateway.openai()
         assert client.responses.create(model="shared", input="hi").store is True
