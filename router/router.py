@@ -368,19 +368,20 @@ class Router:
             except Exception:  # an observer must never break a request
                 log.exception("budget observer failed")
 
-    def group_for(self, model: str, principal: Principal) -> Group:
+    def group_for(self, model: str, principal: Principal,
+                  record: CallRecord | None = None) -> Group:
         """The group serving `model` to `principal`: else a 404 that lists only the models
-        `principal` may call, or a 401 when it may not call this one."""
+        `principal` may call, or a 401 when it may not call this one. `record` learns the
+        group before access is checked (a refused request is logged with it)."""
         group = self.groups.get(model) or self.groups.resolve(
             model, lambda: self.model_names_for(principal))
+        if record is not None:
+            record.model_group = group.name  # known even if the request never gets admitted
         check_access(principal, model, group)
         return group
 
     async def _with_fallbacks(self, model: str, call: Call) -> Served:
-        group = self.groups.get(model) or self.groups.resolve(
-            model, lambda: self.model_names_for(call.principal))
-        call.record.model_group = group.name  # known even if the request never gets admitted
-        check_access(call.principal, model, group)
+        group = self.group_for(model, call.principal, call.record)
         try:
             return await self.dispatcher.run(group, call)
         except RequestError as exc:
@@ -405,10 +406,7 @@ class Router:
     async def _cached(self, model: str, call: Call) -> Served:
         """A hit skips admission but not model access, which is checked first."""
         assert self.cache is not None
-        group = self.groups.get(model) or self.groups.resolve(
-            model, lambda: self.model_names_for(call.principal))
-        call.record.model_group = group.name
-        check_access(call.principal, model, group)
+        group = self.group_for(model, call.principal, call.record)
         return await self.cache.serve(group, call, lambda: self._with_fallbacks(model, call))
 
     def _fallbacks_for(self, names: tuple[str, str], exc: RequestError) -> list[str]:

@@ -235,8 +235,12 @@ class _Keeper:
             log.warning("response %s not stored: %s", self.response_id, exc.message)
             self._unstored()
 
+    def _final(self) -> JSON:
+        """The response object the client gets: translated here, or the stream's."""
+        return self.reply if self.reply is not None else self.stream.response
+
     def _unstored(self) -> None:
-        reply = self.reply if self.reply is not None else self.stream.response
+        reply = self._final()
         reply["store"] = False  # (a stream's last event is encoded after this)
         if self.encoded is not None:
             self.encoded = json_bytes(reply)
@@ -246,7 +250,7 @@ class _Keeper:
             if self.kept is not None and not self.kept.landed:
                 await self.store.put(self.kept)
             return
-        reply = self.reply if self.reply is not None else self.stream.response
+        reply = self._final()
         if not await self.store.save(self.owner, reply,
                                      [*self.asked, self.tr.assistant_message(reply)],
                                      self.encoded):
