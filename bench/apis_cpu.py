@@ -43,10 +43,13 @@ ROUTES: dict[str, dict[str, Any]] = {
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def apis_config(upstream_url: str) -> dict[str, Any]:
-    """One OpenAI-compatible deployment, so Responses and Messages are both translated."""
+def apis_config(upstream_url: str, upstream_delay: float = 0.0) -> dict[str, Any]:
+    """One OpenAI-compatible deployment, so Responses and Messages are both translated; with
+    `upstream_delay`, the fake upstream waits that long before it answers (before the first
+    chunk of a stream), as a model would."""
+    model = f"hosted_vllm/bench+delay={upstream_delay}" if upstream_delay else "hosted_vllm/bench"
     return {"model_list": [{"model_name": "bench", "litellm_params": {
-        "model": "hosted_vllm/bench", "api_base": upstream_url, "api_key": "k"}}],
+        "model": model, "api_base": upstream_url, "api_key": "k"}}],
         "router_settings": {"num_retries": 0},
         "general_settings": {"response_store_ttl": 60}}
 

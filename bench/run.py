@@ -49,12 +49,15 @@ def pin(pid: int, cpu: int) -> None:
 
 
 def wrk(url: str, body: dict[str, Any], conns: int, seconds: float,
-        key: str | None = None) -> dict[str, float]:
+        key: str | None = None, think_ms: int = 0) -> dict[str, float]:
     script = Path(tempfile.mkdtemp()) / "post.lua"
     auth = f'wrk.headers["Authorization"] = "Bearer {key}"\n' if key else ""
+    # A random pause before each request (not part of its latency) keeps the connections from
+    # moving in lockstep, all sent at once and all answered at once, behind a slow upstream.
+    think = f"delay = function() return math.random(0, {think_ms}) end\n" if think_ms else ""
     script.write_text(
         'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n' + auth +
+        'wrk.headers["Content-Type"] = "application/json"\n' + auth + think +
         f"wrk.body = [[{json.dumps(body)}]]\n"
         "done = function(summary, latency, requests)\n"
         '  io.write(string.format("JSON {\\"rps\\": %f, \\"p50\\": %f, \\"p99\\": %f, '
@@ -73,8 +76,9 @@ def wrk(url: str, body: dict[str, Any], conns: int, seconds: float,
 
 
 def pyload(url: str, body: dict[str, Any], conns: int, seconds: float,
-           key: str | None = None) -> dict[str, float]:
+           key: str | None = None, think_ms: int = 0) -> dict[str, float]:
     import asyncio
+    import random
 
     headers = {"authorization": f"Bearer {key}"} if key else {}
 
@@ -86,6 +90,8 @@ def pyload(url: str, body: dict[str, Any], conns: int, seconds: float,
             async def worker() -> None:
                 nonlocal errors
                 while time.perf_counter() < end:
+                    if think_ms:
+                        await asyncio.sleep(random.uniform(0, think_ms) / 1000)
                     t = time.perf_counter()
                     r = await c.post(url, json=body, headers=headers)
                     lat.append((time.perf_counter() - t) * 1000)
@@ -102,8 +108,8 @@ def pyload(url: str, body: dict[str, Any], conns: int, seconds: float,
 
 
 def load(url: str, body: dict[str, Any], conns: int, seconds: float,
-         key: str | None = None) -> dict[str, float]:
-    return (wrk if shutil.which("wrk") else pyload)(url, body, conns, seconds, key)
+         key: str | None = None, think_ms: int = 0) -> dict[str, float]:
+    return (wrk if shutil.which("wrk") else pyload)(url, body, conns, seconds, key, think_ms)
 
 
 MASTER = "sk-bench-master-0123456789"
@@ -688,27 +694,36 @@ def bench_cache(seconds: float) -> None:
 def bench_apis(seconds: float) -> None:
     """/v1/responses and /v1/messages against /v1/chat/completions, all three translated onto
     the same chat upstream (an OpenAI-compatible deployment), so the difference is the cost of
-    translation and of the other stream framing."""
+    translation and of the other stream framing. First against an upstream that answers at
+    once, which saturates the gateway's one worker at c=32 (there p50 ≈ 32 × its CPU per
+    request, a throughput figure); then at c=32 against one that takes 200 ms, as a fast model
+    does, where the worker has room and p50 is the latency a client sees."""
     print("\n## Responses and Messages APIs over chat completions (same upstream)\n")
+    _apis_table(seconds, 0.0, (1, 32))
+    print("\nThe same upstream answering after 200 ms (before the first chunk of a stream):\n")
+    _apis_table(max(seconds, 4.0), 0.2, (32,))
+
+
+def _apis_table(seconds: float, upstream_delay: float, concurrencies: tuple[int, ...]) -> None:
     print("| stream | conc | route | req/s | p50/p99 ms | added p50 ms over chat |")
     print("|---|---|---|---|---|---|")
     from bench.apis_cpu import ROUTES as routes
     from bench.apis_cpu import apis_config
 
     with start_fake_openai() as up:
-        gw = start_gateway(apis_config(up.url), {"LANEWAY_LOG_LEVEL": "WARNING"})
+        gw = start_gateway(apis_config(up.url, upstream_delay), {"LANEWAY_LOG_LEVEL": "WARNING"})
         pin(gw.proc.pid, 0)
         try:
             for path, body in routes.items():
                 load(f"{gw.url}{path}", body, 8, 2)  # warm up
             for stream in (False, True):
-                for conns in (1, 32):
+                for conns in concurrencies:
                     # Interleaved twice, the better run kept: the machine is shared and noisy.
                     best: dict[str, dict[str, float]] = {}
                     for _ in range(2):
                         for path, body in routes.items():
                             r = load(f"{gw.url}{path}", {**body, "stream": stream}, conns,
-                                     seconds / 2)
+                                     seconds / 2, think_ms=round(upstream_delay * 1000))
                             if path not in best or r["p50"] < best[path]["p50"]:
                                 best[path] = r
                     chat_p50 = best["/v1/chat/completions"]["p50"]
