@@ -695,7 +695,7 @@ def bench_apis(seconds: float) -> None:
     """/v1/responses and /v1/messages against /v1/chat/completions, all three translated onto
     the same chat upstream (an OpenAI-compatible deployment), so the difference is the cost of
     translation and of the other stream framing. First against an upstream that answers at
-    once, which saturates the gateway's one worker at c=32 (there p50 ≈ 32 × its CPU per
+    once, which saturates the gateway's one worker at c=32 (there p50 ≈ 32 x its CPU per
     request, a throughput figure); then at c=32 against one that takes 200 ms, as a fast model
     does, where the worker has room and p50 is the latency a client sees."""
     print("\n## Responses and Messages APIs over chat completions (same upstream)\n")

@@ -15,7 +15,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -44,7 +44,7 @@ from router.lanes import Lanes, TenantHold
 from router.objects import wrap
 from router.options import RouterOptions
 from router.records import CallRecord, Observer
-from router.state.base import Kept, LineDepth, StateBackend, TenantShare
+from router.state.base import Kept, LineDepth, StateBackend, TenantShare, TierView
 from router.strategies import strategy_named
 from router.tenants.gate import allowed, check_access, clamp_priority, default_priority
 from router.tenants.records import ANONYMOUS, Principal
@@ -514,6 +514,17 @@ class Router:
             if depth:
                 out[group.name] = depth
         return out
+
+    async def tier_use(self, group_names: Sequence[str]) -> dict[str, tuple[TierView, ...]]:
+        """Each reservation tier's waiters and use per model group (nothing when
+        `priority_reservation` is not set): read only, one call per group, all at once."""
+        tiers = [name for name, _ in self.options.priority_reservation]
+        if not tiers:
+            return {}
+        groups = [g for g in (self.groups.get(n) for n in group_names) if g is not None]
+        views = await asyncio.gather(*(self.state.overview(
+            g.name, [d.id for d in g.deployments], tiers) for g in groups))
+        return {g.name: v.tiers for g, v in zip(groups, views, strict=True)}
 
 
 def parse_priority(value: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import FastAPI, Request
@@ -58,7 +59,9 @@ def add_info_routes(app: FastAPI, router: Router) -> None:
     async def queue_status(request: Request) -> Response:
         groups = []
         lines = await router.queue_status()
-        shares = await router.tenant_shares(lines)
+        shares, tiers = await asyncio.gather(router.tenant_shares(lines),
+                                             router.tier_use(list(lines)))
+        share_of = dict(router.options.priority_reservation)
         for name, depth in lines.items():
             groups.append({
                 "model_group": name,
@@ -74,6 +77,9 @@ def add_info_routes(app: FastAPI, router: Router) -> None:
                      "served_share": round(t.share, 4)}
                     for t in shares.get(name, ())
                 ],
+                **({"tiers": [{"tier": t.tier, "share": share_of.get(t.tier, 0.0),
+                               "waiting": t.waiting, "in_flight": t.in_flight}
+                              for t in tiers[name]]} if name in tiers else {}),
             })
         return json_response({"object": "queue.status", "state": router.state.name,
                               "groups": groups})

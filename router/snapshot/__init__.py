@@ -48,7 +48,8 @@ class Snapshots:
         router, state = self.router, self.router.state
         started = time.perf_counter()
         groups = router.groups.all_groups()
-        views_f = asyncio.gather(*(state.overview(g.name, [d.id for d in g.deployments])
+        tiers = [name for name, _ in router.options.priority_reservation]
+        views_f = asyncio.gather(*(state.overview(g.name, [d.id for d in g.deployments], tiers)
                                    for g in groups))
         seen_f = state.seen(self.local.instance, SEEN_WINDOW)
         rtt_f = _timed_ping(state)
@@ -83,6 +84,7 @@ class Snapshots:
         }
 
     def _group(self, group: Group, view: GroupView) -> dict[str, Any]:
+        share_of = dict(self.router.options.priority_reservation)
         lanes = [{"priority": d.priority, "waiting": d.count,
                   "oldest_wait_ms": round(d.oldest_wait * 1000, 1)} for d in view.lines]
         return {
@@ -97,6 +99,10 @@ class Snapshots:
             "rejected_2m": view.rejected,
             "timed_out_2m": view.timed_out,
             "this_instance": self.local.group(group.name),
+            # Reservation tiers (router_settings.priority_reservation): [] when none are set.
+            "tiers": [{"tier": t.tier, "share": share_of.get(t.tier, 0.0), "waiting": t.waiting,
+                       "in_flight": t.in_flight, "admitted_60s": t.requests,
+                       "tokens_60s": t.tokens} for t in view.tiers],
             "deployments": [self._deployment(d, v)
                             for d, v in zip(group.deployments, view.deployments, strict=True)],
         }

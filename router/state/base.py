@@ -246,6 +246,21 @@ LATENCY_BUCKETS = 16
 
 
 @dataclass(frozen=True, slots=True)
+class TierView:
+    """A reservation tier's part of its group (router_settings.priority_reservation), summed
+    over the group's deployments: read only, for the dashboard and /queue/status."""
+
+    tier: str
+    waiting: int
+    """Live waiters of the tier (counted among the first 1,000 of its index of the line)."""
+    in_flight: int
+    requests: int
+    """Its admissions in the last 60 s."""
+    tokens: int
+    """Its tokens reserved or used in the last 60 s."""
+
+
+@dataclass(frozen=True, slots=True)
 class GroupView:
     """A model group's line and deployments, read in one atomic call (the dashboard)."""
 
@@ -257,6 +272,8 @@ class GroupView:
     """Requests refused because the line was full (429), this minute and the last."""
     timed_out: int = 0
     """Waiters whose timeout ran out in line (408), this minute and the last."""
+    tiers: tuple[TierView, ...] = ()
+    """Per reservation tier asked for, in the order asked."""
 
 
 def tier_slot(tier: str, slot: str) -> str:
@@ -396,7 +413,8 @@ class StateBackend(Protocol):
     async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
         """Current usage of the given deployments of a group (read only)."""
 
-    async def overview(self, group: str, deployment_ids: Sequence[str]) -> GroupView:
+    async def overview(self, group: str, deployment_ids: Sequence[str],
+                       tiers: Sequence[str] = ()) -> GroupView:
         """The group's line (per priority and per fair-share tenant) and the given deployments'
         usage, health and latency: one read-only call (the dashboard)."""
 

@@ -124,8 +124,9 @@ class FailOpenState:
     async def usage(self, group: str, deployment_ids: Sequence[str]) -> list[DeploymentUsage]:
         return await self._either(lambda s: s.usage(group, deployment_ids))
 
-    async def overview(self, group: str, deployment_ids: Sequence[str]) -> GroupView:
-        return await self._either(lambda s: s.overview(group, deployment_ids))
+    async def overview(self, group: str, deployment_ids: Sequence[str],
+                       tiers: Sequence[str] = ()) -> GroupView:
+        return await self._either(lambda s: s.overview(group, deployment_ids, tiers))
 
     async def seen(self, instance: str, window: float) -> dict[str, float]:
         return await self._either(lambda s: s.seen(instance, window))

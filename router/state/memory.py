@@ -34,6 +34,7 @@ from router.state.base import (
     TenantReleased,
     TenantShare,
     TenantUsage,
+    TierView,
     Waiting,
     WakeCallback,
     slot_tier,
@@ -725,7 +726,8 @@ class MemoryState:
                                        max(0.0, d.cool_until - now)))
         return out
 
-    async def overview(self, group: str, deployment_ids: Sequence[str]) -> GroupView:
+    async def overview(self, group: str, deployment_ids: Sequence[str],
+                       tiers: Sequence[str] = ()) -> GroupView:
         now = _now()
         g = self._group(group)
         tenants: dict[str, int] = {}
@@ -742,7 +744,24 @@ class MemoryState:
                 d.latency, d.stats.recent("n", now), d.stats.recent("e", now),
                 tuple(d.stats.recent(f"l{b}", now) for b in range(LATENCY_BUCKETS))))
         return GroupView(await self.line(group), tenants, views, g.stats.recent("full", now),
-                         g.stats.recent("timeout", now))
+                         g.stats.recent("timeout", now),
+                         tuple(self._tier_view(g, deployment_ids, t, now) for t in tiers))
+
+    @staticmethod
+    def _tier_view(g: _Group, deployment_ids: Sequence[str], tier: str, now: float
+                   ) -> TierView:
+        waiting = sum(1 for _, rid in g.line
+                      if g.tier_of.get(rid) == tier and g.leases.get(rid, 0) > now)
+        in_flight = requests = tokens = 0
+        for dep_id in deployment_ids:
+            d = g.dep(dep_id)
+            in_flight += sum(1 for slot, until in d.run.items()
+                             if until > now and slot_tier(slot) == tier)
+            for t, slot in d.token_log:
+                if t > now - WINDOW and slot_tier(slot) == tier:
+                    requests += 1
+                    tokens += d.tokens.get(slot, 0)
+        return TierView(tier, waiting, in_flight, requests, tokens)
 
     async def seen(self, instance: str, window: float) -> dict[str, float]:
         now = _now()

@@ -38,6 +38,7 @@ from router.state.base import (
     TenantReleased,
     TenantShare,
     TenantUsage,
+    TierView,
     Waiting,
     WakeCallback,
     top_shares,
@@ -432,13 +433,16 @@ class RedisState:
                                        max(0.0, (cool - now) / 1000) if cool else 0.0))
         return out
 
-    async def overview(self, group: str, deployment_ids: Sequence[str]) -> GroupView:
+    async def overview(self, group: str, deployment_ids: Sequence[str],
+                       tiers: Sequence[str] = ()) -> GroupView:
         g = GroupKeys.of(group)
         keys = [g.line, g.wlease, g.wmeta, g.health]
         for dep in deployment_ids:
             d = g.deployment(dep)
             keys += [d.rpm, d.tpm, d.tok, d.run, d.fails]
-        reply = await self._run("overview", keys, list(deployment_ids))
+        keys += [g.tier(name) for name in tiers]
+        reply = await self._run("overview", keys,
+                                [len(deployment_ids), *deployment_ids, *tiers])
         now, i = int(reply[0]), 2
         lines = []
         for _ in range(int(reply[1])):
@@ -462,7 +466,9 @@ class RedisState:
                 why if cool else "", fails, float(lat) if lat else None,
                 stats[0], stats[1], tuple(stats[2:])))
             i += 7 + 2 + LATENCY_BUCKETS
-        return GroupView(lines, tenants, views, full, timed_out)
+        use = tuple(TierView(name, *(int(x) for x in reply[i + 4 * j: i + 4 * j + 4]))
+                    for j, name in enumerate(tiers))
+        return GroupView(lines, tenants, views, full, timed_out, use)
 
     async def seen(self, instance: str, window: float) -> dict[str, float]:
         reply = await self._run("seen", [FLEET_SEEN], [instance, _ms(window)])

@@ -397,3 +397,36 @@ async def test_per_tier_use_returns_to_nothing_however_slots_end(backend) -> Non
         assert served is not None
         order.append(served[0][0])
     assert order == ["p"] * 8 + ["d"], order
+
+
+async def test_the_overview_shows_each_tiers_waiters_and_use(backend) -> None:
+    """What the dashboard and /queue/status show per tier: live waiters, slots in flight,
+    requests and tokens in the window, summed over the group's deployments; a waiter whose
+    lease ran out, or who left, is not counted."""
+    state, _ = backend
+    g = group()
+    deps = [Candidate("a", max_parallel=2), Candidate("b", max_parallel=2)]
+    names = [name for name, _ in HELD]
+    for i in range(3):
+        assert isinstance(await state.admit(held(g, f"p{i}", "prod", deps, tokens=100)),
+                          Admitted)
+    running = held(g, "d0", "dev", deps, tokens=7)
+    admitted = await state.admit(running)
+    assert isinstance(admitted, Admitted)
+    for rid, tier, lease in (("p9", "prod", 5.0), ("d8", "dev", 5.0), ("d9", "dev", 0.2),
+                             ("d7", "dev", 5.0)):
+        assert isinstance(await state.admit(held(g, rid, tier, deps, lease=lease)), Waiting)
+    assert await state.cancel(g, "d7")
+    await asyncio.sleep(0.3)  # d9's lease runs out; it has not been swept from the line
+
+    view = await state.overview(g, ["a", "b"], names)
+    use = {t.tier: (t.waiting, t.in_flight, t.requests, t.tokens) for t in view.tiers}
+    assert use == {"prod": (1, 3, 3, 300), "dev": (1, 1, 1, 7), "default": (0, 0, 0, 0)}
+    assert [t.tier for t in view.tiers] == names
+    assert (await state.overview(g, ["a", "b"])).tiers == ()
+
+    # A release with its real usage moves the tier's tokens; the request stays in the window.
+    await state.release(Release(g, "ab"[admitted.index], running.slot_id, tokens_used=3))
+    view = await state.overview(g, ["a", "b"], names)
+    use = {t.tier: (t.waiting, t.in_flight, t.requests, t.tokens) for t in view.tiers}
+    assert use["dev"] == (1, 0, 1, 3), use

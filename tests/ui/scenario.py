@@ -107,3 +107,29 @@ async def fill_line(s: Scene, client: httpx.AsyncClient) -> list[asyncio.Task[ht
     await asyncio.to_thread(s.wait_for, "two waiting",
                             lambda snap: s.group(snap, s.slot)["waiting"] == 2)
     return calls
+
+
+@contextmanager
+def tiered(upstream: FakeUpstream, redis_url: str | None) -> Iterator[tuple[Gateway, str, str]]:
+    """A gateway whose one-slot group (its calls held at the gate of the same name) reserves
+    half of it for the tier `gold`; yields the gateway, the group and a key of that tier."""
+    slot = unique("tiered")
+    router: dict[str, Any] = {"num_retries": 0, "queue_lease_seconds": 6,
+                              "priority_reservation": {"gold": 0.5}}
+    if redis_url:
+        router["redis_url"] = redis_url
+    config = {"model_list": [{"model_name": slot, "litellm_params": {
+        "model": f"openai/{slot}+gate={slot}", "api_base": upstream.url, "api_key": "k",
+        "max_parallel_requests": 1}}],
+        "router_settings": router, "general_settings": {"master_key": MASTER}}
+    gw = start_gateway(config, key=MASTER)
+    try:
+        r = httpx.post(f"{gw.url}/key/generate", headers=gw.headers(), timeout=10,
+                       json={"metadata": {"priority": "gold"}})
+        assert r.status_code == 200, r.text
+        gold = r.json()["key"]
+        gw.secrets = (*gw.secrets, gold)
+        yield gw, slot, gold
+    finally:
+        gw.stop()
+

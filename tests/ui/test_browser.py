@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.ui.scenario import MASTER, Scene, fill_line, scene
+from tests.support.cluster import chat_body
+from tests.ui.scenario import MASTER, Scene, fill_line, scene, tiered
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts"
@@ -61,6 +62,7 @@ def test_dashboard_shows_the_lanes_live(fake_openai, redis_server) -> None:
         assert page.evaluate("sessionStorage.getItem('laneway.dashboard.key')") == MASTER
         waiting, lanes = row.locator('[data-field="waiting"]'), row.locator('[data-field="lanes"]')
         expect(waiting).to_have_text("0")
+        expect(page.locator("#tiers-section")).to_be_hidden()  # no priority_reservation here
 
         # The line rises while the one slot is held, and falls once it is let go.
         ready = threading.Event()
@@ -97,4 +99,29 @@ def test_dashboard_shows_the_lanes_live(fake_openai, redis_server) -> None:
             page.screenshot(path=shot, full_page=True)
             print(f"dashboard screenshot: {shot}")
         assert answers.result(timeout=30) == [200, 200, 200]
+        browser.close()
+
+
+def test_dashboard_shows_each_reserved_tier(fake_openai) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    args = ["--no-sandbox"] if os.getuid() == 0 else []
+    with tiered(fake_openai, None) as (gw, slot, gold), sync_playwright() as pw, \
+            ThreadPoolExecutor(1) as pool:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        page = browser.new_page()
+        page.goto(f"{gw.url}/ui")
+        page.get_by_label("Master key").fill(MASTER)
+        page.keyboard.press("Enter")
+        gold_row = page.locator(f'#tiers tr[data-group="{slot}"][data-tier="gold"]')
+        expect(gold_row).to_contain_text("50 %")
+        with fake_openai.gate(slot):
+            held = pool.submit(httpx.post, f"{gw.url}/v1/chat/completions",
+                               json=chat_body(slot), timeout=30,
+                               headers={"authorization": f"Bearer {gold}"})
+            expect(gold_row.locator('[data-field="in_flight"]')).to_have_text("1")
+            default_row = page.locator(f'#tiers tr[data-group="{slot}"][data-tier="default"]')
+            expect(default_row.locator('[data-field="in_flight"]')).to_have_text("0")
+        assert held.result(timeout=30).status_code == 200
+        expect(gold_row.locator('[data-field="in_flight"]')).to_have_text("0")
         browser.close()

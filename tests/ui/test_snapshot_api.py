@@ -4,11 +4,14 @@ read it, and that it shows the line, the deployments, the tenants and the fleet 
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.ui.scenario import MASTER, fill_line, scene
+from tests.support.cluster import chat_body
+from tests.ui.scenario import MASTER, fill_line, scene, tiered
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -133,3 +136,48 @@ def test_without_a_master_key_the_snapshot_is_open_like_every_route(fake_openai)
         assert snap["tenants"]["rows"] == []
     finally:
         gw.stop()
+
+
+def test_each_reserved_tier_shows_its_waiters_and_use(fake_openai, redis_url) -> None:
+    """With `priority_reservation`, the snapshot and /queue/status show per tier who waits and
+    who holds a slot, across the fleet's shared state."""
+    with tiered(fake_openai, redis_url) as (gw, slot, gold):
+        def tiers(snap: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
+            (g,) = [g for g in snap["groups"] if g["model_group"] == slot]
+            return {t["tier"]: (t["waiting"], t["in_flight"], t["admitted_60s"])
+                    for t in g["tiers"]}
+
+        def snapshot() -> dict[str, Any]:
+            got = httpx.get(f"{gw.url}/ui/snapshot", headers=gw.headers(), timeout=10)
+            assert got.status_code == 200, got.text
+            return dict(got.json())
+
+        def wait_for(want: dict[str, tuple[int, int, int]]) -> None:
+            deadline = time.monotonic() + 10
+            while (seen := tiers(snapshot())) != want:
+                assert time.monotonic() < deadline, seen
+                time.sleep(0.05)
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(timeout=30) as client:
+                def chat(key: str) -> asyncio.Task[httpx.Response]:
+                    return asyncio.create_task(client.post(
+                        f"{gw.url}/v1/chat/completions", json=chat_body(slot),
+                        headers={"authorization": f"Bearer {key}"}))
+
+                with fake_openai.gate(slot):
+                    calls = [chat(gold)]
+                    await asyncio.to_thread(wait_for, {"gold": (0, 1, 1), "default": (0, 0, 0)})
+                    calls += [chat(MASTER), chat(gold)]
+                    await asyncio.to_thread(wait_for, {"gold": (1, 1, 1), "default": (1, 0, 0)})
+                    status = httpx.get(f"{gw.url}/queue/status", headers=gw.headers(),
+                                       timeout=10).json()
+                    (g,) = [g for g in status["groups"] if g["model_group"] == slot]
+                    assert g["tiers"] == [
+                        {"tier": "gold", "share": 0.5, "waiting": 1, "in_flight": 1},
+                        {"tier": "default", "share": 0.5, "waiting": 1, "in_flight": 0}]
+                answers = await asyncio.gather(*calls)
+                assert [a.status_code for a in answers] == [200, 200, 200]
+
+        asyncio.run(scenario())
+        assert tiers(snapshot()) == {"gold": (0, 0, 2), "default": (0, 0, 1)}

@@ -112,6 +112,7 @@
       item("This instance", f.instance),
     );
     renderGroups(snap.groups, now);
+    renderTiers(snap.groups);
     renderDeployments(snap.groups);
     renderTenants(snap.tenants);
   }
@@ -169,6 +170,20 @@
         chartCell(g.model_group, lanes, now));
     });
     $("groups").tBodies[0].replaceChildren(...rows);
+  }
+
+  function renderTiers(groups) {
+    const rows = [];
+    for (const g of groups) for (const t of g.tiers) {
+      rows.push(el("tr", { "data-group": g.model_group, "data-tier": t.tier },
+        el("td", {}, g.model_group), el("th", { scope: "row" }, t.tier),
+        el("td", { class: "num" }, Math.round(t.share * 100) + " %"),
+        el("td", { class: "num", "data-field": "waiting" }, t.waiting),
+        el("td", { class: "num", "data-field": "in_flight" }, t.in_flight),
+        num(t.admitted_60s), num(t.tokens_60s)));
+    }
+    $("tiers-section").hidden = rows.length === 0;
+    $("tiers").tBodies[0].replaceChildren(...rows);
   }
 
   const REASONS = { "failures": "repeated failures", "fatal": "an error retrying cannot fix",
