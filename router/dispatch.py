@@ -19,6 +19,8 @@ from typing import Any, cast
 from router.errors import (
     BadRequest,
     LeaseLost,
+    NotFound,
+    PermissionDenied,
     QueueFull,
     RateLimited,
     RequestError,
@@ -374,7 +376,7 @@ class Dispatcher:
                     else:
                         body = self._native_body(d, native)
                         response = await _guarded(d, cast(Any, provider).native_call(
-                            d, native.kind, body, ctx))
+                            d, native.kind, body, ctx), native)
                 if native is None:
                     tokens = _usage(d, response, rec)
                 else:
@@ -411,7 +413,7 @@ class Dispatcher:
                 d, native.kind, self._native_body(d, native), ctx))
         try:
             async with asyncio.timeout(ctx.timeout):
-                first = await _guarded(d, anext(chunks))
+                first = await _guarded(d, anext(chunks), native)
         except StopAsyncIteration:
             first = None
         except TimeoutError:
@@ -534,11 +536,17 @@ def _answer(provider: Provider, endpoint: str, d: Deployment, body: JSON, ctx: C
     return provider.text_completion(d, body, ctx)
 
 
-async def _guarded(d: Deployment, pending: Awaitable[Any]) -> Any:
+async def _guarded(d: Deployment, pending: Awaitable[Any], native: Native | None = None
+                   ) -> Any:
     """Await an adapter. Adapters raise RequestErrors only; anything else means a reply they
-    could not read, which is the upstream's failure (502), not the gateway's."""
+    could not read, which is the upstream's failure (502), not the gateway's. A 404 or 403
+    about what the request named is marked as the request's (see `RequestError.requested`)."""
     try:
         return await pending
+    except (NotFound, PermissionDenied) as exc:
+        if d.requested_model or (isinstance(exc, NotFound) and _names_objects(native)):
+            exc.requested = True
+        raise
     except (RequestError, StopAsyncIteration):
         raise
     except Exception as exc:
@@ -547,6 +555,16 @@ async def _guarded(d: Deployment, pending: Awaitable[Any]) -> Any:
         raise UpstreamError(
             f"{d.provider}/{d.model}: the upstream's reply could not be used "
             f"({type(exc).__name__}).") from None
+
+
+def _names_objects(native: Native | None) -> bool:
+    """Whether a request passed through as sent names upstream objects by id (a previous
+    response, a conversation), which the upstream may not have: its 404 is then the
+    request's. (Files named inside content are not looked for.)"""
+    if native is None or native.kind != RESPONSES:
+        return False
+    body = native.body
+    return body.get("previous_response_id") is not None or body.get("conversation") is not None
 
 
 def _count(d: Deployment, usage: Mapping[str, Any], name: str) -> int:

@@ -69,6 +69,10 @@ class RequestError(LanewayError):
     type: str = "api_error"
     code: str | None = None
     retryable: bool = False
+    requested: bool = False
+    """An upstream's refusal of something the request itself named (a model id a wildcard
+    passed through, an object by id): the request's fault, not the deployment's, so it does
+    not cool the deployment down for everyone (`lanes.outcome_of`)."""
 
     def __init__(
         self,

@@ -90,6 +90,10 @@ class Deployment:
     """Every `litellm_params` value, for provider-specific keys (aws_region_name, roles, ...)."""
     model_info: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     wildcard: bool = False
+    requested_model: bool = False
+    """The upstream model id is the client's (a wildcard entry whose model ends in `*`): an
+    upstream that does not have it, or will not serve it to this key, is refusing the
+    request, not failing."""
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False,
                                    compare=False)
     """The environment adapters read (keys, base URLs, AWS and Azure variables): the config's
@@ -352,10 +356,11 @@ def _concrete(template: Deployment, pattern: str, requested: str) -> Deployment:
     # through, prefix and all ("groq/x" is sent to the template's upstream as model "groq/x").
     prefix = pattern.split("*", 1)[0]
     tail = requested[len(prefix):] if requested.startswith(prefix) else requested
-    model = template.model
+    model, requested_model = template.model, False
     if model == "*" or model.endswith("*"):
-        model = model[:-1] + tail
-    return replace(template, model_name=requested, model=model, wildcard=False)
+        model, requested_model = model[:-1] + tail, True
+    return replace(template, model_name=requested, model=model, wildcard=False,
+                   requested_model=requested_model)
 
 
 def _counter_of(d: Deployment) -> TokenCounter:

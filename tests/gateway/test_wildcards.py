@@ -139,3 +139,45 @@ def test_non_ascii_and_path_like_names_are_served(gw: Gateway, fake_openai: Fake
         assert resp.headers["x-laneway-model-group"] == "*"
         [sent] = _arrivals(fake_openai, requested)
         assert sent["path"] == "/v1/chat/completions"
+
+
+def test_a_model_the_upstream_refuses_cools_down_only_a_fixed_deployment(
+        fake_openai: FakeUpstream) -> None:
+    """A wildcard passes the client's model id through, so an upstream's 404 (no such model)
+    or 403 (not for this key) is the request's fault: the template keeps serving everyone
+    else. The same answer for a model the config fixed is the deployment's fault (it is
+    misconfigured) and cools it down; so does a native Responses request's 404, unless it
+    named a previous response the upstream may not have. `max_queue_size: 0` makes a cooling
+    deployment answer 429 at once instead of holding the next request in line."""
+    config = {
+        "model_list": [
+            {"model_name": "openai/*", "litellm_params": {
+                "model": "openai/*", "api_base": fake_openai.url, "api_key": "k"}},
+            {"model_name": "fixed", "litellm_params": {
+                "model": "openai/fixed+status=404", "api_base": fake_openai.url,
+                "api_key": "k"}},
+        ],
+        "router_settings": {"num_retries": 0, "cooldown_time": 30, "max_queue_size": 0},
+    }
+    gateway = start_gateway(config)
+    client = gateway.client()
+    try:
+        def chat(model: str) -> int:
+            return client.post("/v1/chat/completions", json={
+                "model": model, "messages": [{"role": "user", "content": "hi"}]}).status_code
+
+        def respond(model: str, **extra: str) -> int:
+            return client.post("/v1/responses",
+                               json={"model": model, "input": "hi", **extra}).status_code
+
+        assert chat("openai/missing+status=404") == 404
+        assert chat("openai/denied+status=403") == 403
+        assert respond("openai/missing+status=404") == 404
+        assert chat("openai/gpt-4o") == 200  # served at once: nothing cooled down
+        assert respond("fixed", previous_response_id="resp_unknown") == 404
+        assert respond("fixed", previous_response_id="resp_unknown") == 404  # not cooled
+        assert chat("fixed") == 404  # the config's model is missing: cooled down...
+        assert chat("fixed") == 429  # ...for the next request
+    finally:
+        client.close()
+        gateway.stop()
