@@ -314,6 +314,15 @@ class Dispatcher:
             extra={"forward_headers": call.forward_headers} if call.forward_headers else {},
         )
 
+    def _timed_out(self, exc: RequestTimeout, d: Deployment, ctx: CallContext
+                   ) -> RequestTimeout:
+        """A timeout counts against the deployment only when it had its whole own timeout.
+        One cut short by the request's deadline (a client's shorter `timeout`, or the time it
+        spent in line) says nothing of the deployment: else a caller asking for `timeout:
+        0.01` could fail it `allowed_fails` times and cool it down for everyone."""
+        exc.requested = ctx.timeout < (d.timeout or self.options.timeout)
+        return exc
+
     def _upstream_body(self, d: Deployment, call: Call) -> JSON:
         body = {**d.defaults, **call.body} if d.defaults else {**call.body}
         extra = d.params.get("extra_body")
@@ -382,9 +391,11 @@ class Dispatcher:
                 else:
                     tokens = _usage(d, {"usage": native.usage(_get(response, "usage"))}, rec)
             except TimeoutError:
-                raise RequestTimeout(
+                raise self._timed_out(RequestTimeout(
                     f"No complete response from the upstream within {ctx.timeout:.1f}s."
-                ) from None
+                ), d, ctx) from None
+            except RequestTimeout as exc:  # an adapter's read timeout
+                raise self._timed_out(exc, d, ctx) from None
             finally:
                 # Summed over attempts, so that time outside upstream calls is laneway's own.
                 rec.upstream_seconds += time.monotonic() - started
@@ -418,8 +429,11 @@ class Dispatcher:
             first = None
         except TimeoutError:
             await chunks.aclose()
-            raise RequestTimeout(
-                f"No response from the upstream within {ctx.timeout:.0f}s.") from None
+            raise self._timed_out(RequestTimeout(
+                f"No response from the upstream within {ctx.timeout:.0f}s."), d, ctx) from None
+        except RequestTimeout as exc:  # an adapter's read timeout
+            await chunks.aclose()
+            raise self._timed_out(exc, d, ctx) from None
         except BaseException:
             await chunks.aclose()
             raise
@@ -468,7 +482,9 @@ class Dispatcher:
                     except StopAsyncIteration:
                         break
                 if time.monotonic() > deadline:
-                    raise RequestTimeout("The stream ran past the request's timeout.")
+                    ended = RequestTimeout("The stream ran past the request's timeout.")
+                    ended.requested = True  # a long answer, not a failing deployment
+                    raise ended
                 if meter is not None:
                     usage = meter(chunk) or usage
                 elif chunk.get("usage"):
@@ -486,7 +502,13 @@ class Dispatcher:
                 attempt.keep = call.keep(None)
         except TimeoutError:
             ended = RequestTimeout("The upstream stream stalled.")
+            # Stalled for a whole `gap`: the deployment's; cut short by the deadline: not.
+            ended.requested = deadline - time.monotonic() < 0.001
             raise ended from None
+        except RequestTimeout as exc:  # an adapter's read timeout between chunks: the same
+            exc.requested = exc.requested or deadline - time.monotonic() < 0.001
+            ended = exc
+            raise
         except BaseException as exc:
             ended = exc
             raise

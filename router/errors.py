@@ -70,9 +70,10 @@ class RequestError(LanewayError):
     code: str | None = None
     retryable: bool = False
     requested: bool = False
-    """An upstream's refusal of something the request itself named (a model id a wildcard
-    passed through, an object by id): the request's fault, not the deployment's, so it does
-    not cool the deployment down for everyone (`lanes.outcome_of`)."""
+    """The request's own doing, not the deployment's: an upstream's refusal of something the
+    request named (a model id a wildcard passed through, an object by id), or a timeout cut
+    short by the request's deadline. It does not count towards a cooldown (`outcome_of`), so
+    one caller cannot take a deployment away from everyone."""
 
     def __init__(
         self,

@@ -70,8 +70,8 @@ KEEP_RESERVATION = -1
 
 def outcome_of(exc: BaseException) -> Outcome:
     """How an attempt that ended with `exc` counts against its deployment's health."""
-    if isinstance(exc, PermissionDenied | NotFound) and exc.requested:
-        return "none"  # a model or object the request named: the request's fault
+    if isinstance(exc, RequestError) and exc.requested:
+        return "none"  # what the request named or asked for (RequestError.requested)
     if isinstance(exc, AuthenticationFailed | PermissionDenied | NotFound):
         return "fatal"  # misconfigured deployment: retrying it soon will not help
     if isinstance(exc, BadRequest | ClientDisconnected):

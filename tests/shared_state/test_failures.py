@@ -109,3 +109,29 @@ def test_stalled_stream_ends_with_an_error_event(gws, names) -> None:
         body = r.read().decode()
     assert time.monotonic() - started < 1.4
     assert '"type":"timeout"' in body and "[DONE]" not in body
+
+
+def test_a_timeout_the_caller_asked_for_does_not_cool_the_deployment(fake_openai) -> None:
+    """A client may ask for a shorter `timeout` than the gateway's. When that runs out the
+    deployment was not slow by its own measure: the caller gets its 408, and the deployment,
+    which allows one failure, keeps serving everyone else (no 429 from a cooldown with
+    `max_queue_size: 0`). A timeout the deployment's own `timeout` sets still counts."""
+    from tests.support.gateway import start_gateway
+
+    slow, tight = unique("slow"), unique("tight")
+    cfg = {"model_list": [dep(slow, fake_openai, f"{slow}+delay=0.6"),
+                          dep(tight, fake_openai, f"{tight}+delay=0.6", timeout=0.2)],
+           "router_settings": {"num_retries": 0, "allowed_fails": 1, "cooldown_time": 30,
+                               "max_queue_size": 0}}
+    gw = start_gateway(cfg)
+    try:
+        with httpx.Client(base_url=gw.url, timeout=20) as c:
+            for stream in (False, True):
+                r = c.post("/v1/chat/completions",
+                           json={**chat_body(slow), "timeout": 0.2, "stream": stream})
+                assert r.status_code == 408, r.text
+            assert c.post("/v1/chat/completions", json=chat_body(slow)).status_code == 200
+            assert c.post("/v1/chat/completions", json=chat_body(tight)).status_code == 408
+            assert c.post("/v1/chat/completions", json=chat_body(tight)).status_code == 429
+    finally:
+        gw.stop()
