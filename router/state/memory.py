@@ -557,8 +557,8 @@ class MemoryState:
             if full:
                 admitted = sum(len(d.rpm) for _, _, d, *_ in seen)
                 drain = (depth + 1) * WINDOW / admitted if admitted else None
-                if drain is None and soonest >= 0:
-                    drain = soonest - now
+                if soonest >= 0 and (depth == 0 or drain is None or drain < soonest - now):
+                    drain = soonest - now  # never before capacity returns (lua/admit_core)
                 g.stats.add("full", now)
                 return Full(depth, drain)
             bisect.insort(g.line, (score, req.request_id))

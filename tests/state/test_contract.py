@@ -201,6 +201,18 @@ async def test_fatal_and_demanded_cooldowns(backend) -> None:
     assert await state.admit(req(g, "r2", Candidate("b"))) == Admitted(0)
 
 
+async def test_a_refusal_says_when_capacity_returns(backend) -> None:
+    """With nobody in line a refused request (waiting off) may come back when capacity does:
+    here when the cooldown ends, not when the minute's admission leaves the window."""
+    state, _ = backend
+    g, c = group(), Candidate("d")
+    assert await state.admit(req(g, "a", c)) == Admitted(0)
+    assert await state.release(Release(g, "d", "a.1", outcome="fatal", cooldown=7)) == 7
+    refused = await state.admit(req(g, "b", c, max_waiting=0))
+    assert isinstance(refused, Full) and refused.depth == 0
+    assert refused.retry_in is not None and 6 < refused.retry_in <= 7
+
+
 async def test_full_line_sheds_with_retry_after(backend) -> None:
     state, _ = backend
     g, c = group(), Candidate("d", rpm=2)

@@ -185,12 +185,14 @@ local function admit_group(KEYS, ARGV, now)  -- now: optional, a caller that rea
       full = redis.call('ZCOUNT', line, int(lo), int(lo + SHIFT - 1)) >= max_prio
     end
     if full then
-      -- Estimated drain time: the line at the rate requests were admitted over the last minute.
+      -- Estimated drain time: the line at the rate requests were admitted over the last
+      -- minute, but never before capacity returns (a cooldown, a window), and with nobody
+      -- in line just that.
       local admitted = 0
       for _, c in ipairs(cands) do admitted = admitted + c.rpm end
       local drain = -1
       if admitted > 0 then drain = math.ceil((depth + 1) * WINDOW / admitted) end
-      if drain < 0 and soonest >= 0 then drain = soonest - now end
+      if soonest >= 0 and (depth == 0 or drain < soonest - now) then drain = soonest - now end
       stat_group(health, 'full', now)
       return {-1, depth, drain}
     end
