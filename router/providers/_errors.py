@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from router.errors import (
+    BadRequest,
     ContentPolicyViolation,
     ContextWindowExceeded,
     RequestError,
@@ -42,6 +43,9 @@ __all__ = [
 ErrorFields = Callable[[Any], tuple[str | None, str | None, str | None, str | None]]
 """Reads (message, code, param, type) out of a provider's parsed error body."""
 
+_TOO_LARGE = re.compile(r"request too large for", re.IGNORECASE)
+"""A 429 that is about the request, not the rate (OpenAI's and Groq's wording): one request
+asking for more tokens than the upstream allows a minute."""
 _CONTEXT_PHRASES = re.compile(
     r"context[_ ]length|context window|maximum context|prompt is too long|input is too long|"
     r"too many (?:input )?tokens|reduce the length|must be <= \d+|"
@@ -147,6 +151,10 @@ def error_from_response(
     where = f"{deployment.provider}/{deployment.model}"
     message = redact(f"{where}: {message}", deployment.secrets)
     kwargs: dict[str, Any] = {"param": param}
+    if status == 429 and _TOO_LARGE.search(message):
+        # One request larger than the upstream's whole per-minute limit: waiting will not
+        # help, and the deployment is not rate limiting anyone else (no cooldown for it).
+        return BadRequest(message, param=param, status=413, code="request_too_large")
     if status == 429 or status >= 500:
         kwargs["retry_after"] = retry_after_seconds(headers)
     if code in _CONTENT_CODES or (err_type or "").lower() in _CONTENT_CODES:

@@ -108,6 +108,9 @@ async def test_embeddings_pass_through_in_either_encoding(fake_openai, http, enc
         ("error=context_length", ContextWindowExceeded, 400),
         ("error=content_filter", ContentPolicyViolation, 400),
         ("status=401", AuthenticationFailed, 401),
+        # One request over the whole per-minute limit: not a rate limit to wait out.
+        ("status=429+message=Request too large for gpt-4o in organization org-x on tokens "
+         "per min (TPM): Limit 30000, Requested 36004.", BadRequest, 413),
     ],
 )
 async def test_upstream_errors_become_laneway_errors(fake_openai, http, knobs, error, status):
