@@ -561,11 +561,13 @@ def _answer(provider: Provider, endpoint: str, d: Deployment, body: JSON, ctx: C
 async def _guarded(d: Deployment, pending: Awaitable[Any], native: Native | None = None
                    ) -> Any:
     """Await an adapter. Adapters raise RequestErrors only; anything else means a reply they
-    could not read, which is the upstream's failure (502), not the gateway's. A 404 or 403
-    about what the request named is marked as the request's (see `RequestError.requested`)."""
+    could not read, which is the upstream's failure (502), not the gateway's. A 404, 403 or
+    429 about what the request named is marked as the request's (`RequestError.requested`)."""
     try:
         return await pending
-    except (NotFound, PermissionDenied) as exc:
+    except (NotFound, PermissionDenied, RateLimited) as exc:
+        # A wildcard's model is the client's choice, and upstreams limit each model on its
+        # own: its 429 says nothing of the template's other models.
         if d.requested_model or (isinstance(exc, NotFound) and _names_objects(native)):
             exc.requested = True
         raise

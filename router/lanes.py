@@ -190,7 +190,8 @@ class Attempt:
     def failed(self, exc: BaseException) -> None:
         """The attempt failed with `exc`: full refund, health by the kind of failure."""
         self.outcome, self.tokens_used = outcome_of(exc), 0
-        if isinstance(exc, RequestError) and exc.status == 429 and exc.retry_after:
+        if (isinstance(exc, RequestError) and exc.status == 429 and exc.retry_after
+                and not exc.requested):
             self.demanded_cooldown = exc.retry_after
 
     def gone(self, tokens_used: int = KEEP_RESERVATION) -> None:

@@ -143,12 +143,13 @@ def test_non_ascii_and_path_like_names_are_served(gw: Gateway, fake_openai: Fake
 
 def test_a_model_the_upstream_refuses_cools_down_only_a_fixed_deployment(
         fake_openai: FakeUpstream) -> None:
-    """A wildcard passes the client's model id through, so an upstream's 404 (no such model)
-    or 403 (not for this key) is the request's fault: the template keeps serving everyone
-    else. The same answer for a model the config fixed is the deployment's fault (it is
-    misconfigured) and cools it down; so does a native Responses request's 404, unless it
-    named a previous response the upstream may not have. `max_queue_size: 0` makes a cooling
-    deployment answer 429 at once instead of holding the next request in line."""
+    """A wildcard passes the client's model id through, so an upstream's 404 (no such model),
+    403 (not for this key) or 429 (that model's own limit) is about the request: the template
+    keeps serving everyone else. The same answer for a model the config fixed is the
+    deployment's fault (it is misconfigured) and cools it down; so does a native Responses
+    request's 404, unless it named a previous response the upstream may not have.
+    `max_queue_size: 0` makes a cooling deployment answer 429 at once instead of holding the
+    next request in line."""
     config = {
         "model_list": [
             {"model_name": "openai/*", "litellm_params": {
@@ -172,6 +173,8 @@ def test_a_model_the_upstream_refuses_cools_down_only_a_fixed_deployment(
 
         assert chat("openai/missing+status=404") == 404
         assert chat("openai/denied+status=403") == 403
+        assert chat("openai/limited+status=429") == 429  # that model's own limit...
+        assert chat("openai/limited+retry_after=30") == 429  # ...even with a Retry-After
         assert respond("openai/missing+status=404") == 404
         assert chat("openai/gpt-4o") == 200  # served at once: nothing cooled down
         assert respond("fixed", previous_response_id="resp_unknown") == 404
