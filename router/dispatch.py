@@ -48,6 +48,10 @@ MAX_REQUEUES = 3
 
 CHAT, TEXT, EMBED = "chat", "text", "embed"
 RESPONSES, MESSAGES = "responses", "messages"
+
+CUT_SHORT = 0.9
+"""An attempt whose time the request's deadline cut below this share of the deployment's own
+timeout does not hold its timeout against the deployment (`Dispatcher._timed_out`)."""
 """Formats some providers speak natively: OpenAI's Responses API, Anthropic's Messages API."""
 
 
@@ -320,7 +324,9 @@ class Dispatcher:
         One cut short by the request's deadline (a client's shorter `timeout`, or the time it
         spent in line) says nothing of the deployment: else a caller asking for `timeout:
         0.01` could fail it `allowed_fails` times and cool it down for everyone."""
-        exc.requested = ctx.timeout < (d.timeout or self.options.timeout)
+        # Most of it: the gateway's own work and a short wait in line take a little of the
+        # request's time before any attempt, which leaves the deployment's failure its own.
+        exc.requested = ctx.timeout < CUT_SHORT * (d.timeout or self.options.timeout)
         return exc
 
     def _upstream_body(self, d: Deployment, call: Call) -> JSON:

@@ -115,14 +115,16 @@ def test_a_timeout_the_caller_asked_for_does_not_cool_the_deployment(fake_openai
     """A client may ask for a shorter `timeout` than the gateway's. When that runs out the
     deployment was not slow by its own measure: the caller gets its 408, and the deployment,
     which allows one failure, keeps serving everyone else (no 429 from a cooldown with
-    `max_queue_size: 0`). A timeout the deployment's own `timeout` sets still counts."""
+    `max_queue_size: 0`). A timeout the deployment's own `timeout` sets still counts, and so
+    does the gateway's when the deployment has none."""
     from tests.support.gateway import start_gateway
 
-    slow, tight = unique("slow"), unique("tight")
+    slow, tight, hang = unique("slow"), unique("tight"), unique("hang")
     cfg = {"model_list": [dep(slow, fake_openai, f"{slow}+delay=0.6"),
-                          dep(tight, fake_openai, f"{tight}+delay=0.6", timeout=0.2)],
+                          dep(tight, fake_openai, f"{tight}+delay=0.6", timeout=0.2),
+                          dep(hang, fake_openai, f"{hang}+delay=5")],
            "router_settings": {"num_retries": 0, "allowed_fails": 1, "cooldown_time": 30,
-                               "max_queue_size": 0}}
+                               "max_queue_size": 0, "timeout": 1.5}}
     gw = start_gateway(cfg)
     try:
         with httpx.Client(base_url=gw.url, timeout=20) as c:
@@ -133,5 +135,8 @@ def test_a_timeout_the_caller_asked_for_does_not_cool_the_deployment(fake_openai
             assert c.post("/v1/chat/completions", json=chat_body(slow)).status_code == 200
             assert c.post("/v1/chat/completions", json=chat_body(tight)).status_code == 408
             assert c.post("/v1/chat/completions", json=chat_body(tight)).status_code == 429
+            # No timeout of its own: the gateway's (1.5 s) is the deployment's, and counts.
+            assert c.post("/v1/chat/completions", json=chat_body(hang)).status_code == 408
+            assert c.post("/v1/chat/completions", json=chat_body(hang)).status_code == 429
     finally:
         gw.stop()
