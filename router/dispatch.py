@@ -48,11 +48,11 @@ MAX_REQUEUES = 3
 
 CHAT, TEXT, EMBED = "chat", "text", "embed"
 RESPONSES, MESSAGES = "responses", "messages"
+"""Formats some providers speak natively: OpenAI's Responses API, Anthropic's Messages API."""
 
 CUT_SHORT = 0.9
 """An attempt whose time the request's deadline cut below this share of the deployment's own
 timeout does not hold its timeout against the deployment (`Dispatcher._timed_out`)."""
-"""Formats some providers speak natively: OpenAI's Responses API, Anthropic's Messages API."""
 
 
 LANEWAY_FIELDS = frozenset({"priority", "mock_response", "metadata", "timeout", "num_retries"})
@@ -320,12 +320,13 @@ class Dispatcher:
 
     def _timed_out(self, exc: RequestTimeout, d: Deployment, ctx: CallContext
                    ) -> RequestTimeout:
-        """A timeout counts against the deployment only when it had its whole own timeout.
-        One cut short by the request's deadline (a client's shorter `timeout`, or the time it
-        spent in line) says nothing of the deployment: else a caller asking for `timeout:
-        0.01` could fail it `allowed_fails` times and cool it down for everyone."""
-        # Most of it: the gateway's own work and a short wait in line take a little of the
-        # request's time before any attempt, which leaves the deployment's failure its own.
+        """A timeout counts against the deployment only when it had (most of) its own
+        timeout, or the gateway's when it has none. One cut short by the request's deadline
+        (a client's shorter `timeout`, or the time it spent in line) says nothing of the
+        deployment: else a caller asking for `timeout: 0.01` could fail it `allowed_fails`
+        times and cool it down for everyone."""
+        # "Most": the gateway's own work and a short wait in line always take a little of the
+        # request's time before an attempt, and a deployment that hangs is still at fault.
         exc.requested = ctx.timeout < CUT_SHORT * (d.timeout or self.options.timeout)
         return exc
 

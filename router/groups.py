@@ -92,8 +92,8 @@ class Deployment:
     wildcard: bool = False
     requested_model: bool = False
     """The upstream model id is the client's (a wildcard entry whose model ends in `*`): an
-    upstream that does not have it, or will not serve it to this key, is refusing the
-    request, not failing."""
+    upstream that does not have it, will not serve it to this key, or limits it on its own
+    (404, 403, 429) is refusing the request, not failing."""
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False,
                                    compare=False)
     """The environment adapters read (keys, base URLs, AWS and Azure variables): the config's
