@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from router.errors import InternalError, RequestError, UpstreamError
 
@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("laneway.http")
 
-__all__ = ["EventStream", "json_bytes", "json_response", "raise_as_upstream", "sse",
-           "translated_sse", "typed_sse"]
+__all__ = ["EventStream", "SSEResponse", "json_bytes", "json_response", "raise_as_upstream",
+           "sse", "translated_sse", "typed_sse"]
 
 JSON = dict[str, Any]
 OnError = Callable[[RequestError], list[JSON]]
@@ -48,6 +48,21 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
                     media_type="application/json")
 
 
+class SSEResponse(StreamingResponse):
+    """A stream of server-sent events whose generators are closed however the response ends.
+    Starlette leaves its body iterator suspended when a write raises (a client that stopped
+    reading, handler/edge.py): closing it here ends the upstream call and frees its slot at
+    once, not when the garbage collector finds it."""
+
+    media_type = "text/event-stream"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await _close(cast(AsyncIterator[Any], self.body_iterator))
+
+
 async def sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     """Encode chunks as SSE events. An error after the first byte can no longer change the
     status code, so it is sent as a final `error` event in the OpenAI shape."""
@@ -61,6 +76,8 @@ async def sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
         log.error("stream failed: %s", type(exc).__name__, exc_info=exc)
         yield b"data: " + orjson.dumps(InternalError("The stream failed.").body()) + b"\n\n"
         return
+    finally:
+        await _close(chunks)  # closed early: end the relay (and its slot) now
     yield _DONE
 
 
@@ -87,6 +104,12 @@ def _frames(events: list[JSON]) -> bytes:
     return b"".join(out)
 
 
+async def _close(chunks: AsyncIterator[Any]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 def _failed(exc: Exception) -> RequestError:
     if isinstance(exc, RequestError):
         return exc
@@ -104,6 +127,8 @@ async def typed_sse(events: AsyncIterator[JSON], on_error: OnError) -> AsyncIter
         failure = _failed(exc)
     else:
         return
+    finally:
+        await _close(events)
     yield _frames(on_error(failure))
 
 

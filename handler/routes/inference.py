@@ -7,13 +7,13 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from handler.auth import principal_of
 from handler.limits import HttpLimits
 from handler.observability.context import overhead_ms
 from handler.openapi import request_body_schema
-from handler.streaming import json_bytes, sse
+from handler.streaming import SSEResponse, json_bytes, sse
 from handler.surface import HeaderForwarding, priority_of, provider_headers
 from handler.validation import parse_body, validate
 from router.dispatch import CHAT, EMBED, TEXT, Served
@@ -104,8 +104,7 @@ def add_inference_routes(
                                 media_type="application/json")
             headers["cache-control"] = "no-cache"
             headers["x-accel-buffering"] = "no"  # proxies must not buffer the stream
-            return StreamingResponse(sse(served.response), headers=headers,
-                                     media_type="text/event-stream")
+            return SSEResponse(sse(served.response), headers=headers)
 
         handle.__name__ = f"{'queue_' if queued_route else ''}{kind}"
         return handle

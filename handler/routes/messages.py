@@ -13,13 +13,19 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from handler.auth import principal_of
 from handler.errors import anthropic_error_body
 from handler.limits import HttpLimits
 from handler.routes.inference import headers_for, until_disconnect
-from handler.streaming import json_response, raise_as_upstream, translated_sse, typed_sse
+from handler.streaming import (
+    SSEResponse,
+    json_response,
+    raise_as_upstream,
+    translated_sse,
+    typed_sse,
+)
 from handler.surface import HeaderForwarding, priority_of, provider_headers
 from handler.validation import parse_body, validate
 from router.dispatch import CHAT, MESSAGES, Native
@@ -81,7 +87,7 @@ def add_messages_routes(app: FastAPI, router: Router, limits: HttpLimits,
             typed_sse(served.response, on_error) if served.native else translated_sse(
                 cast(AsyncGenerator[JSON, None], served.response), tr.MessagesStream(model),
                 served.deployment, on_error))
-        return StreamingResponse(body_bytes, headers=headers, media_type="text/event-stream")
+        return SSEResponse(body_bytes, headers=headers)
 
     async def count_tokens(request: Request) -> Response:
         from router.translate import messages as tr

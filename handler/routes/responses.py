@@ -14,12 +14,13 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import FastAPI, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from handler.auth import principal_of
 from handler.limits import HttpLimits
 from handler.routes.inference import headers_for, until_disconnect
 from handler.streaming import (
+    SSEResponse,
     json_bytes,
     json_response,
     raise_as_upstream,
@@ -162,7 +163,7 @@ def add_responses_routes(app: FastAPI, router: Router, limits: HttpLimits,
             body_bytes = translated_sse(cast(AsyncGenerator[JSON, None], served.response),
                                         stream, served.deployment, stream.fail,
                                         keeper.save if keeper is not None else None)
-        return StreamingResponse(body_bytes, headers=headers, media_type="text/event-stream")
+        return SSEResponse(body_bytes, headers=headers)
 
     async def retrieve(request: Request) -> Response:
         store = store_of()

@@ -437,3 +437,45 @@ def test_retry_after_is_a_small_positive_integer(gw: Gateway, asked: str) -> Non
     assert_openai_error(r.json(), "rate_limit_error")
     value = r.headers["retry-after"]
     assert value.isdigit() and 1 <= int(value) <= 3600, value
+
+
+def test_a_client_that_stops_reading_its_stream_lets_go_of_the_slot(
+        fake_openai: FakeUpstream) -> None:
+    """A streaming client that reads nothing once a long reply fills the socket buffers used
+    to keep its slot until the request's timeout (the relay waited on it). After
+    `request_read_timeout` without a write getting through it is let go as if it had
+    disconnected: its upstream call ends and the one slot serves the next caller."""
+    name = f"stuck-{time.monotonic_ns()}"
+    config = {"model_list": [{"model_name": name, "litellm_params": {
+        "model": f"openai/{name}+echo=1", "api_base": fake_openai.url, "api_key": "k",
+        "max_parallel_requests": 1}}],
+        "router_settings": {"num_retries": 0, "timeout": 8},
+        "general_settings": {"request_read_timeout": 1}}
+    gateway = start_gateway(config)
+    try:
+        long_text = " ".join(["x" * 10_000] * 400)  # echoed back: 4 MB of stream
+        body = orjson.dumps({"model": name, "stream": True,
+                             "messages": [{"role": "user", "content": long_text}]})
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", gateway.port))
+        stuck.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                      % len(body) + body)
+        try:
+            deadline = time.monotonic() + 10
+            while not any(isinstance(r.get("body"), dict)
+                          and str(r["body"].get("model", "")).startswith(name)
+                          for r in fake_openai.requests()):
+                assert time.monotonic() < deadline, "the stuck stream never reached upstream"
+                time.sleep(0.05)
+            started = time.monotonic()
+            r = httpx.post(f"{gateway.url}/v1/chat/completions", timeout=20, json={
+                "model": name, "messages": [{"role": "user", "content": "hi"}]})
+            assert r.status_code == 200, r.text
+            assert time.monotonic() - started < 6  # not the stuck request's 8 s timeout
+        finally:
+            stuck.close()
+    finally:
+        logged = gateway.stop()
+    assert "did not read its stream for 1 seconds" in logged
