@@ -29,9 +29,11 @@ log = logging.getLogger("laneway.state")
 SLOTS = 16384
 _MOVED_LIMIT = 5  # more than a resharding ever needs; a loop of them is a broken cluster
 _TRYAGAIN_PAUSE = 0.02
-# Errors of a cluster between states (a primary lost, its replica not promoted yet; a node still
-# loading its data): an outage to retry later, not a script bug.
-_PASSING_OUTAGES = ("CLUSTERDOWN", "MASTERDOWN", "LOADING")
+# Errors of a store between states (a primary lost, its replica not promoted yet; a node still
+# loading its data, or out of memory under `noeviction`; an old primary turned replica; another
+# client's script running too long): an outage to retry later, not a script bug. Each is
+# answered before a script runs, or at its first write.
+_PASSING_OUTAGES = ("CLUSTERDOWN", "MASTERDOWN", "LOADING", "OOM ", "READONLY ", "BUSY ")
 _NOT_RUN = ("MOVED ", "ASK ", "TRYAGAIN", *_PASSING_OUTAGES)
 """Errors after which a node has not run the script it was sent."""
 
@@ -133,7 +135,7 @@ class ClusterAwareClient:
             except ScriptError as exc:
                 error = str(exc)
                 if error.startswith(_PASSING_OUTAGES):
-                    raise RedisUnavailable(f"Redis Cluster: {error}") from None
+                    raise RedisUnavailable(f"Redis cannot serve this now: {error}") from None
                 if error.startswith("ASK "):  # this one call goes to the node the slot moves to
                     client, asking = self._client(*_target(error)), True
                 elif error.startswith("MOVED "):

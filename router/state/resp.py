@@ -241,8 +241,8 @@ class RespClient:
         except ScriptError as exc:
             if not self._unknown(exc):
                 raise
-        await self._load(script)
-        return await self.execute(*self._call(script, keys, args), asking=asking)
+        as_function = await self._load(script)
+        return await self.execute(*self._call(script, keys, args, as_function), asking=asking)
 
     def script_now(self, script: Script, keys: list[str], args: list[Any]
                    ) -> Awaitable[Any] | None:
@@ -262,11 +262,12 @@ class RespClient:
         except ScriptError as exc:
             if not self._unknown(exc):
                 raise
-        await self._load(script)
-        return await self.execute(*self._call(script, keys, args))
+        as_function = await self._load(script)
+        return await self.execute(*self._call(script, keys, args, as_function))
 
-    def _call(self, script: Script, keys: list[str], args: list[Any]) -> tuple[Any, ...]:
-        if self._functions:
+    def _call(self, script: Script, keys: list[str], args: list[Any],
+              as_function: bool = True) -> tuple[Any, ...]:
+        if self._functions and as_function:
             return ("FCALL", script.function, len(keys), *keys, *args)
         return ("EVALSHA", script.sha, len(keys), *keys, *args)
 
@@ -283,28 +284,36 @@ class RespClient:
             return True
         return False
 
-    async def _load(self, script: Script) -> None:
+    async def _load(self, script: Script) -> bool:
         """One load however many calls found the script missing at once (a burst on a fresh
-        Redis sends hundreds of them before the first answer comes back)."""
+        Redis sends hundreds of them before the first answer comes back). True when it was
+        loaded as a function; False when only by its SHA."""
         loading = self._loading.get(script.sha)
         if loading is None:
             loading = self._loading[script.sha] = asyncio.ensure_future(self._loaded(script))
             loading.add_done_callback(lambda _: self._loading.pop(script.sha, None))
             loading.add_done_callback(_drop_outcome)
-        await asyncio.shield(loading)
+        return await asyncio.shield(loading)
 
-    async def _loaded(self, script: Script) -> None:
+    async def _loaded(self, script: Script) -> bool:
         if self._functions:
             try:
                 await self.execute("FUNCTION", "LOAD", script.library)
-                return
+                return True
             except ScriptError as exc:
                 if "already exists" in str(exc):  # another instance loaded it meanwhile
-                    return
+                    return True
+                if str(exc).startswith("OOM "):
+                    # A Redis out of memory loads no function, but still a script: this call
+                    # runs by SHA (refused only at a write that would add memory), the next
+                    # one tries the function again.
+                    await self.execute("SCRIPT", "LOAD", script.source)
+                    return False
                 if not _NO_FUNCTIONS.match(str(exc)):
                     raise
                 self._functions = False
         await self.execute("SCRIPT", "LOAD", script.source)
+        return True
 
     async def subscribe(self, channel: str, on_message: MessageCallback) -> None:
         """Deliver the channel's messages to `on_message` until the connection is lost or

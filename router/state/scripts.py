@@ -5,6 +5,13 @@ the included helpers once, when it is loaded, so a call runs only the script's o
 with EVALSHA instead, a script defines all its helpers again on every call (9-12 µs of the
 admission scripts, measured here). Either way a script is called by a name derived from its
 source, so two laneway versions sharing one Redis never run each other's code.
+
+A script may declare Redis function flags with a `--@flags <flag> ...` line. The scripts that
+end work (releases, cancels, renewals) say `allow-oom`: a Redis out of memory under `noeviction`
+refuses every other script, and these are the ones that give memory back. What they may add
+(statistics, a kept conversation) is bounded by the requests already in flight, since nothing
+new is admitted meanwhile. Run with EVALSHA (before Redis 7) a script has no flags; Redis then
+refuses only its first write that would add memory.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from functools import cache
 from importlib import resources
 
 _INCLUDE = re.compile(r"^--@include\s+(\S+)\s*$", re.MULTILINE)
+_FLAGS = re.compile(r"^--@flags\s+([a-z -]+?)\s*$", re.MULTILINE)
 
 __all__ = ["Script", "script", "script_of", "script_source"]
 
@@ -49,9 +57,11 @@ def script_of(body: str, prelude: str = "") -> Script:
     definitions in scope."""
     source = f"{prelude}{body}"
     sha = hashlib.sha1(source.encode()).hexdigest()
-    function = f"laneway_{sha}"
+    function = f"laneway_{sha}"  # (the flags are in the source, so in its name too)
+    flags = ", ".join(f"'{flag}'" for m in _FLAGS.finditer(source) for flag in m[1].split())
     library = (f"#!lua name={function}\n{prelude}\n"
-               f"redis.register_function('{function}', function(KEYS, ARGV)\n{body}\nend)\n")
+               f"redis.register_function{{function_name='{function}', "
+               f"callback=function(KEYS, ARGV)\n{body}\nend, flags={{{flags}}}}}\n")
     return Script(source, sha, function, library)
 
 

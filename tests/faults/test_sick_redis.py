@@ -23,7 +23,9 @@ from tests.faults.helpers import (
 )
 from tests.support.cluster import chat_body, fleet, unique
 from tests.support.gateway import Gateway
+from tests.support.procs import free_port
 from tests.support.redis_fault_proxy import RedisFaultProxy, start_fault_proxy
+from tests.support.redis_server import RedisServer, start_redis
 
 STATE_TIMEOUT = 2.0
 """The Redis call timeout (router/state/redis_store.py)."""
@@ -242,3 +244,76 @@ async def _burst(gws: list[Gateway], group: str, n: int) -> list[httpx.Response]
 
 async def _waits(gw: Gateway, group: str, n: int) -> bool:
     return await waiting(gw, group) >= n
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A server of this test's own: it is made to run out of memory."""
+    server = start_redis()
+    yield server
+    server.stop()
+
+
+def test_a_redis_out_of_memory_refuses_new_work_but_frees_what_ends(own_redis, fake_openai
+                                                                     ) -> None:
+    """Under `maxmemory` with `noeviction`, Redis refuses writes. Admissions (which add to its
+    memory) get a fast 503; a request that ends still gives its slot back (which frees
+    memory), so the gateway is whole again the moment Redis has room."""
+    group = unique("oom")
+    model = f"{group}+gate={group}"
+    # Leases far longer than the wait below: a slot that was not released shows.
+    cfg = group_config(own_redis.url, fake_openai, group, model, parallel=1,
+                       queue_lease_seconds=30)
+    r = redis.Redis.from_url(own_redis.url)
+
+    async def scenario(gw: Gateway) -> tuple[httpx.Response, httpx.Response, float]:
+        async with httpx.AsyncClient(timeout=30) as c:
+            with fake_openai.gate(group):
+                running = asyncio.create_task(c.post(f"{gw.url}/v1/chat/completions",
+                                                     json=chat_body(group, "running")))
+                await until_true(lambda: len(in_flight(fake_openai, model)) == 1, "a call")
+                r.config_set("maxmemory-policy", "noeviction")
+                r.config_set("maxmemory", 1)  # below what the server already holds
+                started = time.monotonic()
+                refused = await c.post(f"{gw.url}/v1/chat/completions",
+                                       json=chat_body(group, "refused"))
+                took = time.monotonic() - started
+            answered = await running
+            # Still out of memory: the slot the answered request held is given back anyway.
+            await until_true(lambda: leftovers(own_redis.url, group) == [],
+                             "the slot to be released", timeout=3)
+            # An operator still sees the line (the status scripts only prune, or only read).
+            status = await c.get(f"{gw.url}/queue/status")
+            assert status.status_code == 200, status.text
+            assert status.json()["groups"] == [], status.text  # nobody waiting
+            return answered, refused, took
+
+    try:
+        with fleet(cfg, n=1) as (gw,):
+            assert post(gw, group, "warm")[0].status_code == 200
+            answered, refused, took = asyncio.run(scenario(gw))
+            assert answered.status_code == 200, answered.text
+            assert_fast_503(refused, took)
+            r.config_set("maxmemory", 0)
+            assert post(gw, group, "after", timeout=5)[0].status_code == 200
+    finally:
+        r.config_set("maxmemory", 0)
+        r.close()
+
+
+def test_a_redis_turned_replica_gives_fast_503s(own_redis, fake_openai) -> None:
+    """The node a gateway writes to became a read-only replica (a failover, seen from the old
+    primary): an outage to wait out, not a gateway error."""
+    group = unique("ro")
+    cfg = group_config(own_redis.url, fake_openai, group, group)
+    r = redis.Redis.from_url(own_redis.url)
+    try:
+        with fleet(cfg, n=1) as (gw,):
+            assert post(gw, group, "warm")[0].status_code == 200
+            r.replicaof("127.0.0.1", free_port())  # a primary that is not there
+            assert_fast_503(*post(gw, group, "refused"))
+            r.replicaof("NO", "ONE")
+            assert post(gw, group, "after")[0].status_code == 200
+    finally:
+        r.replicaof("NO", "ONE")
+        r.close()

@@ -13,6 +13,7 @@
 
   Reply: 1 when the request was in the line, else 0
 ]]
+--@flags allow-oom
 --@include common.lua
 --@include stats.lua
 local line, wlease, wmeta = KEYS[1], KEYS[2], KEYS[3]

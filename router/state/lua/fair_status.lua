@@ -12,6 +12,7 @@
   this must not cost Redis time in proportion to a line of thousands (one read of that many
   ids, one HMGET; the served counters are found by a scan of the hash in Redis' own code).
 ]]
+--@flags allow-oom
 --@include common.lua
 --@include waiters_by_tenant.lua
 local line, wlease, wmeta = KEYS[1], KEYS[2], KEYS[3]

@@ -5,4 +5,5 @@
 
   Reply: 1 when there was a value, else 0
 ]]
+--@flags allow-oom
 return redis.call('DEL', KEYS[1])

@@ -5,4 +5,5 @@
 
   Reply: the value, or false when there is none (never stored, expired or deleted)
 ]]
+--@flags no-writes
 return redis.call('GET', KEYS[1])

@@ -8,6 +8,7 @@
   in priority order, and `gone` (a set of the expired waiters still in the line). Waiters
   promoted by aging (tiers.lua) count at AGED, one below the most important priority.
 ]]
+--@flags no-writes
 local BAND_SHIFT = 4294967296
 local AGED = -1048576
 

@@ -23,6 +23,7 @@
           per tier: waiting (among the first 1,000 of its index), in flight, requests and
                     tokens in the window (summed over the deployments)}
 ]]
+--@flags allow-oom
 --@include common.lua
 --@include capacity.lua
 --@include line_bands.lua

@@ -27,6 +27,7 @@
 
   Reply: {cooled down (0/1), cooldown ms}
 ]]
+--@flags allow-oom
 --@include common.lua
 --@include capacity.lua
 --@include fair.lua

@@ -11,6 +11,7 @@
 
   Reply: {release.lua's reply, tenant_release.lua's reply}
 ]]
+--@flags allow-oom
 --@include common.lua
 --@include capacity.lua
 --@include fair.lua

@@ -17,6 +17,7 @@
 
   Reply: the waiting request ids that were no longer in the line (their lease had run out)
 ]]
+--@flags allow-oom
 --@include common.lua
 local line, wlease, wmeta = KEYS[1], KEYS[2], KEYS[3]
 local lease, channel = tonumber(ARGV[1]), ARGV[2]

@@ -6,6 +6,7 @@
 
   Reply: {now (ms), instance, last seen (ms), instance, last seen, ...}
 ]]
+--@flags allow-oom
 --@include common.lua
 local seen, window = KEYS[1], tonumber(ARGV[2])
 local now = now_ms()

@@ -12,6 +12,7 @@
   waiter when the line is ordered by arrival; with fair share it is the one whose tenant
   received least, and an older request of another tenant may wait behind it.
 ]]
+--@flags allow-oom
 --@include common.lua
 --@include line_bands.lua
 local line, wlease, wmeta = KEYS[1], KEYS[2], KEYS[3]

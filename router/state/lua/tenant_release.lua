@@ -10,6 +10,7 @@
 
   Reply: {entity indexes that just crossed their soft budget...}
 ]]
+--@flags allow-oom
 --@include common.lua
 --@include capacity.lua
 --@include tenant.lua

@@ -7,6 +7,7 @@
 
   Reply: the number of leases extended
 ]]
+--@flags allow-oom
 --@include common.lua
 --@include capacity.lua
 --@include tenant.lua

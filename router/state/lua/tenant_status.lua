@@ -6,6 +6,7 @@
   Reply: {now, requests in 60 s, tokens in 60 s, in flight, spent, reserved, period start}
          (spend in nano-USD; spent is 0 when the period is over)
 ]]
+--@flags allow-oom
 --@include common.lua
 --@include capacity.lua
 local win, tok, run, spend = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

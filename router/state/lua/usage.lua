@@ -9,6 +9,7 @@
 
   Reply: {now (ms), then per deployment: requests, tokens, in flight, cooldown end (ms, 0 = none)}
 ]]
+--@flags allow-oom
 --@include common.lua
 --@include capacity.lua
 local health = KEYS[1]

@@ -1,6 +1,7 @@
 --[[
   waiters_by_tenant (include): live waiters per fair-share tenant, for the read-only views.
 ]]
+--@flags no-writes
 
 -- Among the first `limit` waiters in line (one read of that many ids and one HMGET however
 -- long the line is), skipping those in `gone` (request id -> true: their lease ran out).
